@@ -1,0 +1,378 @@
+//! MNIST as IDX files: reading them, checking them against the published
+//! checksums, and turning them into the tensors the experiments train on.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use flate2::read::GzDecoder;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tch::{Device, Kind, Tensor};
+
+/// Side length of an MNIST image.
+pub const SIDE: usize = 28;
+/// Pixels per image.
+pub const PIXELS: usize = SIDE * SIDE;
+/// Number of digit classes.
+pub const CLASSES: usize = 10;
+
+/// The directory the embedded data set ships in, relative to the crate root.
+pub const EMBEDDED_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist");
+
+/// One of the four standard files, with the SHA-256 of its decompressed bytes
+/// as published for the official MNIST.
+struct IdxFile {
+    name: &'static str,
+    sha256: &'static str,
+}
+
+const TRAIN_IMAGES: IdxFile = IdxFile {
+    name: "train-images-idx3-ubyte",
+    sha256: "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+};
+const TRAIN_LABELS: IdxFile = IdxFile {
+    name: "train-labels-idx1-ubyte",
+    sha256: "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+};
+const TEST_IMAGES: IdxFile = IdxFile {
+    name: "t10k-images-idx3-ubyte",
+    sha256: "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+};
+const TEST_LABELS: IdxFile = IdxFile {
+    name: "t10k-labels-idx1-ubyte",
+    sha256: "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error(
+        "{file}: not found (looked for {file}.gz and {file} in {dir}). \
+         Restore data/mnist/ from git (`git checkout -- data/mnist`) or pass --data-dir with the four standard IDX files"
+    )]
+    Missing { file: String, dir: PathBuf },
+    #[error("{path}: cannot be read: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: is not a complete gzip stream ({source}); the file is truncated or corrupted. Restore it from git or from ../shared/mnist/")]
+    Gzip { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {reason}")]
+    Format { path: PathBuf, reason: String },
+    #[error(
+        "{path}: checksum mismatch: expected SHA-256 {expected} of the official MNIST file, found {found}. \
+         The file was altered or replaced; restore it from git, or pass --data-dir to use other data on purpose"
+    )]
+    Checksum { path: PathBuf, expected: String, found: String },
+}
+
+/// Where the data came from, and whether its checksums were enforced.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Provenance {
+    pub dir: PathBuf,
+    /// True for the embedded official MNIST, whose checksums are enforced.
+    pub official: bool,
+    /// SHA-256 of each decompressed file, by file name.
+    pub files: Vec<(String, String)>,
+    /// SHA-256 over the four file checksums: the data's part of every cache key.
+    pub fingerprint: String,
+}
+
+/// Images (row-major, one byte per pixel) and their labels.
+#[derive(Debug, Clone)]
+pub struct Split {
+    pub images: Vec<u8>,
+    pub labels: Vec<u8>,
+}
+
+impl Split {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn image(&self, i: usize) -> &[u8] {
+        &self.images[i * PIXELS..(i + 1) * PIXELS]
+    }
+
+    /// The images at `indices`, in that order.
+    pub fn select(&self, indices: &[usize]) -> Split {
+        let mut images = Vec::with_capacity(indices.len() * PIXELS);
+        for &i in indices {
+            images.extend_from_slice(self.image(i));
+        }
+        Split { images, labels: indices.iter().map(|&i| self.labels[i]).collect() }
+    }
+
+    /// A random subset of `n` images drawn with `seed`, kept in their
+    /// original order; the whole split when `n` is at least its size.
+    pub fn subset(&self, n: usize, seed: u64) -> Split {
+        if n >= self.len() {
+            return self.clone();
+        }
+        let mut indices: Vec<usize> = (0..self.len()).collect();
+        indices.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+        indices.truncate(n);
+        indices.sort_unstable();
+        self.select(&indices)
+    }
+
+    /// Images as float32 in [0, 1], shape (N, 784): the notebook's `/ 255`.
+    pub fn images_tensor(&self, device: Device) -> Tensor {
+        Tensor::from_slice(&self.images)
+            .to_device(device)
+            .to_kind(Kind::Float)
+            .divide_scalar(255.0)
+            .view([self.len() as i64, PIXELS as i64])
+    }
+
+    /// Labels as int64 class indices, shape (N,).
+    pub fn labels_tensor(&self, device: Device) -> Tensor {
+        Tensor::from_slice(&self.labels).to_kind(Kind::Int64).to_device(device)
+    }
+
+    /// Number of images per class.
+    pub fn class_counts(&self) -> [usize; CLASSES] {
+        let mut counts = [0; CLASSES];
+        for &l in &self.labels {
+            counts[l as usize] += 1;
+        }
+        counts
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Mnist {
+    pub train: Split,
+    pub test: Split,
+    pub provenance: Provenance,
+}
+
+impl Mnist {
+    /// Loads the embedded official MNIST, refusing any file whose checksum
+    /// differs from the published one.
+    pub fn load_embedded() -> Result<Mnist, DataError> {
+        Self::load(Path::new(EMBEDDED_DIR), true)
+    }
+
+    /// Loads the four standard files from `dir` (each either gzip-compressed
+    /// with a `.gz` suffix or raw). With `enforce`, checksums must match the
+    /// official ones; without, they are only recorded.
+    pub fn load(dir: &Path, enforce: bool) -> Result<Mnist, DataError> {
+        let mut files = Vec::new();
+        let mut read = |f: &IdxFile, dims: usize| -> Result<(Vec<usize>, Vec<u8>), DataError> {
+            let (path, bytes) = read_maybe_gz(dir, f.name)?;
+            let found = hex(&Sha256::digest(&bytes));
+            if enforce && found != f.sha256 {
+                return Err(DataError::Checksum { path, expected: f.sha256.into(), found });
+            }
+            files.push((f.name.to_owned(), found));
+            let (shape, data) = parse_idx(&bytes).map_err(|reason| DataError::Format { path: path.clone(), reason })?;
+            if shape.len() != dims {
+                return Err(DataError::Format {
+                    path,
+                    reason: format!("expected {dims} dimensions, found {}", shape.len()),
+                });
+            }
+            Ok((shape, data.to_vec()))
+        };
+        let train = read_split(&mut read, &TRAIN_IMAGES, &TRAIN_LABELS, dir)?;
+        let test = read_split(&mut read, &TEST_IMAGES, &TEST_LABELS, dir)?;
+        let mut hasher = Sha256::new();
+        for (_, sum) in &files {
+            hasher.update(sum.as_bytes());
+        }
+        let provenance =
+            Provenance { dir: dir.to_owned(), official: enforce, files, fingerprint: hex(&hasher.finalize()) };
+        Ok(Mnist { train, test, provenance })
+    }
+
+    /// The same data set reduced to random subsets of the given sizes.
+    pub fn subset(&self, train: usize, test: usize, seed: u64) -> Mnist {
+        Mnist {
+            train: self.train.subset(train, seed),
+            test: self.test.subset(test, seed.wrapping_add(1)),
+            provenance: self.provenance.clone(),
+        }
+    }
+}
+
+type ReadFn<'a> = dyn FnMut(&IdxFile, usize) -> Result<(Vec<usize>, Vec<u8>), DataError> + 'a;
+
+fn read_split(read: &mut ReadFn, images: &IdxFile, labels: &IdxFile, dir: &Path) -> Result<Split, DataError> {
+    let (image_shape, images_data) = read(images, 3)?;
+    let (label_shape, labels_data) = read(labels, 1)?;
+    if image_shape[1..] != [SIDE, SIDE] {
+        return Err(DataError::Format {
+            path: dir.join(images.name),
+            reason: format!("expected 28x28 images, found {}x{}", image_shape[1], image_shape[2]),
+        });
+    }
+    if image_shape[0] != label_shape[0] {
+        return Err(DataError::Format {
+            path: dir.join(labels.name),
+            reason: format!("{} labels for {} images", label_shape[0], image_shape[0]),
+        });
+    }
+    if let Some(bad) = labels_data.iter().find(|&&l| l as usize >= CLASSES) {
+        return Err(DataError::Format { path: dir.join(labels.name), reason: format!("label {bad} is not a digit") });
+    }
+    Ok(Split { images: images_data, labels: labels_data })
+}
+
+/// Reads `dir/name.gz` (decompressed) or else `dir/name`.
+fn read_maybe_gz(dir: &Path, name: &str) -> Result<(PathBuf, Vec<u8>), DataError> {
+    let gz = dir.join(format!("{name}.gz"));
+    let raw = dir.join(name);
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| DataError::Io { path, source }
+    };
+    if gz.exists() {
+        let file = std::fs::File::open(&gz).map_err(io(&gz))?;
+        let mut bytes = Vec::new();
+        GzDecoder::new(file)
+            .read_to_end(&mut bytes)
+            .map_err(|source| DataError::Gzip { path: gz.clone(), source })?;
+        Ok((gz, bytes))
+    } else if raw.exists() {
+        let bytes = std::fs::read(&raw).map_err(io(&raw))?;
+        Ok((raw, bytes))
+    } else {
+        Err(DataError::Missing { file: name.to_owned(), dir: dir.to_owned() })
+    }
+}
+
+/// Parses an IDX file of unsigned bytes: its dimensions and its data.
+pub fn parse_idx(bytes: &[u8]) -> Result<(Vec<usize>, &[u8]), String> {
+    if bytes.len() < 4 {
+        return Err(format!("too short for an IDX header ({} bytes)", bytes.len()));
+    }
+    if bytes[0] != 0 || bytes[1] != 0 {
+        return Err("not an IDX file (the first two bytes must be zero)".into());
+    }
+    if bytes[2] != 0x08 {
+        return Err(format!("IDX element type 0x{:02x} is not unsigned byte (0x08)", bytes[2]));
+    }
+    let ndims = bytes[3] as usize;
+    let header = 4 + 4 * ndims;
+    if bytes.len() < header {
+        return Err(format!("header announces {ndims} dimensions but the file ends after {} bytes", bytes.len()));
+    }
+    let shape: Vec<usize> = bytes[4..header]
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
+        .collect();
+    let expected: usize = shape.iter().product();
+    let data = &bytes[header..];
+    if data.len() != expected {
+        return Err(format!(
+            "shape {shape:?} needs {expected} data bytes, found {} (truncated or padded file)",
+            data.len()
+        ));
+    }
+    Ok((shape, data))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn idx(shape: &[u32], data: &[u8]) -> Vec<u8> {
+        let mut bytes = vec![0, 0, 0x08, shape.len() as u8];
+        for d in shape {
+            bytes.extend_from_slice(&d.to_be_bytes());
+        }
+        bytes.extend_from_slice(data);
+        bytes
+    }
+
+    #[test]
+    fn parses_a_well_formed_file() {
+        let bytes = idx(&[2, 3], &[1, 2, 3, 4, 5, 6]);
+        let (shape, data) = parse_idx(&bytes).unwrap();
+        assert_eq!(shape, vec![2, 3]);
+        assert_eq!(data, &[1, 2, 3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn refuses_truncated_and_foreign_files() {
+        let truncated = idx(&[2, 3], &[1, 2, 3]);
+        assert!(parse_idx(&truncated).unwrap_err().contains("needs 6 data bytes, found 3"));
+        let mut float = idx(&[1], &[0, 0, 0, 0]);
+        float[2] = 0x0d;
+        assert!(parse_idx(&float).unwrap_err().contains("not unsigned byte"));
+        assert!(parse_idx(b"PK\x03\x04").unwrap_err().contains("not an IDX file"));
+        assert!(parse_idx(&[0, 0, 8, 3, 0, 0]).unwrap_err().contains("announces 3 dimensions"));
+    }
+
+    fn write_dataset(dir: &Path, n_train: u32, n_test: u32) {
+        let image = |n: u32| idx(&[n, 28, 28], &vec![7u8; (n * 784) as usize]);
+        let labels = |n: u32| idx(&[n], &(0..n).map(|i| (i % 10) as u8).collect::<Vec<_>>());
+        std::fs::write(dir.join(TRAIN_IMAGES.name), image(n_train)).unwrap();
+        std::fs::write(dir.join(TRAIN_LABELS.name), labels(n_train)).unwrap();
+        std::fs::write(dir.join(TEST_IMAGES.name), image(n_test)).unwrap();
+        std::fs::write(dir.join(TEST_LABELS.name), labels(n_test)).unwrap();
+    }
+
+    #[test]
+    fn loads_a_custom_directory_and_records_its_checksums() {
+        let dir = tempfile::tempdir().unwrap();
+        write_dataset(dir.path(), 20, 10);
+        let data = Mnist::load(dir.path(), false).unwrap();
+        assert_eq!(data.train.len(), 20);
+        assert_eq!(data.test.len(), 10);
+        assert_eq!(data.test.class_counts(), [1; 10]);
+        assert!(!data.provenance.official);
+        assert_eq!(data.provenance.files.len(), 4);
+        // Enforcing the official checksums refuses the same files, naming one.
+        let err = Mnist::load(dir.path(), true).unwrap_err().to_string();
+        assert!(err.contains("train-images-idx3-ubyte: checksum mismatch"), "{err}");
+        assert!(err.contains("ba891046e6505d7a"), "{err}");
+    }
+
+    #[test]
+    fn names_a_missing_file_and_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        write_dataset(dir.path(), 2, 2);
+        std::fs::remove_file(dir.path().join(TEST_LABELS.name)).unwrap();
+        let err = Mnist::load(dir.path(), false).unwrap_err().to_string();
+        assert!(err.starts_with("t10k-labels-idx1-ubyte: not found"), "{err}");
+        assert!(err.contains("--data-dir"), "{err}");
+    }
+
+    #[test]
+    fn refuses_a_truncated_gzip_file() {
+        let dir = tempfile::tempdir().unwrap();
+        write_dataset(dir.path(), 2, 2);
+        let gz = std::fs::read(Path::new(EMBEDDED_DIR).join("t10k-labels-idx1-ubyte.gz")).unwrap();
+        std::fs::write(dir.path().join("t10k-labels-idx1-ubyte.gz"), &gz[..gz.len() / 2]).unwrap();
+        let err = Mnist::load(dir.path(), false).unwrap_err().to_string();
+        assert!(err.contains("t10k-labels-idx1-ubyte.gz: is not a complete gzip stream"), "{err}");
+    }
+
+    #[test]
+    fn the_embedded_data_is_the_official_mnist() {
+        let data = Mnist::load_embedded().unwrap();
+        assert_eq!((data.train.len(), data.test.len()), (60_000, 10_000));
+        assert_eq!(data.train.class_counts(), [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]);
+        assert_eq!(data.test.class_counts(), [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]);
+    }
+
+    #[test]
+    fn subsets_are_reproducible_and_ordered() {
+        let split = Split { images: (0..20 * PIXELS).map(|i| (i / PIXELS) as u8).collect(), labels: (0..20).collect() };
+        let a = split.subset(5, 42);
+        assert_eq!(a.labels, split.subset(5, 42).labels);
+        assert_ne!(a.labels, split.subset(5, 43).labels);
+        assert!(a.labels.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(a.image(0)[0], a.labels[0]);
+    }
+}

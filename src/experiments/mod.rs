@@ -1,0 +1,46 @@
+//! Experiments: units with a serde config, a seed derived from the master
+//! seed, and a JSON result that the cache keeps. One file per question.
+
+pub mod q1_preprocessing;
+pub mod q2_mlp;
+
+use indicatif::ProgressBar;
+use serde_json::Value;
+use tch::Device;
+
+use crate::data::Mnist;
+use crate::figures::Figure;
+use crate::profile::Profile;
+
+/// What an experiment gets to run with.
+pub struct Context<'a> {
+    /// The data set, already reduced to the profile's subset.
+    pub data: &'a Mnist,
+    pub device: Device,
+    /// This experiment's seed, derived from the master seed and its id.
+    pub seed: u64,
+    pub progress: &'a ProgressBar,
+}
+
+pub trait Experiment {
+    /// Stable identifier, used by `--only`, in cache file names and as the
+    /// name its result has in the answers' templates.
+    fn id(&self) -> &'static str;
+    fn title(&self) -> &'static str;
+    /// Bumped when the code changes what the result would be.
+    fn version(&self) -> u32;
+    fn config(&self) -> Value;
+    /// Images passed through a network in training: a machine-independent cost.
+    fn training_images(&self) -> u64;
+    fn run(&self, ctx: &Context) -> anyhow::Result<Value>;
+    /// The figures the report shows of this experiment's result.
+    fn figures(&self, result: &Value) -> anyhow::Result<Vec<Figure>>;
+}
+
+/// Every experiment of the report, in the order the questions ask for them.
+pub fn all(profile: Profile) -> Vec<Box<dyn Experiment>> {
+    vec![
+        Box::new(q1_preprocessing::Preprocessing::new(profile)),
+        Box::new(q2_mlp::NotebookMlp::new(profile)),
+    ]
+}

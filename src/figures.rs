@@ -1,0 +1,146 @@
+//! Figures as SVG, drawn with plotters from the experiments' results only, so
+//! that `render` needs nothing but the cache.
+
+use plotters::prelude::*;
+
+use crate::data::SIDE;
+
+pub const TRAIN_COLOUR: RGBColor = RGBColor(0x1f, 0x77, 0xb4);
+pub const VALIDATION_COLOUR: RGBColor = RGBColor(0xd6, 0x27, 0x28);
+const FONT: &str = "sans-serif";
+
+/// A figure's file name (without extension) and its SVG text.
+pub struct Figure {
+    pub name: String,
+    pub svg: String,
+}
+
+type DrawResult<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn draw(name: &str, size: (u32, u32), paint: impl FnOnce(DrawingArea<SVGBackend, plotters::coord::Shift>) -> DrawResult<()>) -> anyhow::Result<Figure> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| anyhow::anyhow!("figure {name}: {e}"))?;
+        paint(root.clone()).map_err(|e| anyhow::anyhow!("figure {name}: {e}"))?;
+        root.present().map_err(|e| anyhow::anyhow!("figure {name}: {e}"))?;
+    }
+    Ok(Figure { name: name.to_owned(), svg })
+}
+
+/// A grid of digits (grey levels 0..255, 28x28 each) with their labels.
+pub fn digit_grid(name: &str, digits: &[(String, &[u8])], columns: usize) -> anyhow::Result<Figure> {
+    let cell = 3u32;
+    let label_height = 16u32;
+    let pad = 6u32;
+    let tile_w = SIDE as u32 * cell + pad;
+    let tile_h = SIDE as u32 * cell + label_height + pad;
+    let rows = digits.len().div_ceil(columns) as u32;
+    draw(name, (columns as u32 * tile_w + pad, rows * tile_h + pad), |root| {
+        for (i, (label, pixels)) in digits.iter().enumerate() {
+            let x0 = (pad + (i % columns) as u32 * tile_w) as i32;
+            let y0 = (pad + (i / columns) as u32 * tile_h) as i32;
+            let side = (SIDE as u32 * cell) as i32;
+            root.draw(&Rectangle::new([(x0, y0), (x0 + side, y0 + side)], BLACK.filled()))?;
+            for (p, &v) in pixels.iter().enumerate() {
+                if v == 0 {
+                    continue;
+                }
+                let (r, c) = ((p / SIDE) as i32, (p % SIDE) as i32);
+                let (x, y) = (x0 + c * cell as i32, y0 + r * cell as i32);
+                root.draw(&Rectangle::new([(x, y), (x + cell as i32, y + cell as i32)], RGBColor(v, v, v).filled()))?;
+            }
+            let style = (FONT, 13).into_font().color(&BLACK);
+            let centre = plotters::style::text_anchor::Pos::new(
+                plotters::style::text_anchor::HPos::Center,
+                plotters::style::text_anchor::VPos::Top,
+            );
+            root.draw(&Text::new(label.clone(), (x0 + side / 2, y0 + side + 2), style.pos(centre)))?;
+        }
+        Ok(())
+    })
+}
+
+/// A named series of (x, y) points.
+pub struct Series<'a> {
+    pub label: &'a str,
+    pub colour: RGBColor,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// Lines with markers over epochs, y range fitted to the data.
+pub fn curves(name: &str, x_label: &str, y_label: &str, series: &[Series]) -> anyhow::Result<Figure> {
+    let xs = series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
+    let ys: Vec<f64> = series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).filter(|y| y.is_finite()).collect();
+    let x_max = xs.fold(1.0, f64::max);
+    let (y_min, y_max) = padded_range(&ys);
+    draw(name, (640, 380), |root| {
+        let mut chart = ChartBuilder::on(&root)
+            .margin(12)
+            .x_label_area_size(38)
+            .y_label_area_size(58)
+            .build_cartesian_2d(0.5..x_max + 0.5, y_min..y_max)?;
+        chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .y_desc(y_label)
+            .x_labels(x_max as usize + 1)
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&|y| format!("{y:.3}"))
+            .label_style((FONT, 13))
+            .light_line_style(WHITE)
+            .bold_line_style(RGBColor(225, 225, 225))
+            .draw()?;
+        for s in series {
+            let colour = s.colour;
+            chart
+                .draw_series(LineSeries::new(s.points.iter().copied(), colour.stroke_width(2)))?
+                .label(s.label)
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2)));
+            chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 3, colour.filled())))?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .label_font((FONT, 13))
+            .draw()?;
+        Ok(())
+    })
+}
+
+/// The data's range with a margin of 8 % on each side.
+fn padded_range(ys: &[f64]) -> (f64, f64) {
+    let lo = ys.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = ys.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    let margin = ((hi - lo) * 0.08).max(1e-3);
+    (lo - margin, hi + margin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_digit_grid_draws_every_lit_pixel_and_label() {
+        let mut pixels = vec![0u8; SIDE * SIDE];
+        pixels[5] = 200;
+        pixels[40] = 9;
+        let fig = digit_grid("g", &[("7".into(), &pixels), ("1".into(), &pixels)], 2).unwrap();
+        assert_eq!(fig.svg.matches("fill=\"#C8C8C8\"").count(), 2, "{}", fig.svg);
+        assert_eq!(fig.svg.matches("fill=\"#090909\"").count(), 2);
+        assert!(fig.svg.contains(">\n7\n</text>") && fig.svg.contains(">\n1\n</text>"), "{}", fig.svg);
+    }
+
+    #[test]
+    fn curves_survive_a_missing_value() {
+        let series = [Series { label: "a", colour: TRAIN_COLOUR, points: vec![(1.0, 0.5), (2.0, f64::NAN)] }];
+        let fig = curves("c", "epoch", "accuracy", &series).unwrap();
+        assert!(fig.svg.starts_with("<svg"));
+        assert_eq!(padded_range(&[]), (0.0, 1.0));
+    }
+}

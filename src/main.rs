@@ -1,0 +1,213 @@
+//! mnist-writeup: runs every experiment of the MNIST neural-network
+//! assignment from one seed and renders the written answers, with every
+//! number from that run, into a PDF and a self-contained HTML report.
+
+mod cache;
+mod data;
+mod experiments;
+mod figures;
+mod models;
+mod profile;
+mod report;
+mod runner;
+mod seed;
+mod train;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use tch::Device;
+
+use cache::Cache;
+use data::Mnist;
+use profile::Profile;
+use report::{ReportConfig, RunInfo};
+use runner::Plan;
+
+const PROJECT_DIR: &str = env!("CARGO_MANIFEST_DIR");
+
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    #[command(flatten)]
+    options: Options,
+}
+
+#[derive(clap::Args)]
+struct Options {
+    /// `full`: the assignment's exact settings; `quick`: all data, fewer
+    /// epochs; `smoke`: a small subset, seconds
+    #[arg(long, value_enum, default_value = "full", global = true)]
+    profile: Profile,
+    /// Master seed; every other seed derives from it
+    #[arg(long, default_value_t = seed::DEFAULT_SEED, global = true)]
+    seed: u64,
+    /// Output directory (cache, figures, reports)
+    #[arg(long, default_value = "out", global = true)]
+    out: PathBuf,
+    /// Only these experiments (comma-separated ids; see `list`)
+    #[arg(long, value_delimiter = ',', global = true)]
+    only: Vec<String>,
+    /// Re-run experiments even when their results are cached
+    #[arg(long, global = true)]
+    force: bool,
+    /// libtorch's CPU threads (default: the number of cores)
+    #[arg(long, global = true)]
+    threads: Option<i32>,
+    #[arg(long, value_enum, default_value = "auto", global = true)]
+    device: DeviceChoice,
+    /// A directory with the four standard MNIST IDX files (.gz or raw) to
+    /// use instead of the embedded MNIST; their checksums are recorded, not enforced
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run what is not cached, then render out/report.pdf and out/report.html
+    BuildReport,
+    /// Run the experiments only
+    Run,
+    /// Render the reports from cached results only
+    Render,
+    /// List the experiments, their cache state and cost
+    List,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DeviceChoice {
+    Auto,
+    Cpu,
+    Cuda,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let o = &cli.options;
+    let threads = o.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as i32));
+    if threads < 1 {
+        bail!("--threads must be at least 1");
+    }
+    tch::set_num_threads(threads);
+    let device = match o.device {
+        DeviceChoice::Auto => Device::cuda_if_available(),
+        DeviceChoice::Cpu => Device::Cpu,
+        DeviceChoice::Cuda if tch::Cuda::is_available() => Device::Cuda(0),
+        DeviceChoice::Cuda => bail!("--device cuda: libtorch sees no CUDA device; use --device cpu or auto"),
+    };
+    let plan = Plan::new(o.profile, o.seed, &o.only)?;
+    let cache = Cache::new(o.out.join("cache"));
+    let data = load_data(o.data_dir.as_deref())?;
+    match cli.command {
+        Command::List => list(&plan, &cache, &data),
+        Command::Run => plan.run(&data, &cache, device, o.force).map(|_| ()),
+        Command::BuildReport => {
+            let entries = plan.run(&data, &cache, device, o.force)?;
+            render(&plan, &entries, &data, o, device, threads)
+        }
+        Command::Render => {
+            let entries = plan.cached(&data.provenance.fingerprint, &cache)?;
+            render(&plan, &entries, &data, o, device, threads)
+        }
+    }
+}
+
+fn load_data(dir: Option<&Path>) -> anyhow::Result<Mnist> {
+    Ok(match dir {
+        None => Mnist::load_embedded()?,
+        Some(dir) => Mnist::load(dir, false)?,
+    })
+}
+
+fn list(plan: &Plan, cache: &Cache, data: &Mnist) -> anyhow::Result<()> {
+    println!("{:<24} {:<8} {:>16}  {}", "id", "cache", "training images", "title");
+    for e in &plan.experiments {
+        let key = plan.key_of(e.as_ref(), &data.provenance.fingerprint);
+        let state = match cache.load(e.id(), &key) {
+            Ok(Some(_)) => "cached",
+            Ok(None) => "to run",
+            Err(_) => "broken",
+        };
+        println!("{:<24} {state:<8} {:>16}  {}", e.id(), e.training_images(), e.title());
+    }
+    Ok(())
+}
+
+fn render(
+    plan: &Plan,
+    entries: &std::collections::BTreeMap<String, cache::Entry>,
+    data: &Mnist,
+    o: &Options,
+    device: Device,
+    threads: i32,
+) -> anyhow::Result<()> {
+    plan.check_complete(entries)?;
+    let project_dir = Path::new(PROJECT_DIR);
+    let report_config = ReportConfig::load(&project_dir.join("report.toml"))?;
+    let (commit, dirty, date) = git_state(project_dir);
+    let run = RunInfo {
+        profile: plan.profile.name().into(),
+        full: plan.profile == Profile::Full,
+        seed: plan.master_seed,
+        commit,
+        dirty,
+        date,
+        device: format!("{device:?}").to_lowercase(),
+        threads,
+        data_official: data.provenance.official,
+        data_fingerprint: data.provenance.fingerprint.clone(),
+        program_version: env!("CARGO_PKG_VERSION").into(),
+    };
+    let start = std::time::Instant::now();
+    let outputs = report::build(&report::Inputs {
+        plan,
+        entries,
+        run: &run,
+        report: &report_config,
+        project_dir,
+        out_dir: &o.out,
+    })
+    .context("rendering the report")?;
+    eprintln!("rendered {} pages and {} figures in {:.2} s", outputs.pages, outputs.figures.len(), start.elapsed().as_secs_f64());
+    println!("{}", outputs.pdf.display());
+    println!("{}", outputs.html.display());
+    Ok(())
+}
+
+/// Short commit, whether the tree has changes, and the commit's date
+/// (YYYY-MM-DD), so that the same commit gives the same front page. Outside
+/// git: "unknown", and today's date.
+fn git_state(dir: &Path) -> (String, bool, String) {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    let commit = git(&["rev-parse", "--short=12", "HEAD"]);
+    let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    let date = git(&["log", "-1", "--format=%cs"]).unwrap_or_else(today);
+    (commit.unwrap_or_else(|| "unknown".into()), dirty, date)
+}
+
+fn today() -> String {
+    let d = time::OffsetDateTime::now_utc().date();
+    format!("{:04}-{:02}-{:02}", d.year(), d.month() as u8, d.day())
+}

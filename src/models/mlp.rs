@@ -1,0 +1,120 @@
+//! A fully connected classifier built as Keras builds `Dense` stacks:
+//! flatten, hidden layers with ReLU, a softmax output (folded into the
+//! loss), Glorot-uniform kernels and zero biases.
+
+use tch::nn::{self, Init, ModuleT};
+use tch::Tensor;
+
+use super::{glorot_bound, LayerSummary};
+use crate::data::{CLASSES, PIXELS};
+
+#[derive(Debug)]
+pub struct Dense {
+    /// Kernel of shape (inputs, outputs), as Keras stores it.
+    pub kernel: Tensor,
+    pub bias: Tensor,
+}
+
+impl Dense {
+    fn new(vs: &nn::Path, inputs: i64, outputs: i64) -> Dense {
+        let bound = glorot_bound(inputs, outputs);
+        Dense {
+            kernel: vs.var("kernel", &[inputs, outputs], Init::Uniform { lo: -bound, up: bound }),
+            bias: vs.var("bias", &[outputs], Init::Const(0.0)),
+        }
+    }
+
+    fn forward(&self, xs: &Tensor) -> Tensor {
+        self.bias.addmm(xs, &self.kernel)
+    }
+}
+
+#[derive(Debug)]
+pub struct Mlp {
+    pub hidden: Vec<Dense>,
+    pub output: Dense,
+}
+
+impl Mlp {
+    /// 784 inputs, the given hidden widths, 10 outputs.
+    pub fn new(vs: &nn::Path, hidden_widths: &[i64]) -> Mlp {
+        let mut inputs = PIXELS as i64;
+        let mut hidden = Vec::new();
+        for (i, &width) in hidden_widths.iter().enumerate() {
+            hidden.push(Dense::new(&(vs / format!("dense_{i}")), inputs, width));
+            inputs = width;
+        }
+        let output = Dense::new(&(vs / format!("dense_{}", hidden_widths.len())), inputs, CLASSES as i64);
+        Mlp { hidden, output }
+    }
+
+    /// Sum of the squared hidden-layer kernels: the L2 term Keras's
+    /// `kernel_regularizer=l2(f)` multiplies by `f` and adds to the loss.
+    pub fn hidden_kernel_sq_sum(&self) -> Tensor {
+        self.hidden.iter().map(|d| d.kernel.square().sum(tch::Kind::Float)).sum()
+    }
+
+    /// The Keras summary of this model, from its own tensors.
+    pub fn summary(&self) -> Vec<LayerSummary> {
+        let mut rows = vec![LayerSummary {
+            name: "flatten".into(),
+            kind: "Flatten".into(),
+            output_shape: vec![PIXELS as i64],
+            parameters: 0,
+            activation: None,
+        }];
+        let layers = self.hidden.iter().map(|d| (d, "relu")).chain([(&self.output, "softmax")]);
+        for (i, (dense, activation)) in layers.enumerate() {
+            rows.push(LayerSummary {
+                name: if i == 0 { "dense".into() } else { format!("dense_{i}") },
+                kind: "Dense".into(),
+                output_shape: vec![dense.kernel.size()[1]],
+                parameters: (dense.kernel.numel() + dense.bias.numel()) as i64,
+                activation: Some(activation.into()),
+            });
+        }
+        rows
+    }
+}
+
+impl ModuleT for Mlp {
+    /// Class logits; softmax is applied by the loss (and by `predict`).
+    fn forward_t(&self, xs: &Tensor, _train: bool) -> Tensor {
+        let xs = xs.view([-1, PIXELS as i64]);
+        let hidden = self.hidden.iter().fold(xs, |xs, dense| dense.forward(&xs).relu());
+        self.output.forward(&hidden)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_notebook_model_has_55050_parameters() {
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let model = Mlp::new(&vs.root(), &[64, 64]);
+        let summary = model.summary();
+        let counts: Vec<i64> = summary.iter().map(|l| l.parameters).collect();
+        assert_eq!(counts, vec![0, 50_240, 4_160, 650]);
+        assert_eq!(counts.iter().sum::<i64>(), 55_050);
+        let trainable: i64 = vs.trainable_variables().iter().map(|t| t.numel() as i64).sum();
+        assert_eq!(trainable, 55_050);
+        let out = model.forward_t(&Tensor::zeros([3, 28, 28, 1], (tch::Kind::Float, tch::Device::Cpu)), false);
+        assert_eq!(out.size(), vec![3, 10]);
+    }
+
+    #[test]
+    fn kernels_are_glorot_uniform_and_biases_zero() {
+        tch::manual_seed(0);
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let model = Mlp::new(&vs.root(), &[500, 300]);
+        let k = &model.hidden[0].kernel;
+        let bound = glorot_bound(784, 500);
+        assert!(k.abs().max().double_value(&[]) <= bound);
+        // A uniform on [-b, b] has standard deviation b / sqrt(3).
+        let std = k.std(true).double_value(&[]);
+        assert!((std - bound / 3f64.sqrt()).abs() < 0.01 * bound, "{std}");
+        assert_eq!(model.hidden[1].bias.abs().sum(tch::Kind::Float).double_value(&[]), 0.0);
+    }
+}

@@ -1,0 +1,21 @@
+//! The networks the assignment trains, each a small struct plus its forward.
+
+pub mod mlp;
+
+use serde::{Deserialize, Serialize};
+
+/// One row of a Keras-style model summary, read off a built model.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LayerSummary {
+    pub name: String,
+    pub kind: String,
+    /// Output shape without the batch dimension.
+    pub output_shape: Vec<i64>,
+    pub parameters: i64,
+    pub activation: Option<String>,
+}
+
+/// Keras's Glorot-uniform bound for a kernel of `fan_in` x `fan_out`.
+pub fn glorot_bound(fan_in: i64, fan_out: i64) -> f64 {
+    (6.0 / (fan_in + fan_out) as f64).sqrt()
+}
