@@ -21,6 +21,9 @@ pub struct Entry {
     pub config: Value,
     pub data_fingerprint: String,
     pub wall_seconds: f64,
+    /// Where it ran: results are bit-identical only for the same device and thread count.
+    pub device: String,
+    pub threads: i32,
     pub result: Value,
 }
 
@@ -104,6 +107,8 @@ mod tests {
             config: Value::Null,
             data_fingerprint: "d".into(),
             wall_seconds: 1.5,
+            device: "cpu".into(),
+            threads: 2,
             result: serde_json::json!({"accuracy": 0.5}),
         };
         cache.store(&entry).unwrap();

@@ -31,7 +31,7 @@ fn draw(name: &str, size: (u32, u32), paint: impl FnOnce(DrawingArea<SVGBackend,
 /// A grid of digits (grey levels 0..255, 28x28 each) with their labels.
 pub fn digit_grid(name: &str, digits: &[(String, &[u8])], columns: usize) -> anyhow::Result<Figure> {
     let cell = 3u32;
-    let label_height = 16u32;
+    let label_height = 24u32;
     let pad = 6u32;
     let tile_w = SIDE as u32 * cell + pad;
     let tile_h = SIDE as u32 * cell + label_height + pad;
@@ -50,7 +50,7 @@ pub fn digit_grid(name: &str, digits: &[(String, &[u8])], columns: usize) -> any
                 let (x, y) = (x0 + c * cell as i32, y0 + r * cell as i32);
                 root.draw(&Rectangle::new([(x, y), (x + cell as i32, y + cell as i32)], RGBColor(v, v, v).filled()))?;
             }
-            let style = (FONT, 13).into_font().color(&BLACK);
+            let style = (FONT, 24).into_font().color(&BLACK);
             let centre = plotters::style::text_anchor::Pos::new(
                 plotters::style::text_anchor::HPos::Center,
                 plotters::style::text_anchor::VPos::Top,

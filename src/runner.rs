@@ -64,7 +64,15 @@ impl Plan {
         for e in &self.experiments {
             let key = self.key_of(e.as_ref(), fingerprint);
             let selected = self.selected(e.as_ref());
-            if !(force && selected) && let Some(entry) = cache.load(e.id(), &key)? {
+            let cached = if force && selected {
+                None
+            } else {
+                cache.load(e.id(), &key).unwrap_or_else(|err| {
+                    eprintln!("warning: {err:#}; recomputing it");
+                    None
+                })
+            };
+            if let Some(entry) = cached {
                 eprintln!("{:<24} cached ({:.1} s when run)", e.id(), entry.wall_seconds);
                 results.insert(e.id().to_owned(), entry);
                 continue;
@@ -85,6 +93,8 @@ impl Plan {
                 config: e.config(),
                 data_fingerprint: fingerprint.clone(),
                 wall_seconds: start.elapsed().as_secs_f64(),
+                device: format!("{device:?}").to_lowercase(),
+                threads: tch::get_num_threads(),
                 result,
             };
             let path = cache.store(&entry)?;

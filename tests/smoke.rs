@@ -17,10 +17,10 @@ fn stderr(output: &Output) -> String {
 }
 
 fn pdf_page_count(pdf: &[u8]) -> usize {
-    // The page tree's root holds the total: `/Type /Pages ... /Count N`.
+    // The page tree's root holds the total: `/Type/Pages/Count N`.
     let text = String::from_utf8_lossy(pdf);
-    let at = text.find("/Type /Pages").expect("a page tree");
-    let count = &text[at..][text[at..].find("/Count ").unwrap() + 7..];
+    let at = text.find("/Type/Pages").expect("a page tree");
+    let count = &text[at..][text[at..].find("/Count").unwrap() + 6..].trim_start();
     count.split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
 }
 

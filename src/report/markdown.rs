@@ -92,6 +92,19 @@ pub fn escape_typst(text: &str) -> String {
     out
 }
 
+/// Escapes what typst would read as a list or enumeration marker at the
+/// start of a line or of content: `-` and `1.`.
+fn escape_markers(text: &str) -> String {
+    let digits = text.len() - text.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    if digits > 0 && text[digits..].starts_with('.') {
+        format!("{}\\.{}", &text[..digits], &text[digits + 1..])
+    } else if text.starts_with('-') {
+        format!("\\{text}")
+    } else {
+        text.to_owned()
+    }
+}
+
 /// A typst string literal holding `text`.
 pub fn typst_string(text: &str) -> String {
     format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
@@ -140,7 +153,12 @@ impl TypstWriter<'_> {
             Event::End(tag) => self.end(tag),
             Event::Text(t) => {
                 for (text, label) in split_refs(&t) {
-                    self.w(&escape_typst(text));
+                    let at_start = self.bufs.last().is_none_or(|b| b.is_empty() || b.ends_with(['\n', '[']));
+                    let mut text = escape_typst(text);
+                    if at_start {
+                        text = escape_markers(&text);
+                    }
+                    self.w(&text);
                     if let Some(label) = label {
                         self.w(&format!("@{label}"));
                     }
@@ -492,6 +510,9 @@ fn main() {}
     #[test]
     fn escapes_typst_markup_in_prose() {
         assert_eq!(escape_typst("a*b_c #x $y @z <w> // =+"), "a\\*b\\_c \\#x \\$y \\@z \\<w\\> \\/\\/ \\=\\+");
+        let typst = to_typst("**1. Reshape** then\n\n*- not a list*", &figures()).unwrap();
+        assert!(typst.contains("#strong[1\\. Reshape]"), "{typst}");
+        assert!(typst.contains("#emph[\\- not a list]"), "{typst}");
         assert_eq!(split_refs("see @fig-a-b."), vec![("see ", None), ("", Some("fig-a-b")), (".", None)]);
     }
 }
