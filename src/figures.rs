@@ -5,6 +5,7 @@ use plotters::prelude::*;
 
 use crate::data::SIDE;
 
+pub use plotters::style::colors::BLACK;
 pub const TRAIN_COLOUR: RGBColor = RGBColor(0x1f, 0x77, 0xb4);
 pub const VALIDATION_COLOUR: RGBColor = RGBColor(0xd6, 0x27, 0x28);
 const FONT: &str = "sans-serif";
@@ -110,6 +111,69 @@ pub fn curves(name: &str, x_label: &str, y_label: &str, series: &[Series]) -> an
     })
 }
 
+/// A horizontal reference line across a plot.
+pub struct Reference<'a> {
+    pub label: &'a str,
+    pub y: f64,
+    pub colour: RGBColor,
+}
+
+/// Mean with error bars (mean ± spread) against a factor on a log x axis,
+/// with horizontal reference lines.
+pub fn log_factor_plot(
+    name: &str,
+    x_label: &str,
+    y_label: &str,
+    points: &[(f64, f64, f64)],
+    references: &[Reference],
+) -> anyhow::Result<Figure> {
+    let (x_lo, x_hi) = points.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), p| (lo.min(p.0), hi.max(p.0)));
+    let mut ys: Vec<f64> = points.iter().flat_map(|p| [p.1 - p.2, p.1 + p.2]).collect();
+    ys.extend(references.iter().map(|r| r.y));
+    ys.retain(|y| y.is_finite());
+    let (y_min, y_max) = padded_range(&ys);
+    draw(name, (640, 380), |root| {
+        let mut chart = ChartBuilder::on(&root)
+            .margin(12)
+            .x_label_area_size(38)
+            .y_label_area_size(58)
+            .build_cartesian_2d((x_lo / 2.0..x_hi * 2.0).log_scale(), y_min..y_max)?;
+        chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .y_desc(y_label)
+            .x_label_formatter(&|x| format!("{x:.0e}"))
+            .y_label_formatter(&|y| format!("{y:.4}"))
+            .label_style((FONT, 13))
+            .light_line_style(WHITE)
+            .bold_line_style(RGBColor(225, 225, 225))
+            .draw()?;
+        for r in references {
+            let colour = r.colour;
+            chart
+                .draw_series(DashedLineSeries::new([(x_lo / 2.0, r.y), (x_hi * 2.0, r.y)], 6, 4, colour.stroke_width(2)))?
+                .label(r.label)
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2)));
+        }
+        let colour = VALIDATION_COLOUR;
+        chart.draw_series(
+            points.iter().map(|&(x, m, sd)| ErrorBar::new_vertical(x, m - sd, m, m + sd, colour.stroke_width(2), 10)),
+        )?;
+        chart
+            .draw_series(LineSeries::new(points.iter().map(|&(x, m, _)| (x, m)), colour.stroke_width(2)))?
+            .label("mean ± 1 standard deviation over replicates")
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2)));
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerLeft)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .label_font((FONT, 13))
+            .draw()?;
+        Ok(())
+    })
+}
+
 /// The data's range with a margin of 8 % on each side.
 fn padded_range(ys: &[f64]) -> (f64, f64) {
     let lo = ys.iter().copied().fold(f64::INFINITY, f64::min);
@@ -142,5 +206,8 @@ mod tests {
         let fig = curves("c", "epoch", "accuracy", &series).unwrap();
         assert!(fig.svg.starts_with("<svg"));
         assert_eq!(padded_range(&[]), (0.0, 1.0));
+        let refs = [Reference { label: "Hinton", y: 0.9847, colour: BLACK }];
+        let fig = log_factor_plot("f", "factor", "accuracy", &[(1e-6, 0.98, 0.001), (1e-3, 0.97, 0.002)], &refs).unwrap();
+        assert!(fig.svg.contains("Hinton"));
     }
 }

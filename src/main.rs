@@ -2,6 +2,7 @@
 //! assignment from one seed and renders the written answers, with every
 //! number from that run, into a PDF and a self-contained HTML report.
 
+mod bench;
 mod cache;
 mod data;
 mod experiments;
@@ -76,6 +77,12 @@ enum Command {
     Render,
     /// List the experiments, their cache state and cost
     List,
+    /// Measure training throughput: the paths side by side, and against matmul
+    Bench {
+        /// Epochs per measured path
+        #[arg(long, default_value_t = 1)]
+        epochs: usize,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -114,6 +121,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let data = load_data(o.data_dir.as_deref())?;
     match cli.command {
         Command::List => list(&plan, &cache, &data),
+        Command::Bench { epochs } => bench::run(&data, device, epochs),
         Command::Run => plan.run(&data, &cache, device, o.force).map(|_| ()),
         Command::BuildReport => {
             let entries = plan.run(&data, &cache, device, o.force)?;

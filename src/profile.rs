@@ -44,4 +44,12 @@ impl Profile {
             Profile::Smoke => 2,
         }
     }
+
+    /// Replicates for an experiment the assignment repeats `assignment_replicates` times.
+    pub fn replicates(self, assignment_replicates: usize) -> usize {
+        match self {
+            Profile::Full => assignment_replicates,
+            Profile::Quick | Profile::Smoke => assignment_replicates.min(2),
+        }
+    }
 }

@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 use tch::nn::{ModuleT, Optimizer};
 use tch::{Kind, Tensor};
 
+use crate::models::batched_mlp::BatchedMlp;
+
 /// Images and labels of one split, already on the training device.
 pub struct Batches<'a> {
     pub images: &'a Tensor,
@@ -108,6 +110,118 @@ pub fn fit(model: &dyn ModuleT, opt: &mut Optimizer, train: &Batches, val: &Batc
         }
     }
     summarise(epochs, diverged_at, n)
+}
+
+/// Options for training many models at once (see `BatchedMlp`).
+pub struct BatchedFitOptions<'a> {
+    pub epochs: usize,
+    pub batch_size: i64,
+    /// One per group: seeds the group's batch order, as `shuffle_seed` does in `fit`.
+    pub group_seeds: &'a [u64],
+    /// One per model: its L2 factor on the hidden kernels.
+    pub l2: &'a [f64],
+    pub progress: &'a ProgressBar,
+}
+
+/// Trains every model of `model` as `fit` would train each alone (same
+/// batches, same loss, same metrics), and returns one history per model.
+pub fn fit_batched(
+    model: &BatchedMlp,
+    params: &[Tensor],
+    opt: &mut Optimizer,
+    train: &Batches,
+    val: &Batches,
+    o: &BatchedFitOptions,
+) -> Vec<History> {
+    let device = train.images.device();
+    let (groups, per_group, models) = (model.groups, model.per_group, model.models());
+    assert_eq!(o.group_seeds.len() as i64, groups);
+    assert_eq!(o.l2.len() as i64, models);
+    let n = train.len();
+    let batches = (n + o.batch_size - 1) / o.batch_size;
+    let l2 = Tensor::from_slice(o.l2).to_kind(Kind::Float).to_device(device);
+    let mut rngs: Vec<ChaCha8Rng> = o.group_seeds.iter().map(|&s| ChaCha8Rng::seed_from_u64(s)).collect();
+    let mut orders: Vec<Vec<i64>> = vec![(0..n).collect(); groups as usize];
+    let mut epochs: Vec<Vec<EpochMetrics>> = vec![Vec::new(); models as usize];
+    let mut diverged_at = vec![None; models as usize];
+    o.progress.set_length(o.epochs as u64 * batches as u64);
+    for epoch in 1..=o.epochs {
+        let start = Instant::now();
+        for (order, rng) in orders.iter_mut().zip(&mut rngs) {
+            order.shuffle(rng);
+        }
+        let order_t = Tensor::from_slice(&orders.concat()).view([groups, n]).to_device(device);
+        let loss_sum = Tensor::zeros([models], (Kind::Float, device));
+        let correct = Tensor::zeros([models], (Kind::Int64, device));
+        for b in 0..batches {
+            let len = o.batch_size.min(n - b * o.batch_size);
+            let idx = order_t.narrow(1, b * o.batch_size, len).reshape([groups * len]);
+            let xs = train.images.index_select(0, &idx).view([groups, len, -1]);
+            let ys = train.labels.index_select(0, &idx).view([groups, 1, len]).expand([groups, per_group, len], false);
+            let ys = ys.reshape([models, len]);
+            let logits = model.forward(&xs);
+            let nll = -logits.log_softmax(-1, Kind::Float).gather(2, &ys.unsqueeze(-1), false).squeeze_dim(-1);
+            let cross_entropy = nll.mean_dim(1i64, false, Kind::Float);
+            let losses = cross_entropy.detach() + &l2 * model.hidden_kernel_sq_sums();
+            // Zeroed in place: freeing and reallocating tens of megabytes of
+            // gradients every step costs more than the zeroing.
+            for mut v in params.iter().map(Tensor::shallow_clone) {
+                v.zero_grad();
+            }
+            cross_entropy.sum(Kind::Float).backward();
+            model.add_l2_gradients(&l2);
+            opt.step();
+            tch::no_grad(|| {
+                let _ = loss_sum.shallow_clone().g_add_(&(losses * len as f64));
+                let hits = logits.argmax(-1, false).eq_tensor(&ys).sum_dim_intlist(1i64, false, Kind::Int64);
+                let _ = correct.shallow_clone().g_add_(&hits);
+            });
+            o.progress.inc(1);
+        }
+        let train_seconds = start.elapsed().as_secs_f64();
+        let train_loss = Vec::<f64>::try_from(loss_sum.to_kind(Kind::Double) / n as f64).expect("losses");
+        let train_correct = Vec::<i64>::try_from(correct).expect("counts");
+        let (val_loss, val_correct) = evaluate_batched(model, val);
+        for m in 0..models as usize {
+            if diverged_at[m].is_some() {
+                continue;
+            }
+            let metrics = EpochMetrics {
+                epoch,
+                train_loss: finite(train_loss[m]),
+                train_accuracy: train_correct[m] as f64 / n as f64,
+                val_loss: finite(val_loss[m]),
+                val_accuracy: val_correct[m] as f64 / val.len() as f64,
+                train_seconds,
+            };
+            if metrics.train_loss.is_none() {
+                diverged_at[m] = Some(epoch);
+            }
+            epochs[m].push(metrics);
+        }
+        let best = (0..models as usize).map(|m| epochs[m].last().map_or(0.0, |e| e.val_accuracy)).fold(0.0, f64::max);
+        o.progress.set_message(format!("epoch {epoch}/{}: best validation accuracy {best:.4}", o.epochs));
+    }
+    epochs.into_iter().zip(diverged_at).map(|(e, d)| summarise(e, d, n)).collect()
+}
+
+/// Per model: mean cross-entropy (no penalty) and number of correct predictions over `data`.
+fn evaluate_batched(model: &BatchedMlp, data: &Batches) -> (Vec<f64>, Vec<i64>) {
+    let n = data.len();
+    let chunk = 1_000;
+    tch::no_grad(|| {
+        let mut loss = Tensor::zeros([model.models()], (Kind::Double, data.images.device()));
+        let mut correct = Tensor::zeros([model.models()], (Kind::Int64, data.images.device()));
+        for start in (0..n).step_by(chunk as usize) {
+            let len = chunk.min(n - start);
+            let logits = model.forward(&data.images.narrow(0, start, len).unsqueeze(0));
+            let ys = data.labels.narrow(0, start, len).view([1, len]).expand([model.models(), len], false);
+            let nll = -logits.log_softmax(-1, Kind::Float).gather(2, &ys.unsqueeze(-1), false).squeeze_dim(-1);
+            loss += nll.sum_dim_intlist(1i64, false, Kind::Double);
+            correct += logits.argmax(-1, false).eq_tensor(&ys).sum_dim_intlist(1i64, false, Kind::Int64);
+        }
+        (Vec::<f64>::try_from(loss / n as f64).expect("losses"), Vec::<i64>::try_from(correct).expect("counts"))
+    })
 }
 
 fn summarise(epochs: Vec<EpochMetrics>, diverged_at: Option<usize>, n: i64) -> History {

@@ -39,7 +39,7 @@ fn build_report_end_to_end_then_from_the_cache() {
     assert!((6..=20).contains(&pages), "{pages} pages");
 
     let html = std::fs::read_to_string(out.path().join("report.html")).unwrap();
-    for figure in ["fig-q1-samples", "fig-q2-notebook-accuracy"] {
+    for figure in ["fig-q1-samples", "fig-q2-notebook-accuracy", "fig-q2-wide-accuracy", "fig-q2-weight-decay"] {
         assert!(html.contains(&format!("<figure id=\"{figure}\"><svg")), "no {figure} in the HTML");
         assert!(out.path().join("figures").join(format!("{}.svg", &figure[4..].replace('-', "_"))).exists());
     }
@@ -55,7 +55,7 @@ fn build_report_end_to_end_then_from_the_cache() {
     let before: Vec<_> = cached.iter().map(|p| modified(p)).collect();
     let second = mnist_writeup(out.path(), &["build-report"]);
     assert!(second.status.success(), "{}", stderr(&second));
-    assert_eq!(stderr(&second).matches(" cached (").count(), 2, "{}", stderr(&second));
+    assert_eq!(stderr(&second).matches(" cached (").count(), 3, "{}", stderr(&second));
     assert!(!stderr(&second).contains(" ran in "), "{}", stderr(&second));
     assert_eq!(cached.iter().map(|p| modified(p)).collect::<Vec<_>>(), before);
     assert_eq!(std::fs::read_to_string(out.path().join("report.html")).unwrap(), html);

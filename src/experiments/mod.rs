@@ -42,5 +42,6 @@ pub fn all(profile: Profile) -> Vec<Box<dyn Experiment>> {
     vec![
         Box::new(q1_preprocessing::Preprocessing::new(profile)),
         Box::new(q2_mlp::NotebookMlp::new(profile)),
+        Box::new(q2_mlp::WeightDecaySweep::new(profile)),
     ]
 }

@@ -1,0 +1,89 @@
+//! `bench`: training throughput measured in one run, as ratios between the
+//! paths and against the machine's own matrix-multiply throughput.
+
+use std::time::Instant;
+
+use indicatif::ProgressBar;
+use tch::{Device, Kind, Tensor};
+
+use crate::data::Mnist;
+use crate::experiments::Context;
+use crate::experiments::q2_mlp::{self, MlpConfig, SweepConfig, SweepPath};
+use crate::profile::Profile;
+
+/// Float32 matrix-multiply throughput of `device`, in GFLOP/s (best of 5).
+pub fn matmul_gflops(device: Device) -> f64 {
+    let n = 2048;
+    let a = Tensor::randn([n, n], (Kind::Float, device));
+    let b = Tensor::randn([n, n], (Kind::Float, device));
+    let _ = a.matmul(&b);
+    let best = (0..5)
+        .map(|_| {
+            let start = Instant::now();
+            let c = a.matmul(&b);
+            let _ = c.double_value(&[0, 0]);
+            start.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min);
+    2.0 * (n * n * n) as f64 / best / 1e9
+}
+
+/// Training FLOPs per image of an MLP (forward, weight gradients, and input
+/// gradients for all but the first layer).
+fn mlp_flops_per_image(hidden: &[i64]) -> f64 {
+    let widths: Vec<i64> = [784].iter().chain(hidden).chain(&[10]).copied().collect();
+    let macs: Vec<f64> = widths.windows(2).map(|w| (w[0] * w[1]) as f64).collect();
+    2.0 * (2.0 * macs.iter().sum::<f64>() + macs[1..].iter().sum::<f64>())
+}
+
+pub fn run(data: &Mnist, device: Device, epochs: usize) -> anyhow::Result<()> {
+    let data = data.subset(Profile::Full.train_images(), Profile::Full.test_images(), 0);
+    let progress = ProgressBar::hidden();
+    let ctx = Context { data: &data, device, seed: 1, progress: &progress };
+    let gflops = matmul_gflops(device);
+    println!("device {device:?}, {} threads; 2048x2048 float32 matmul: {gflops:.1} GFLOP/s", tch::get_num_threads());
+    println!("one epoch = {} training images, batch 128, validation on {} test images", data.train.len(), data.test.len());
+    println!();
+    println!("{:<44} {:>10} {:>14} {:>10} {:>9}", "path", "models", "s/model-epoch", "images/s", "% matmul");
+    let n = data.train.len() as f64;
+    let report = |name: &str, hidden: &[i64], models: usize, seconds: f64| {
+        let per_model_epoch = seconds / (models * epochs) as f64;
+        let achieved = mlp_flops_per_image(hidden) * n / per_model_epoch / 1e9;
+        println!(
+            "{name:<44} {models:>10} {per_model_epoch:>14.3} {:>10.0} {:>8.0}%",
+            n / per_model_epoch,
+            100.0 * achieved / gflops
+        );
+        per_model_epoch
+    };
+    let single = |hidden: Vec<i64>| MlpConfig {
+        hidden,
+        learning_rate: 0.1,
+        batch_size: 128,
+        epochs,
+        l2: 0.0,
+        train_images: data.train.len(),
+        test_images: data.test.len(),
+    };
+    let notebook = q2_mlp::train_mlp(&single(vec![64, 64]), &ctx)?;
+    report("784-64-64-10, alone", &[64, 64], 1, notebook.history.train_seconds);
+    let sweep_config = SweepConfig {
+        hidden: vec![500, 300],
+        learning_rate: 0.1,
+        batch_size: 128,
+        epochs,
+        factors: vec![0.0, 1e-6, 5.6e-6, 3.2e-5, 1.8e-4, 1e-3],
+        replicates: 3,
+        train_images: data.train.len(),
+        test_images: data.test.len(),
+    };
+    let mut seconds = Vec::new();
+    for (path, name) in [(SweepPath::OneAtATime, "one at a time"), (SweepPath::Batched, "batched")] {
+        let sweep = q2_mlp::train_sweep(&sweep_config, &ctx, path)?;
+        let label = format!("784-500-300-10 decay sweep, {name}");
+        seconds.push(report(&label, &[500, 300], sweep.models, sweep.train_seconds));
+    }
+    println!();
+    println!("batched sweep: {:.2}x the one-at-a-time throughput on {device:?}", seconds[0] / seconds[1]);
+    Ok(())
+}
