@@ -75,6 +75,7 @@ pub fn environment() -> Environment<'static> {
     env.add_filter("int", int);
     env.add_filter("shape", shape);
     env.add_filter("signed", signed);
+    env.add_filter("sci", sci);
     env
 }
 
@@ -102,6 +103,21 @@ fn num(v: &Value, digits: Option<usize>) -> Result<String, Error> {
 /// A difference with its sign: 0.0042 -> "+0.42" percentage points when `pp`.
 fn signed(v: &Value, digits: Option<usize>) -> Result<String, Error> {
     Ok(format!("{:+.*}", digits.unwrap_or(2), number(v, "signed")?))
+}
+
+/// 3.1623e-5 -> "$3.16 \times 10^{-5}$" (`digits` decimals, default 2), as maths.
+fn sci(v: &Value, digits: Option<usize>) -> Result<String, Error> {
+    let x = number(v, "sci")?;
+    if x == 0.0 {
+        return Ok("$0$".into());
+    }
+    let exponent = x.abs().log10().floor() as i32;
+    let mantissa = x / 10f64.powi(exponent);
+    let mantissa = format!("{mantissa:.*}", digits.unwrap_or(2));
+    Ok(match mantissa.trim_end_matches('0').trim_end_matches('.') {
+        "1" => format!("$10^{{{exponent}}}$"),
+        m => format!("${m} \\times 10^{{{exponent}}}$"),
+    })
 }
 
 /// 55050 -> "55,050".
@@ -141,9 +157,11 @@ mod tests {
 
     #[test]
     fn formats_numbers_from_the_context() {
-        let ctx = serde_json::json!({"acc": 0.97346, "n": 55050, "s": [60000, 28, 28], "x": null, "d": 0.0042});
-        let out = render_str("{{ acc | pct }} {{ acc | num(2) }} {{ n | int }} {{ s | shape }} {{ x | pct }} {{ d | signed(4) }}", ctx);
+        let ctx = serde_json::json!({"acc": 0.97346, "n": 55050, "s": [60000, 28, 28], "x": null, "d": 0.0042, "f": 3.1623e-5, "g": 1e-3});
+        let out = render_str("{{ acc | pct }} {{ acc | num(2) }} {{ n | int }} {{ s | shape }} {{ x | pct }} {{ d | signed(4) }}", ctx.clone());
         assert_eq!(out.unwrap(), "97.35 % 0.97 55,050 (60000, 28, 28) n/a +0.0042");
+        let out = render_str("{{ f | sci }} {{ g | sci }} {{ 0 | sci }}", ctx);
+        assert_eq!(out.unwrap(), r"$3.16 \times 10^{-5}$ $10^{-3}$ $0$");
     }
 
     #[test]
