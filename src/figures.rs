@@ -32,7 +32,8 @@ fn draw(name: &str, size: (u32, u32), paint: impl FnOnce(DrawingArea<SVGBackend,
 /// A grid of digits (grey levels 0..255, 28x28 each) with their labels.
 pub fn digit_grid(name: &str, digits: &[(String, &[u8])], columns: usize) -> anyhow::Result<Figure> {
     let cell = 3u32;
-    let label_height = 24u32;
+    let label_size = 24u32;
+    let label_height = if digits.iter().all(|(l, _)| l.is_empty()) { 0 } else { label_size };
     let pad = 6u32;
     let tile_w = SIDE as u32 * cell + pad;
     let tile_h = SIDE as u32 * cell + label_height + pad;
@@ -51,7 +52,7 @@ pub fn digit_grid(name: &str, digits: &[(String, &[u8])], columns: usize) -> any
                 let (x, y) = (x0 + c * cell as i32, y0 + r * cell as i32);
                 root.draw(&Rectangle::new([(x, y), (x + cell as i32, y + cell as i32)], RGBColor(v, v, v).filled()))?;
             }
-            let style = (FONT, 24).into_font().color(&BLACK);
+            let style = (FONT, label_size).into_font().color(&BLACK);
             let centre = plotters::style::text_anchor::Pos::new(
                 plotters::style::text_anchor::HPos::Center,
                 plotters::style::text_anchor::VPos::Top,
@@ -69,24 +70,37 @@ pub struct Series<'a> {
     pub points: Vec<(f64, f64)>,
 }
 
-/// Lines with markers over epochs, y range fitted to the data.
+/// Lines with markers over epochs (1, 2, ...), y range fitted to the data.
 pub fn curves(name: &str, x_label: &str, y_label: &str, series: &[Series]) -> anyhow::Result<Figure> {
-    let xs = series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
+    let x_max = series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).fold(1.0, f64::max);
+    lines(name, x_label, y_label, series, (0.5, x_max + 0.5), x_max as usize + 1, 0)
+}
+
+/// Lines with markers over x in `x_range`, with about `x_ticks` labels of
+/// `x_decimals` decimals.
+pub fn lines(
+    name: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+    (x_lo, x_hi): (f64, f64),
+    x_ticks: usize,
+    x_decimals: usize,
+) -> anyhow::Result<Figure> {
     let ys: Vec<f64> = series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).filter(|y| y.is_finite()).collect();
-    let x_max = xs.fold(1.0, f64::max);
     let (y_min, y_max) = padded_range(&ys);
     draw(name, (640, 380), |root| {
         let mut chart = ChartBuilder::on(&root)
             .margin(12)
             .x_label_area_size(38)
             .y_label_area_size(58)
-            .build_cartesian_2d(0.5..x_max + 0.5, y_min..y_max)?;
+            .build_cartesian_2d(x_lo..x_hi, y_min..y_max)?;
         chart
             .configure_mesh()
             .x_desc(x_label)
             .y_desc(y_label)
-            .x_labels(x_max as usize + 1)
-            .x_label_formatter(&|x| format!("{x:.0}"))
+            .x_labels(x_ticks)
+            .x_label_formatter(&|x| format!("{x:.*}", x_decimals))
             .y_label_formatter(&|y| format!("{y:.3}"))
             .label_style((FONT, 13))
             .light_line_style(WHITE)
@@ -98,7 +112,7 @@ pub fn curves(name: &str, x_label: &str, y_label: &str, series: &[Series]) -> an
                 .draw_series(LineSeries::new(s.points.iter().copied(), colour.stroke_width(2)))?
                 .label(s.label)
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2)));
-            chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 3, colour.filled())))?;
+            chart.draw_series(s.points.iter().filter(|p| p.1.is_finite()).map(|&p| Circle::new(p, 3, colour.filled())))?;
         }
         chart
             .configure_series_labels()
@@ -170,6 +184,50 @@ pub fn log_factor_plot(
             .border_style(BLACK)
             .label_font((FONT, 13))
             .draw()?;
+        Ok(())
+    })
+}
+
+/// A block diagram of a stack of dense layers: one bar per layer, its height
+/// growing with the layer's width, labelled with `labels` (one per layer)
+/// and grouped under `groups` (name, first layer, last layer).
+pub fn layer_diagram(name: &str, widths: &[i64], labels: &[String], groups: &[(&str, usize, usize)]) -> anyhow::Result<Figure> {
+    let (w, h) = (720u32, 330u32);
+    let step = (w - 80) as i32 / widths.len().max(1) as i32;
+    let max = widths.iter().copied().max().unwrap_or(1) as f64;
+    let centre = 150i32;
+    draw(name, (w, h), |root| {
+        let text = |s: &str, x: i32, y: i32, size: u32| {
+            let pos = plotters::style::text_anchor::Pos::new(
+                plotters::style::text_anchor::HPos::Center,
+                plotters::style::text_anchor::VPos::Center,
+            );
+            Text::new(s.to_owned(), (x, y), (FONT, size).into_font().color(&BLACK).pos(pos))
+        };
+        let x_of = |i: usize| 40 + step / 2 + i as i32 * step;
+        for (i, (&width, label)) in widths.iter().zip(labels).enumerate() {
+            let half = (20.0 + 100.0 * (width as f64 / max).sqrt()) as i32;
+            let x = x_of(i);
+            let colour = if i == widths.len() / 2 { VALIDATION_COLOUR } else { TRAIN_COLOUR };
+            root.draw(&Rectangle::new([(x - 14, centre - half), (x + 14, centre + half)], colour.mix(0.35).filled()))?;
+            root.draw(&Rectangle::new([(x - 14, centre - half), (x + 14, centre + half)], colour.stroke_width(2)))?;
+            root.draw(&text(&width.to_string(), x, centre, 15))?;
+            for (k, line) in label.lines().enumerate() {
+                root.draw(&text(line, x, centre + 128 + 18 * k as i32, 14))?;
+            }
+            if i + 1 < widths.len() {
+                root.draw(&PathElement::new([(x + 16, centre), (x + step - 16, centre)], BLACK.stroke_width(1)))?;
+                root.draw(&Polygon::new(
+                    [(x + step - 16, centre), (x + step - 24, centre - 5), (x + step - 24, centre + 5)],
+                    BLACK.filled(),
+                ))?;
+            }
+        }
+        for &(group, first, last) in groups {
+            let (x0, x1) = (x_of(first) - 20, x_of(last) + 20);
+            root.draw(&PathElement::new([(x0, 22), (x0, 16), (x1, 16), (x1, 22)], BLACK.stroke_width(1)))?;
+            root.draw(&text(group, (x0 + x1) / 2, 8, 14))?;
+        }
         Ok(())
     })
 }

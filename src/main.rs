@@ -7,11 +7,15 @@ mod cache;
 mod data;
 mod experiments;
 mod figures;
+mod manifest;
 mod models;
+mod noise;
+mod package;
 mod profile;
 mod report;
 mod runner;
 mod seed;
+mod stats;
 mod train;
 
 use std::path::{Path, PathBuf};
@@ -78,6 +82,15 @@ enum Command {
     /// List the experiments, their cache state and cost
     List,
     /// Measure training throughput: the paths side by side, and against matmul
+    /// Re-run the experiments of out/manifest.json in a scratch directory and
+    /// compare every metric with the recorded one
+    Verify {
+        /// Largest absolute difference accepted (0: bit-identical)
+        #[arg(long, default_value_t = 0.0)]
+        tolerance: f64,
+    },
+    /// Write out/submission/: report.pdf, report.html, manifest.json and code.zip
+    Package,
     Bench {
         /// Epochs per measured path
         #[arg(long, default_value_t = 1)]
@@ -122,6 +135,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::List => list(&plan, &cache, &data),
         Command::Bench { epochs } => bench::run(&data, device, epochs),
+        Command::Verify { tolerance } => verify(o, &data, device, tolerance),
+        Command::Package => {
+            for path in package::run(Path::new(PROJECT_DIR), &o.out)? {
+                println!("{}", path.display());
+            }
+            Ok(())
+        }
         Command::Run => plan.run(&data, &cache, device, o.force).map(|_| ()),
         Command::BuildReport => {
             let entries = plan.run(&data, &cache, device, o.force)?;
@@ -191,8 +211,54 @@ fn render(
     })
     .context("rendering the report")?;
     eprintln!("rendered {} pages and {} figures in {:.2} s", outputs.pages, outputs.figures.len(), start.elapsed().as_secs_f64());
+    let files: Vec<PathBuf> = [outputs.pdf.clone(), outputs.html.clone()].into_iter().chain(outputs.figures.iter().cloned()).collect();
+    let cache = Cache::new(o.out.join("cache"));
+    manifest::Manifest::new(&run, &data.provenance, entries, &cache, &o.out, &files)?.write(&o.out)?;
     println!("{}", outputs.pdf.display());
     println!("{}", outputs.html.display());
+    Ok(())
+}
+
+fn verify(o: &Options, data: &Mnist, device: Device, tolerance: f64) -> anyhow::Result<()> {
+    let recorded_manifest = manifest::Manifest::read(&o.out)?;
+    let recorded = recorded_manifest.recorded_results(&o.out, &o.only)?;
+    if data.provenance.fingerprint != recorded_manifest.data.fingerprint {
+        bail!(
+            "the data differ from the recorded run's (fingerprint {}); pass the --data-dir it used ({})",
+            recorded_manifest.data.fingerprint,
+            recorded_manifest.data.dir.display()
+        );
+    }
+    let profile = <Profile as ValueEnum>::from_str(&recorded_manifest.profile, true)
+        .map_err(|e| anyhow::anyhow!("manifest profile `{}`: {e}", recorded_manifest.profile))?;
+    let plan = Plan::new(profile, recorded_manifest.seed, &o.only)?;
+    let scratch = tempfile::tempdir()?;
+    eprintln!("re-running in {} (profile {}, seed {})", scratch.path().display(), profile.name(), recorded_manifest.seed);
+    let reruns = plan.run(data, &Cache::new(scratch.path()), device, true)?;
+    let (threads, here) = (tch::get_num_threads(), format!("{device:?}").to_lowercase());
+    for r in recorded_manifest.experiments.iter().filter(|r| recorded.contains_key(&r.id)) {
+        if r.threads != threads || r.device != here {
+            eprintln!("note: {} ran on {} with {} threads, the re-run on {here} with {threads}: expect small differences", r.id, r.device, r.threads);
+        }
+    }
+    println!("{:<26} {:<44} {:>14} {:>14} {:>11}  verdict", "experiment", "metric", "recorded", "re-run", "difference");
+    let mut failed = false;
+    for (id, result) in &recorded {
+        let rerun = &reruns.get(id).with_context(|| format!("{id}: was not re-run"))?.result;
+        let comparisons = manifest::compare(result, rerun).map_err(|e| anyhow::anyhow!("{id}: {e}"))?;
+        let bad: Vec<_> = comparisons.iter().filter(|c| !(c.difference() <= tolerance)).collect();
+        for c in bad.iter().take(20) {
+            println!("{id:<26} {:<44} {:>14.6} {:>14.6} {:>11.2e}  MISMATCH", c.metric, c.recorded, c.rerun, c.difference());
+        }
+        let max = comparisons.iter().map(|c| c.difference()).fold(0.0, f64::max);
+        let verdict = if bad.is_empty() { "ok" } else { "MISMATCH" };
+        let summary = format!("all {} metrics ({} differ)", comparisons.len(), bad.len());
+        println!("{id:<26} {summary:<44} {:>14} {:>14} {max:>11.2e}  {verdict}", "", "");
+        failed |= !bad.is_empty();
+    }
+    if failed {
+        bail!("some metrics differ from the recorded run by more than {tolerance}");
+    }
     Ok(())
 }
 

@@ -13,6 +13,7 @@ use crate::models::mlp::Mlp;
 use crate::figures::{self, Figure, Series};
 use crate::profile::Profile;
 use crate::seed;
+use crate::stats::{mean_std, paired_t};
 use crate::train::{self, BatchedFitOptions, Batches, FitOptions, History};
 
 /// Settings of one fully connected network's training.
@@ -38,6 +39,11 @@ pub struct MlpResult {
 /// Trains one MLP as the notebook does: SGD without momentum, categorical
 /// cross-entropy, the test set as validation data.
 pub fn train_mlp(config: &MlpConfig, ctx: &Context) -> anyhow::Result<MlpResult> {
+    Ok(fit_mlp(config, ctx)?.1)
+}
+
+/// As `train_mlp`, also returning the trained network.
+pub fn fit_mlp(config: &MlpConfig, ctx: &Context) -> anyhow::Result<(Mlp, MlpResult)> {
     tch::manual_seed(ctx.seed as i64);
     let vs = nn::VarStore::new(ctx.device);
     let model = Mlp::new(&vs.root(), &config.hidden);
@@ -60,7 +66,7 @@ pub fn train_mlp(config: &MlpConfig, ctx: &Context) -> anyhow::Result<MlpResult>
         &options,
     );
     let summary = model.summary();
-    Ok(MlpResult { parameters: summary.iter().map(|l| l.parameters).sum(), summary, history })
+    Ok((model, MlpResult { parameters: summary.iter().map(|l| l.parameters).sum(), summary, history }))
 }
 
 /// The notebook's network, question 2 A-C.
@@ -179,27 +185,6 @@ pub struct SweepResult {
     pub seconds_per_model_epoch: f64,
 }
 
-/// Two-sided 95 % critical values of Student's t for 1 to 10 degrees of freedom.
-const T_CRITICAL_95: [f64; 10] = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228];
-
-/// Paired t statistic of `gains` and whether it is significant at 95 %.
-fn paired_t(gains: &[f64]) -> (Option<f64>, bool) {
-    let (mean, std) = mean_std(gains);
-    let n = gains.len();
-    if n < 2 || std == 0.0 || !std.is_finite() {
-        return (None, false);
-    }
-    let t = mean / (std / (n as f64).sqrt());
-    (Some(t), t.abs() > T_CRITICAL_95[(n - 2).min(T_CRITICAL_95.len() - 1)])
-}
-
-fn mean_std(xs: &[f64]) -> (f64, f64) {
-    let n = xs.len() as f64;
-    let mean = xs.iter().sum::<f64>() / n;
-    let var = if xs.len() > 1 { xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
-    (mean, var.sqrt())
-}
-
 /// How the networks of a sweep are trained: together as one batched model,
 /// or one after the other. Both give the same results within float
 /// rounding; which is faster depends on the device (see `bench`).
@@ -217,6 +202,7 @@ impl SweepPath {
         if device.is_cuda() { SweepPath::Batched } else { SweepPath::OneAtATime }
     }
 }
+
 
 /// Trains every factor x replicate network of `config`; replicate r of
 /// every factor starts from the same weights and sees the same batches.
@@ -388,16 +374,6 @@ mod tests {
     use crate::data::Mnist;
     use indicatif::ProgressBar;
     use tch::Device;
-
-    #[test]
-    fn paired_t_tests_the_mean_gain_against_its_spread() {
-        assert_eq!(mean_std(&[1.0, 2.0, 3.0]), (2.0, 1.0));
-        let (t, significant) = paired_t(&[0.010, 0.011, 0.012]);
-        assert!((t.unwrap() - 0.011 / (0.001 / 3f64.sqrt())).abs() < 1e-9);
-        assert!(significant);
-        assert!(!paired_t(&[0.01, -0.01, 0.005]).1);
-        assert_eq!(paired_t(&[0.0, 0.0]), (None, false));
-    }
 
     #[test]
     fn the_batched_path_matches_one_network_at_a_time() {

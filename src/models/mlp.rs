@@ -16,7 +16,8 @@ pub struct Dense {
 }
 
 impl Dense {
-    fn new(vs: &nn::Path, inputs: i64, outputs: i64) -> Dense {
+    /// Glorot-uniform kernel, zero bias.
+    pub fn new(vs: &nn::Path, inputs: i64, outputs: i64) -> Dense {
         let bound = glorot_bound(inputs, outputs);
         Dense {
             kernel: vs.var("kernel", &[inputs, outputs], Init::Uniform { lo: -bound, up: bound }),
@@ -24,7 +25,7 @@ impl Dense {
         }
     }
 
-    fn forward(&self, xs: &Tensor) -> Tensor {
+    pub fn forward(&self, xs: &Tensor) -> Tensor {
         self.bias.addmm(xs, &self.kernel)
     }
 }

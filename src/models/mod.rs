@@ -1,5 +1,6 @@
 //! The networks the assignment trains, each a small struct plus its forward.
 
+pub mod autoencoder;
 pub mod batched_mlp;
 pub mod mlp;
 

@@ -1,0 +1,220 @@
+//! Provenance: `out/manifest.json` ties every number of the report to the
+//! code, data, seed and machine that made it; `verify` re-runs the
+//! experiments and compares every metric with it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::cache::{Cache, Entry, write_atomic};
+use crate::data::{Provenance, sha256_hex};
+use crate::report::RunInfo;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Versions {
+    pub program: String,
+    pub rustc: String,
+    pub tch: String,
+    pub libtorch: String,
+    pub typst: String,
+}
+
+impl Versions {
+    pub fn current() -> Versions {
+        Versions {
+            program: env!("CARGO_PKG_VERSION").into(),
+            rustc: env!("MNIST_WRITEUP_RUSTC").into(),
+            tch: env!("MNIST_WRITEUP_TCH").into(),
+            libtorch: env!("MNIST_WRITEUP_LIBTORCH").into(),
+            typst: env!("MNIST_WRITEUP_TYPST").into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExperimentRecord {
+    pub id: String,
+    pub config: Value,
+    pub seed: u64,
+    pub key: String,
+    /// The cached result, relative to the output directory.
+    pub cache_file: PathBuf,
+    pub wall_seconds: f64,
+    pub device: String,
+    pub threads: i32,
+    pub result_sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    pub profile: String,
+    pub seed: u64,
+    pub versions: Versions,
+    pub run: RunInfo,
+    pub cpu: String,
+    pub data: Provenance,
+    pub experiments: Vec<ExperimentRecord>,
+    /// SHA-256 of every output file, by path relative to the output directory.
+    pub outputs: BTreeMap<String, String>,
+}
+
+/// The hash a result is recorded under: SHA-256 of its JSON text.
+pub fn result_sha256(result: &Value) -> String {
+    sha256_hex(result.to_string().as_bytes())
+}
+
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| info.lines().find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())))
+        .unwrap_or_else(|| std::env::consts::ARCH.into())
+}
+
+impl Manifest {
+    pub fn path(out: &Path) -> PathBuf {
+        out.join("manifest.json")
+    }
+
+    pub fn new(run: &RunInfo, data: &Provenance, entries: &BTreeMap<String, Entry>, cache: &Cache, out: &Path, outputs: &[PathBuf]) -> anyhow::Result<Manifest> {
+        let relative = |p: &Path| p.strip_prefix(out).unwrap_or(p).to_path_buf();
+        let experiments = entries
+            .values()
+            .map(|e| ExperimentRecord {
+                id: e.id.clone(),
+                config: e.config.clone(),
+                seed: e.seed,
+                key: e.key.clone(),
+                cache_file: relative(&cache.path(&e.id, &e.key)),
+                wall_seconds: e.wall_seconds,
+                device: e.device.clone(),
+                threads: e.threads,
+                result_sha256: result_sha256(&e.result),
+            })
+            .collect();
+        let mut hashes = BTreeMap::new();
+        for path in outputs {
+            let bytes = std::fs::read(path).with_context(|| format!("{}: cannot be read", path.display()))?;
+            hashes.insert(relative(path).display().to_string(), sha256_hex(&bytes));
+        }
+        Ok(Manifest {
+            profile: run.profile.clone(),
+            seed: run.seed,
+            versions: Versions::current(),
+            run: run.clone(),
+            cpu: cpu_model(),
+            data: data.clone(),
+            experiments,
+            outputs: hashes,
+        })
+    }
+
+    pub fn write(&self, out: &Path) -> anyhow::Result<PathBuf> {
+        let path = Self::path(out);
+        write_atomic(&path, serde_json::to_string_pretty(self)?.as_bytes())?;
+        Ok(path)
+    }
+
+    pub fn read(out: &Path) -> anyhow::Result<Manifest> {
+        let path = Self::path(out);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("{}: cannot be read; run `build-report` first", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("{}: is not a manifest written by this program", path.display()))
+    }
+
+    /// The recorded results, each checked against its hash before use.
+    pub fn recorded_results(&self, out: &Path, only: &[String]) -> anyhow::Result<BTreeMap<String, Value>> {
+        let mut results = BTreeMap::new();
+        for record in self.experiments.iter().filter(|r| only.is_empty() || only.contains(&r.id)) {
+            let path = out.join(&record.cache_file);
+            let text = std::fs::read_to_string(&path).with_context(|| format!("{}: cannot be read", path.display()))?;
+            let entry: Entry = serde_json::from_str(&text).with_context(|| format!("{}: not a cached result", path.display()))?;
+            let found = result_sha256(&entry.result);
+            if found != record.result_sha256 {
+                bail!(
+                    "{}: the result of {} was changed after the run (SHA-256 {found}, the manifest records {}); \
+                     its numbers cannot be trusted: re-run with `build-report --force --only {}`",
+                    path.display(),
+                    record.id,
+                    record.result_sha256,
+                    record.id
+                );
+            }
+            results.insert(record.id.clone(), entry.result);
+        }
+        Ok(results)
+    }
+}
+
+/// One compared number.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    pub metric: String,
+    pub recorded: f64,
+    pub rerun: f64,
+}
+
+impl Comparison {
+    pub fn difference(&self) -> f64 {
+        if self.recorded.to_bits() == self.rerun.to_bits() { 0.0 } else { (self.recorded - self.rerun).abs() }
+    }
+}
+
+/// Whether a metric measures speed (seconds, per second) rather than a result: such metrics
+/// differ between any two runs and are not compared.
+fn is_timing(path: &str) -> bool {
+    path.contains("second")
+}
+
+/// Every number of `recorded` and `rerun` at the same path, timings aside;
+/// a structural difference (a value missing on one side) is an error.
+pub fn compare(recorded: &Value, rerun: &Value) -> Result<Vec<Comparison>, String> {
+    let mut out = Vec::new();
+    walk("", recorded, rerun, &mut out)?;
+    Ok(out)
+}
+
+fn walk(path: &str, a: &Value, b: &Value, out: &mut Vec<Comparison>) -> Result<(), String> {
+    if is_timing(path) {
+        return Ok(());
+    }
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            out.push(Comparison { metric: path.to_owned(), recorded: x.as_f64().unwrap_or(f64::NAN), rerun: y.as_f64().unwrap_or(f64::NAN) });
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            for (k, v) in x {
+                let w = y.get(k).ok_or_else(|| format!("{path}.{k}: missing in the re-run"))?;
+                walk(&format!("{path}.{k}").trim_start_matches('.').to_owned(), v, w, out)?;
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (v, w)) in x.iter().zip(y).enumerate() {
+                walk(&format!("{path}[{i}]"), v, w, out)?;
+            }
+        }
+        (x, y) if x == y => {}
+        (x, y) => return Err(format!("{path}: recorded {x}, re-run {y}")),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn compares_every_number_but_timings() {
+        let a = json!({"acc": 0.5, "history": [{"loss": 1.0, "train_seconds": 3.0}], "name": "x"});
+        let b = json!({"acc": 0.5, "history": [{"loss": 1.25, "train_seconds": 9.0}], "name": "x"});
+        let c = compare(&a, &b).unwrap();
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[1].metric, "history[0].loss");
+        assert_eq!(c[1].difference(), 0.25);
+        assert_eq!(c[0].difference(), 0.0);
+        assert!(compare(&a, &json!({"acc": 0.5})).unwrap_err().contains("history: missing"));
+    }
+}
