@@ -9,6 +9,12 @@ pub use plotters::style::colors::BLACK;
 pub const TRAIN_COLOUR: RGBColor = RGBColor(0x1f, 0x77, 0xb4);
 pub const VALIDATION_COLOUR: RGBColor = RGBColor(0xd6, 0x27, 0x28);
 const FONT: &str = "sans-serif";
+const GRID: RGBColor = RGBColor(225, 225, 225);
+
+/// A legend's sample of a line in `colour`.
+fn legend_mark(colour: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
+    move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2))
+}
 
 /// A figure's file name (without extension) and its SVG text.
 pub struct Figure {
@@ -104,19 +110,22 @@ pub fn lines(
             .y_label_formatter(&|y| format!("{y:.3}"))
             .label_style((FONT, 13))
             .light_line_style(WHITE)
-            .bold_line_style(RGBColor(225, 225, 225))
+            .bold_line_style(GRID)
             .draw()?;
         for s in series {
             let colour = s.colour;
             chart
                 .draw_series(LineSeries::new(s.points.iter().copied(), colour.stroke_width(2)))?
                 .label(s.label)
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2)));
+                .legend(legend_mark(colour));
             chart.draw_series(s.points.iter().filter(|p| p.1.is_finite()).map(|&p| Circle::new(p, 3, colour.filled())))?;
         }
+        // The legend goes to the right-hand corner the lines end away from.
+        let ends: Vec<f64> = series.iter().filter_map(|s| s.points.last().map(|p| p.1)).filter(|y| y.is_finite()).collect();
+        let ends_low = ends.iter().sum::<f64>() / (ends.len().max(1) as f64) < (y_min + y_max) / 2.0;
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
+            .position(if ends_low { SeriesLabelPosition::UpperRight } else { SeriesLabelPosition::LowerRight })
             .background_style(WHITE.mix(0.9))
             .border_style(BLACK)
             .label_font((FONT, 13))
@@ -160,14 +169,14 @@ pub fn log_factor_plot(
             .y_label_formatter(&|y| format!("{y:.4}"))
             .label_style((FONT, 13))
             .light_line_style(WHITE)
-            .bold_line_style(RGBColor(225, 225, 225))
+            .bold_line_style(GRID)
             .draw()?;
         for r in references {
             let colour = r.colour;
             chart
                 .draw_series(DashedLineSeries::new([(x_lo / 2.0, r.y), (x_hi * 2.0, r.y)], 6, 4, colour.stroke_width(2)))?
                 .label(r.label)
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2)));
+                .legend(legend_mark(colour));
         }
         let colour = VALIDATION_COLOUR;
         chart.draw_series(
@@ -176,7 +185,7 @@ pub fn log_factor_plot(
         chart
             .draw_series(LineSeries::new(points.iter().map(|&(x, m, _)| (x, m)), colour.stroke_width(2)))?
             .label("mean ± 1 standard deviation over replicates")
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2)));
+            .legend(legend_mark(colour));
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::LowerRight)

@@ -349,31 +349,20 @@ impl Experiment for DenoisingAutoencoder {
                 Series { label: "validation (noisy test -> clean test)", colour: figures::VALIDATION_COLOUR, points: epochs(|e| e.val_loss) },
             ],
         )?;
-        let by_level = |f: fn(&Level) -> f64| -> Vec<(f64, f64)> { r.levels.iter().map(|l| (l.level, f(l))).collect() };
-        let range = (-0.05, 1.05);
-        let quality = figures::lines(
-            "q4_mse",
-            "noise level",
-            "mean squared error to the clean image",
-            &[
-                Series { label: "noisy", colour: figures::TRAIN_COLOUR, points: by_level(|l| l.mse_noisy) },
-                Series { label: "denoised", colour: figures::VALIDATION_COLOUR, points: by_level(|l| l.mse_denoised) },
-            ],
-            range,
-            11,
-            1,
-        )?;
-        let accuracy = figures::lines(
+        let by_level = |name: &str, y_label: &str, noisy: fn(&Level) -> f64, denoised: fn(&Level) -> f64| {
+            let points = |f: fn(&Level) -> f64| r.levels.iter().map(|l| (l.level, f(l))).collect();
+            let series = [
+                Series { label: "noisy test images", colour: figures::TRAIN_COLOUR, points: points(noisy) },
+                Series { label: "denoised test images", colour: figures::VALIDATION_COLOUR, points: points(denoised) },
+            ];
+            figures::lines(name, "noise level", y_label, &series, (-0.05, 1.05), r.levels.len(), 1)
+        };
+        let quality = by_level("q4_mse", "mean squared error to the clean image", |l| l.mse_noisy, |l| l.mse_denoised)?;
+        let accuracy = by_level(
             "q4_accuracy",
-            "noise level",
             "classifier accuracy (mean over noise draws)",
-            &[
-                Series { label: "noisy test images", colour: figures::TRAIN_COLOUR, points: by_level(|l| l.accuracy_noisy_mean) },
-                Series { label: "denoised test images", colour: figures::VALIDATION_COLOUR, points: by_level(|l| l.accuracy_denoised_mean) },
-            ],
-            range,
-            11,
-            1,
+            |l| l.accuracy_noisy_mean,
+            |l| l.accuracy_denoised_mean,
         )?;
         let mut tiles: Vec<(String, &[u8])> = Vec::new();
         for e in &r.examples {
@@ -390,7 +379,8 @@ impl Experiment for DenoisingAutoencoder {
             .iter()
             .flat_map(|g| g.images.iter().zip(&g.predicted).map(|(img, p)| (p.to_string(), img.as_slice())))
             .collect();
-        let generated = figures::digit_grid("q4_generated", &generated_tiles, self.0.generated_per_class)?;
+        // Two classes a row, so that the grid fits a page.
+        let generated = figures::digit_grid("q4_generated", &generated_tiles, 2 * self.0.generated_per_class)?;
         Ok(vec![diagram, loss, examples, quality, accuracy, generated])
     }
 }
