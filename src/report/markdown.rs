@@ -96,7 +96,8 @@ pub fn escape_typst(text: &str) -> String {
 /// start of a line or of content: `-` and `1.`.
 fn escape_markers(text: &str) -> String {
     let digits = text.len() - text.trim_start_matches(|c: char| c.is_ascii_digit()).len();
-    if digits > 0 && text[digits..].starts_with('.') {
+    let after = &text[digits..];
+    if digits > 0 && after.starts_with('.') && after[1..].chars().next().is_none_or(char::is_whitespace) {
         format!("{}\\.{}", &text[..digits], &text[digits + 1..])
     } else if text.starts_with('-') {
         format!("\\{text}")
@@ -513,6 +514,7 @@ fn main() {}
         let typst = to_typst("**1. Reshape** then\n\n*- not a list*", &figures()).unwrap();
         assert!(typst.contains("#strong[1\\. Reshape]"), "{typst}");
         assert!(typst.contains("#emph[\\- not a list]"), "{typst}");
+        assert!(to_typst("*0.7 s*", &figures()).unwrap().contains("#emph[0.7 s]"));
         assert_eq!(split_refs("see @fig-a-b."), vec![("see ", None), ("", Some("fig-a-b")), (".", None)]);
     }
 }

@@ -110,12 +110,27 @@ fn write_figures(inputs: &Inputs) -> anyhow::Result<(BTreeMap<String, String>, V
     Ok((svgs, paths))
 }
 
-/// What the answers' templates see: `run`, `report`, and each experiment's
+/// What the answers' templates see: `run`, `report`, `experiments` (the
+/// list, with wall times), and each experiment's
 /// result under its id (with `<id>_run` holding its config, seed and wall time).
 fn template_context(inputs: &Inputs) -> serde_json::Value {
     let mut context = serde_json::Map::new();
     context.insert("run".into(), serde_json::to_value(inputs.run).expect("serialisable"));
     context.insert("report".into(), serde_json::to_value(inputs.report).expect("serialisable"));
+    let experiments: Vec<serde_json::Value> = inputs
+        .plan
+        .experiments
+        .iter()
+        .filter_map(|e| {
+            let entry = inputs.entries.get(e.id())?;
+            Some(serde_json::json!({
+                "id": e.id(), "title": e.title(), "seed": entry.seed, "key": entry.key,
+                "wall_seconds": entry.wall_seconds, "training_images": e.training_images(),
+                "device": entry.device, "threads": entry.threads,
+            }))
+        })
+        .collect();
+    context.insert("experiments".into(), experiments.into());
     for (id, entry) in inputs.entries {
         context.insert(id.clone(), entry.result.clone());
         context.insert(
