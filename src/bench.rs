@@ -9,13 +9,15 @@ use tch::{Device, Kind, Tensor};
 use crate::data::Mnist;
 use crate::experiments::Context;
 use crate::experiments::q2_mlp::{self, MlpConfig, SweepConfig, SweepPath};
+use crate::experiments::q3_cnn::{ConvolutionalNetwork, Recipe, Tensors, train_cnn};
+use crate::models::cnn::CnnConfig;
 use crate::profile::Profile;
 
-/// Float32 matrix-multiply throughput of `device`, in GFLOP/s (best of 5).
-pub fn matmul_gflops(device: Device) -> f64 {
+/// Matrix-multiply throughput of `device` in `kind`, in GFLOP/s (best of 5).
+pub fn matmul_gflops(device: Device, kind: Kind) -> f64 {
     let n = 2048;
-    let a = Tensor::randn([n, n], (Kind::Float, device));
-    let b = Tensor::randn([n, n], (Kind::Float, device));
+    let a = Tensor::randn([n, n], (Kind::Float, device)).to_kind(kind);
+    let b = Tensor::randn([n, n], (Kind::Float, device)).to_kind(kind);
     let _ = a.matmul(&b);
     let best = (0..5)
         .map(|_| {
@@ -40,8 +42,12 @@ pub fn run(data: &Mnist, device: Device, epochs: usize) -> anyhow::Result<()> {
     let data = data.subset(Profile::Full.train_images(), Profile::Full.test_images(), 0);
     let progress = ProgressBar::hidden();
     let ctx = Context { data: &data, device, seed: 1, progress: &progress };
-    let gflops = matmul_gflops(device);
-    println!("device {device:?}, {} threads; 2048x2048 float32 matmul: {gflops:.1} GFLOP/s", tch::get_num_threads());
+    let gflops = matmul_gflops(device, Kind::Float);
+    let bf16_gflops = matmul_gflops(device, Kind::BFloat16);
+    println!(
+        "device {device:?}, {} threads; 2048x2048 matmul: float32 {gflops:.1} GFLOP/s, bfloat16 {bf16_gflops:.1} GFLOP/s",
+        tch::get_num_threads()
+    );
     println!("one epoch = {} training images, batch 128, validation on {} test images", data.train.len(), data.test.len());
     println!();
     println!("{:<44} {:>10} {:>14} {:>10} {:>9}", "path", "models", "s/model-epoch", "images/s", "% matmul");
@@ -85,5 +91,43 @@ pub fn run(data: &Mnist, device: Device, epochs: usize) -> anyhow::Result<()> {
     }
     println!();
     println!("batched sweep: {:.2}x the one-at-a-time throughput on {device:?}", seconds[0] / seconds[1]);
+    println!();
+    cnn_paths(&data, &ctx, epochs, gflops, bf16_gflops)
+}
+
+/// The CNNs of question 3 in float32 and bfloat16, channels-first and
+/// channels-last: training throughput and its share of the matmul peak of
+/// the same precision.
+fn cnn_paths(data: &Mnist, ctx: &Context, epochs: usize, gflops: f64, bf16_gflops: f64) -> anyhow::Result<()> {
+    let q3 = ConvolutionalNetwork::new(Profile::Full).0;
+    let tensors = Tensors::new(&data.train, &data.test, &data.test, ctx.device);
+    println!("{:<44} {:>10} {:>10} {:>10} {:>9}", "CNN path (one model)", "precision", "s/epoch", "images/s", "% matmul");
+    let n = data.train.len() as f64;
+    let mut reference_seconds = Vec::new();
+    for (name, recipe) in [("reference 32-64 conv net", &q3.reference), ("chosen CNN", &q3.chosen)] {
+        for (bf16, channels_last) in [(false, false), (false, true), (true, false), (true, true)] {
+            let recipe = Recipe {
+                cnn: CnnConfig { bf16, channels_last, ..recipe.cnn.clone() },
+                epochs,
+                ..recipe.clone()
+            };
+            let (_, history) = train_cnn(&recipe, 1, &tensors, ctx)?;
+            let seconds = history.train_seconds / epochs as f64;
+            let flops = 6.0 * recipe.cnn.forward_macs() as f64 * n / seconds / 1e9;
+            let peak = if bf16 { bf16_gflops } else { gflops };
+            let label = format!("{name}, {}", if channels_last { "channels-last" } else { "channels-first" });
+            let precision = if bf16 { "bfloat16" } else { "float32" };
+            println!("{label:<44} {precision:>10} {seconds:>10.2} {:>10.0} {:>8.0}%", n / seconds, 100.0 * flops / peak);
+            if name.starts_with("reference") {
+                reference_seconds.push(seconds);
+            }
+        }
+    }
+    let fastest = reference_seconds.iter().copied().fold(f64::INFINITY, f64::min);
+    println!();
+    println!(
+        "reference conv net: fastest path {fastest:.2} s/epoch, {:.2}x float32 channels-first; peers on this machine: PyTorch 15 s, Keras 10 s",
+        reference_seconds[0] / fastest
+    );
     Ok(())
 }

@@ -116,6 +116,17 @@ impl Split {
         self.select(&indices)
     }
 
+    /// Splits off `n` random images drawn with `seed` as a validation set:
+    /// returns (the rest, the held-out images), each in the original order.
+    pub fn hold_out(&self, n: usize, seed: u64) -> (Split, Split) {
+        let mut indices: Vec<usize> = (0..self.len()).collect();
+        indices.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+        let (held, rest) = indices.split_at_mut(n.min(self.len()));
+        held.sort_unstable();
+        rest.sort_unstable();
+        (self.select(rest), self.select(held))
+    }
+
     /// Images as float32 in [0, 1], shape (N, 784): the notebook's `/ 255`.
     pub fn images_tensor(&self, device: Device) -> Tensor {
         Tensor::from_slice(&self.images)
@@ -292,6 +303,19 @@ mod tests {
         }
         bytes.extend_from_slice(data);
         bytes
+    }
+
+    #[test]
+    fn a_held_out_split_is_disjoint_from_the_rest_and_covers_the_whole() {
+        let split = Split { images: (0..50u8).flat_map(|i| vec![i; PIXELS]).collect(), labels: (0..50).collect() };
+        let (rest, held) = split.hold_out(12, 3);
+        assert_eq!((rest.len(), held.len()), (38, 12));
+        let mut all: Vec<u8> = rest.labels.iter().chain(&held.labels).copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..50).collect::<Vec<u8>>());
+        assert!(held.labels.windows(2).all(|w| w[0] < w[1]), "kept in the original order");
+        assert_eq!(held.image(0)[0], held.labels[0], "images travel with their labels");
+        assert_ne!(split.hold_out(12, 4).1.labels, held.labels, "the seed chooses the images");
     }
 
     #[test]

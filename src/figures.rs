@@ -37,33 +37,121 @@ fn draw(name: &str, size: (u32, u32), paint: impl FnOnce(DrawingArea<SVGBackend,
 
 /// A grid of digits (grey levels 0..255, 28x28 each) with their labels.
 pub fn digit_grid(name: &str, digits: &[(String, &[u8])], columns: usize) -> anyhow::Result<Figure> {
-    let cell = 3u32;
+    image_grid(name, digits, columns, SIDE, 3)
+}
+
+/// A grid of square grey images (`side` x `side`, levels 0..255, each pixel
+/// drawn `cell` units wide) with their labels.
+pub fn image_grid(name: &str, images: &[(String, &[u8])], columns: usize, side: usize, cell: u32) -> anyhow::Result<Figure> {
     let label_size = 24u32;
-    let label_height = if digits.iter().all(|(l, _)| l.is_empty()) { 0 } else { label_size };
+    let label_height = if images.iter().all(|(l, _)| l.is_empty()) { 0 } else { label_size };
     let pad = 6u32;
-    let tile_w = SIDE as u32 * cell + pad;
-    let tile_h = SIDE as u32 * cell + label_height + pad;
-    let rows = digits.len().div_ceil(columns) as u32;
+    let tile = side as u32 * cell;
+    let (tile_w, tile_h) = ((tile + pad).max(if label_height > 0 { 3 * label_size } else { 0 }), tile + label_height + pad);
+    let rows = images.len().div_ceil(columns) as u32;
     draw(name, (columns as u32 * tile_w + pad, rows * tile_h + pad), |root| {
-        for (i, (label, pixels)) in digits.iter().enumerate() {
+        for (i, (label, pixels)) in images.iter().enumerate() {
             let x0 = (pad + (i % columns) as u32 * tile_w) as i32;
             let y0 = (pad + (i / columns) as u32 * tile_h) as i32;
-            let side = (SIDE as u32 * cell) as i32;
-            root.draw(&Rectangle::new([(x0, y0), (x0 + side, y0 + side)], BLACK.filled()))?;
+            let (side_px, cell) = (tile as i32, cell as i32);
+            root.draw(&Rectangle::new([(x0, y0), (x0 + side_px, y0 + side_px)], BLACK.filled()))?;
             for (p, &v) in pixels.iter().enumerate() {
                 if v == 0 {
                     continue;
                 }
-                let (r, c) = ((p / SIDE) as i32, (p % SIDE) as i32);
-                let (x, y) = (x0 + c * cell as i32, y0 + r * cell as i32);
-                root.draw(&Rectangle::new([(x, y), (x + cell as i32, y + cell as i32)], RGBColor(v, v, v).filled()))?;
+                let (r, c) = ((p / side) as i32, (p % side) as i32);
+                let (x, y) = (x0 + c * cell, y0 + r * cell);
+                root.draw(&Rectangle::new([(x, y), (x + cell, y + cell)], RGBColor(v, v, v).filled()))?;
             }
             let style = (FONT, label_size).into_font().color(&BLACK);
             let centre = plotters::style::text_anchor::Pos::new(
                 plotters::style::text_anchor::HPos::Center,
                 plotters::style::text_anchor::VPos::Top,
             );
-            root.draw(&Text::new(label.clone(), (x0 + side / 2, y0 + side + 2), style.pos(centre)))?;
+            root.draw(&Text::new(label.clone(), (x0 + side_px / 2, y0 + side_px + 2), style.pos(centre)))?;
+        }
+        Ok(())
+    })
+}
+
+/// A matrix of counts as a heat map: rows `y_label`, columns `x_label`,
+/// every cell printed, darker for larger counts (on a square-root scale, so
+/// that small off-diagonal counts stay visible next to a large diagonal).
+pub fn count_matrix(name: &str, x_label: &str, y_label: &str, counts: &[Vec<u64>]) -> anyhow::Result<Figure> {
+    let n = counts.len() as i32;
+    let cell = 44i32;
+    let (left, top) = (70i32, 16i32);
+    let max = counts.iter().flatten().copied().max().unwrap_or(1).max(1) as f64;
+    let size = (left + n * cell + 16, top + n * cell + 64);
+    draw(name, (size.0 as u32, size.1 as u32), |root| {
+        let text = |s: String, x: i32, y: i32, colour: &RGBColor| {
+            let pos = plotters::style::text_anchor::Pos::new(
+                plotters::style::text_anchor::HPos::Center,
+                plotters::style::text_anchor::VPos::Center,
+            );
+            Text::new(s, (x, y), (FONT, 15).into_font().color(colour).pos(pos))
+        };
+        for (r, row) in counts.iter().enumerate() {
+            let y = top + r as i32 * cell;
+            root.draw(&text(r.to_string(), left - 14, y + cell / 2, &BLACK))?;
+            for (c, &count) in row.iter().enumerate() {
+                let x = left + c as i32 * cell;
+                let shade = (count as f64 / max).sqrt();
+                let fill = TRAIN_COLOUR.mix(shade.max(0.04));
+                root.draw(&Rectangle::new([(x, y), (x + cell, y + cell)], fill.filled()))?;
+                root.draw(&Rectangle::new([(x, y), (x + cell, y + cell)], GRID.stroke_width(1)))?;
+                let ink = if shade > 0.5 { WHITE } else { BLACK };
+                if count > 0 {
+                    root.draw(&text(count.to_string(), x + cell / 2, y + cell / 2, &ink))?;
+                }
+            }
+        }
+        for c in 0..n {
+            root.draw(&text(c.to_string(), left + c * cell + cell / 2, top + n * cell + 14, &BLACK))?;
+        }
+        root.draw(&text(x_label.to_owned(), left + n * cell / 2, top + n * cell + 44, &BLACK))?;
+        let pos = plotters::style::text_anchor::Pos::new(
+            plotters::style::text_anchor::HPos::Center,
+            plotters::style::text_anchor::VPos::Center,
+        );
+        let style = (FONT, 15).into_font().transform(FontTransform::Rotate270).color(&BLACK).pos(pos);
+        root.draw(&Text::new(y_label.to_owned(), (18, top + n * cell / 2), style))?;
+        Ok(())
+    })
+}
+
+/// A layer-by-layer diagram read top to bottom: one box per layer with its
+/// kind, `detail` and output shape, boxes of the same kind in the same colour.
+pub fn layer_stack(name: &str, layers: &[(String, String, String)]) -> anyhow::Result<Figure> {
+    let (w, box_h, gap) = (640i32, 30i32, 12i32);
+    let h = 12 + layers.len() as i32 * (box_h + gap);
+    let palette = [TRAIN_COLOUR, VALIDATION_COLOUR, RGBColor(0x2c, 0xa0, 0x2c), RGBColor(0x94, 0x67, 0xbd), RGBColor(0xff, 0x7f, 0x0e), RGBColor(0x8c, 0x56, 0x4b), RGBColor(0x7f, 0x7f, 0x7f)];
+    let mut kinds: Vec<&str> = Vec::new();
+    draw(name, (w as u32, h as u32), |root| {
+        let left = |s: &str, x: i32, y: i32| {
+            let pos = plotters::style::text_anchor::Pos::new(
+                plotters::style::text_anchor::HPos::Left,
+                plotters::style::text_anchor::VPos::Center,
+            );
+            Text::new(s.to_owned(), (x, y), (FONT, 15).into_font().color(&BLACK).pos(pos))
+        };
+        for (i, (kind, detail, shape)) in layers.iter().enumerate() {
+            let k = kinds.iter().position(|k| k == kind).unwrap_or_else(|| {
+                kinds.push(kind);
+                kinds.len() - 1
+            });
+            let colour = palette[k % palette.len()];
+            let y = 6 + i as i32 * (box_h + gap);
+            let (x0, x1) = (40, w - 40);
+            root.draw(&Rectangle::new([(x0, y), (x1, y + box_h)], colour.mix(0.18).filled()))?;
+            root.draw(&Rectangle::new([(x0, y), (x1, y + box_h)], colour.stroke_width(2)))?;
+            root.draw(&left(&format!("{kind}  {detail}"), x0 + 10, y + box_h / 2))?;
+            root.draw(&left(shape, x1 - 150, y + box_h / 2))?;
+            if i + 1 < layers.len() {
+                let (x, y1) = (w / 2, y + box_h);
+                root.draw(&PathElement::new([(x, y1), (x, y1 + gap - 4)], BLACK.stroke_width(1)))?;
+                root.draw(&Polygon::new([(x, y1 + gap), (x - 4, y1 + gap - 6), (x + 4, y1 + gap - 6)], BLACK.filled()))?;
+            }
         }
         Ok(())
     })
@@ -276,5 +364,16 @@ mod tests {
         let refs = [Reference { label: "Hinton", y: 0.9847, colour: BLACK }];
         let fig = log_factor_plot("f", "factor", "accuracy", &[(1e-6, 0.98, 0.001), (1e-3, 0.97, 0.002)], &refs).unwrap();
         assert!(fig.svg.contains("Hinton"));
+    }
+
+    #[test]
+    fn a_count_matrix_prints_every_nonzero_count() {
+        let counts = vec![vec![97, 0, 3], vec![1, 88, 0], vec![0, 2, 120]];
+        let fig = count_matrix("m", "predicted", "true", &counts).unwrap();
+        for count in ["97", "3", "1", "88", "2", "120"] {
+            assert!(fig.svg.contains(&format!(">\n{count}\n</text>")), "{count} missing");
+        }
+        // Zero counts are left blank: the only "0"s are the row and column labels.
+        assert_eq!(fig.svg.matches(">\n0\n</text>").count(), 2);
     }
 }

@@ -15,6 +15,7 @@ mod profile;
 mod report;
 mod runner;
 mod seed;
+mod shift;
 mod stats;
 mod train;
 

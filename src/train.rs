@@ -59,6 +59,12 @@ pub struct FitOptions<'a> {
     pub shuffle_seed: u64,
     /// Added to the mean batch loss before the gradient step (an L2 term).
     pub penalty: Option<&'a dyn Fn() -> Tensor>,
+    /// Applied to every training batch (data augmentation), drawing from its
+    /// own generator seeded from `shuffle_seed`.
+    pub augment: Option<&'a dyn Fn(&Tensor, &mut ChaCha8Rng) -> Tensor>,
+    /// The learning rate as a function of the fraction of training done,
+    /// set before every step; the optimiser's own rate when `None`.
+    pub learning_rate: Option<&'a dyn Fn(f64) -> f64>,
     pub progress: &'a ProgressBar,
 }
 
@@ -68,10 +74,12 @@ pub fn fit(model: &dyn ModuleT, opt: &mut Optimizer, train: &Batches, val: &Batc
     let n = train.len();
     let batches = (n + o.batch_size - 1) / o.batch_size;
     let mut rng = ChaCha8Rng::seed_from_u64(o.shuffle_seed);
+    let mut augment_rng = ChaCha8Rng::seed_from_u64(crate::seed::derive(o.shuffle_seed, "augment"));
     let mut order: Vec<i64> = (0..n).collect();
     let mut epochs = Vec::new();
     let mut diverged_at = None;
-    o.progress.set_length(o.epochs as u64 * batches as u64);
+    let steps = o.epochs as i64 * batches;
+    o.progress.set_length(steps as u64);
     for epoch in 1..=o.epochs {
         let start = Instant::now();
         order.shuffle(&mut rng);
@@ -80,8 +88,14 @@ pub fn fit(model: &dyn ModuleT, opt: &mut Optimizer, train: &Batches, val: &Batc
         let mut correct = Tensor::zeros([], (Kind::Int64, train.images.device()));
         for b in 0..batches {
             let idx = order_t.narrow(0, b * o.batch_size, o.batch_size.min(n - b * o.batch_size));
-            let xs = train.images.index_select(0, &idx);
+            let mut xs = train.images.index_select(0, &idx);
+            if let Some(augment) = o.augment {
+                xs = augment(&xs, &mut augment_rng);
+            }
             let ys = train.labels.index_select(0, &idx);
+            if let Some(schedule) = o.learning_rate {
+                opt.set_lr(schedule(((epoch as i64 - 1) * batches + b) as f64 / steps as f64));
+            }
             let logits = model.forward_t(&xs, true);
             let mut loss = logits.cross_entropy_for_logits(&ys);
             if let Some(penalty) = o.penalty {
@@ -284,7 +298,7 @@ mod tests {
         let model = Mlp::new(&vs.root(), &[8]);
         let mut opt = nn::Sgd::default().build(&vs, lr).unwrap();
         let progress = ProgressBar::hidden();
-        let options = FitOptions { epochs, batch_size: 32, shuffle_seed: 7, penalty: None, progress: &progress };
+        let options = FitOptions { epochs, batch_size: 32, shuffle_seed: 7, penalty: None, augment: None, learning_rate: None, progress: &progress };
         fit(&model, &mut opt, &data, &data, &options)
     }
 

@@ -37,7 +37,7 @@ fn build_report_end_to_end_then_from_the_cache() {
     assert!(pdf.starts_with(b"%PDF-"));
     let pages = pdf_page_count(&pdf);
     assert!(stderr(&first).contains(&format!("rendered {pages} pages")), "{}", stderr(&first));
-    assert!((10..=30).contains(&pages), "{pages} pages");
+    assert!((15..=40).contains(&pages), "{pages} pages");
 
     let html = std::fs::read_to_string(out.path().join("report.html")).unwrap();
     for figure in [
@@ -45,6 +45,13 @@ fn build_report_end_to_end_then_from_the_cache() {
         "fig-q2-notebook-accuracy",
         "fig-q2-wide-accuracy",
         "fig-q2-weight-decay",
+        "fig-q3-model",
+        "fig-q3-curves",
+        "fig-q3-confusion",
+        "fig-q3-misclassified",
+        "fig-q3-translation",
+        "fig-q3-filters",
+        "fig-q3-feature-maps",
         "fig-q4-model",
         "fig-q4-loss",
         "fig-q4-examples",
@@ -60,14 +67,30 @@ fn build_report_end_to_end_then_from_the_cache() {
     assert!(html.contains("Not the submission."), "the smoke profile is flagged");
     assert!(!html.contains("src=\"http") && !html.contains("href=\"http"), "no external requests");
 
-    // The second run trains nothing and renders the same report.
+    // Question 3's confusion matrix counts every test image once, and its
+    // shifted-test accuracy starts from the unshifted test accuracy.
     let cache = out.path().join("cache");
+    let q3 = std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().path()).find(|p| {
+        p.file_name().unwrap().to_string_lossy().starts_with("q3_cnn-")
+    });
+    let q3: serde_json::Value = serde_json::from_slice(&std::fs::read(q3.expect("a q3 result")).unwrap()).unwrap();
+    let result = &q3["result"];
+    let test_images = q3["config"]["test_images"].as_u64().unwrap();
+    let confusion: Vec<Vec<u64>> = serde_json::from_value(result["confusion"].clone()).unwrap();
+    assert_eq!(confusion.iter().flatten().sum::<u64>(), test_images);
+    let correct: u64 = (0..10).map(|k| confusion[k][k]).sum();
+    assert_eq!(result["errors"].as_u64().unwrap(), test_images - correct);
+    let first_test = result["replicates"][0]["test_accuracy"].as_f64().unwrap();
+    assert_eq!(result["translation"][0]["mean"][0].as_f64().unwrap(), first_test);
+    assert_eq!(first_test, correct as f64 / test_images as f64);
+
+    // The second run trains nothing and renders the same report.
     let cached: Vec<_> = std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().path()).collect();
     let modified = |p: &Path| std::fs::metadata(p).unwrap().modified().unwrap();
     let before: Vec<_> = cached.iter().map(|p| modified(p)).collect();
     let second = mnist_writeup(out.path(), &["build-report"]);
     assert!(second.status.success(), "{}", stderr(&second));
-    assert_eq!(stderr(&second).matches(" cached (").count(), 4, "{}", stderr(&second));
+    assert_eq!(stderr(&second).matches(" cached (").count(), 5, "{}", stderr(&second));
     assert!(!stderr(&second).contains(" ran in "), "{}", stderr(&second));
     assert_eq!(cached.iter().map(|p| modified(p)).collect::<Vec<_>>(), before);
     assert_eq!(std::fs::read_to_string(out.path().join("report.html")).unwrap(), html);

@@ -3,6 +3,7 @@
 
 pub mod q1_preprocessing;
 pub mod q2_mlp;
+pub mod q3_cnn;
 pub mod q4_autoencoder;
 
 use indicatif::ProgressBar;
@@ -44,6 +45,7 @@ pub fn all(profile: Profile) -> Vec<Box<dyn Experiment>> {
         Box::new(q1_preprocessing::Preprocessing::new(profile)),
         Box::new(q2_mlp::NotebookMlp::new(profile)),
         Box::new(q2_mlp::WeightDecaySweep::new(profile)),
+        Box::new(q3_cnn::ConvolutionalNetwork::new(profile)),
         Box::new(q4_autoencoder::DenoisingAutoencoder::new(profile)),
     ]
 }

@@ -56,6 +56,8 @@ pub fn fit_mlp(config: &MlpConfig, ctx: &Context) -> anyhow::Result<(Mlp, MlpRes
         batch_size: config.batch_size,
         shuffle_seed: ctx.seed,
         penalty: (config.l2 > 0.0).then_some(&penalty as &dyn Fn() -> tch::Tensor),
+        augment: None,
+        learning_rate: None,
         progress: ctx.progress,
     };
     let history = train::fit(

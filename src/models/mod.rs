@@ -2,6 +2,7 @@
 
 pub mod autoencoder;
 pub mod batched_mlp;
+pub mod cnn;
 pub mod mlp;
 
 use serde::{Deserialize, Serialize};

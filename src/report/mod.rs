@@ -112,7 +112,8 @@ fn write_figures(inputs: &Inputs) -> anyhow::Result<(BTreeMap<String, String>, V
 
 /// What the answers' templates see: `run`, `report`, `experiments` (the
 /// list, with wall times), and each experiment's
-/// result under its id (with `<id>_run` holding its config, seed and wall time).
+/// result under its id (with `<id>_run` holding its config, seed, wall time,
+/// device and threads).
 fn template_context(inputs: &Inputs) -> serde_json::Value {
     let mut context = serde_json::Map::new();
     context.insert("run".into(), serde_json::to_value(inputs.run).expect("serialisable"));
@@ -137,6 +138,7 @@ fn template_context(inputs: &Inputs) -> serde_json::Value {
             format!("{id}_run"),
             serde_json::json!({
                 "seed": entry.seed, "wall_seconds": entry.wall_seconds, "key": entry.key, "config": entry.config,
+                "device": entry.device, "threads": entry.threads,
             }),
         );
     }

@@ -1,0 +1,273 @@
+//! A convolutional classifier: blocks of 2-D convolution, optional batch
+//! normalisation, ReLU and 2x2 max-pooling, then an optional dense hidden
+//! layer, dropout and a dense output. Optionally computes in bfloat16 with
+//! float32 master weights (what `torch.autocast` does on the CPU) and lays
+//! activations out channels-last, the layout oneDNN's fast kernels want.
+
+use serde::{Deserialize, Serialize};
+use tch::nn::{self, ModuleT};
+use tch::{Kind, Tensor};
+
+use super::mlp::Dense;
+use super::LayerSummary;
+use crate::data::{CLASSES, SIDE};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ConvBlock {
+    pub filters: i64,
+    pub kernel: i64,
+    /// Zero padding on each side; `kernel / 2` keeps the resolution.
+    pub padding: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CnnConfig {
+    /// Each block: convolution, [batch norm], ReLU, 2x2 max-pooling.
+    pub blocks: Vec<ConvBlock>,
+    pub batch_norm: bool,
+    /// Width of a dense ReLU layer between the convolutions and the output.
+    pub hidden: Option<i64>,
+    /// Dropout rate in front of the output layer.
+    pub dropout: f64,
+    /// Compute convolutions and dense layers in bfloat16.
+    pub bf16: bool,
+    pub channels_last: bool,
+}
+
+impl CnnConfig {
+    /// (channels, height, width) after each block.
+    pub fn block_shapes(&self) -> Vec<[i64; 3]> {
+        let mut side = SIDE as i64;
+        self.blocks
+            .iter()
+            .map(|b| {
+                side = (side + 2 * b.padding - b.kernel + 1) / 2;
+                [b.filters, side, side]
+            })
+            .collect()
+    }
+
+    fn flat_features(&self) -> i64 {
+        self.block_shapes().last().map_or((SIDE * SIDE) as i64, |[c, h, w]| c * h * w)
+    }
+
+    /// Multiply-accumulates of one image's forward pass (convolutions and
+    /// dense layers; normalisation, activations and pooling are negligible).
+    pub fn forward_macs(&self) -> i64 {
+        let mut inputs = 1;
+        let mut side = SIDE as i64;
+        let mut macs = 0;
+        for b in &self.blocks {
+            let out = side + 2 * b.padding - b.kernel + 1;
+            macs += out * out * b.filters * b.kernel * b.kernel * inputs;
+            inputs = b.filters;
+            side = out / 2;
+        }
+        let mut features = self.flat_features();
+        if let Some(h) = self.hidden {
+            macs += features * h;
+            features = h;
+        }
+        macs + features * CLASSES as i64
+    }
+}
+
+#[derive(Debug)]
+struct Conv {
+    kernel: Tensor,
+    bias: Option<Tensor>,
+    norm: Option<nn::BatchNorm>,
+    padding: i64,
+}
+
+#[derive(Debug)]
+pub struct Cnn {
+    convs: Vec<Conv>,
+    hidden: Option<Dense>,
+    output: Dense,
+    pub config: CnnConfig,
+}
+
+/// The same values with channels-last strides (NHWC in memory, NCHW in
+/// shape), as `contiguous(memory_format=torch.channels_last)` makes them.
+/// Explicit strides, because a permuted copy of a one-channel tensor would
+/// still count as channels-first and send every later layer down that path.
+fn channels_last(x: &Tensor) -> Tensor {
+    let &[n, c, h, w] = x.size().as_slice() else { panic!("channels-last needs a 4-D tensor") };
+    x.permute([0, 2, 3, 1]).contiguous().as_strided([n, c, h, w], [h * w * c, 1, w * c, c], None)
+}
+
+impl Cnn {
+    /// Convolutions initialised as PyTorch does (Kaiming-uniform), dense
+    /// layers as Keras does (Glorot-uniform), batch norm at identity.
+    pub fn new(vs: &nn::Path, config: &CnnConfig) -> Cnn {
+        let mut inputs = 1;
+        let convs = config
+            .blocks
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let conv_config = nn::ConvConfig { padding: b.padding, bias: !config.batch_norm, ..Default::default() };
+                let conv = nn::conv2d(vs / format!("conv2d_{i}"), inputs, b.filters, b.kernel, conv_config);
+                let norm = config
+                    .batch_norm
+                    .then(|| nn::batch_norm2d(vs / format!("batch_normalization_{i}"), b.filters, Default::default()));
+                inputs = b.filters;
+                if config.channels_last {
+                    // Stored channels-last once: converting on every step costs more than the convolution.
+                    let stored = tch::no_grad(|| channels_last(&conv.ws));
+                    conv.ws.shallow_clone().set_data(&stored);
+                }
+                Conv { kernel: conv.ws, bias: conv.bs, norm, padding: b.padding }
+            })
+            .collect();
+        let mut features = config.flat_features();
+        let hidden = config.hidden.map(|h| {
+            let dense = Dense::new(&(vs / "dense_hidden"), features, h);
+            features = h;
+            dense
+        });
+        let output = Dense::new(&(vs / "dense_output"), features, CLASSES as i64);
+        Cnn { convs, hidden, output, config: config.clone() }
+    }
+
+    /// The first layer's kernels, (filters, 1, k, k).
+    pub fn first_kernels(&self) -> Tensor {
+        self.convs[0].kernel.detach()
+    }
+
+    fn compute(&self, t: &Tensor) -> Tensor {
+        if self.config.bf16 { t.to_kind(Kind::BFloat16) } else { t.shallow_clone() }
+    }
+
+    fn layout(&self, t: Tensor) -> Tensor {
+        if self.config.channels_last { channels_last(&t) } else { t }
+    }
+
+    fn dense(&self, d: &Dense, x: &Tensor) -> Tensor {
+        self.compute(&d.bias).addmm(x, &self.compute(&d.kernel))
+    }
+
+    /// Output of the first block's convolution (after normalisation and
+    /// ReLU, before pooling) for images (N, 784): its feature maps.
+    pub fn first_feature_maps(&self, xs: &Tensor) -> Tensor {
+        tch::no_grad(|| self.conv_block(&self.convs[0], &self.input(xs), false).to_kind(Kind::Float))
+    }
+
+    fn input(&self, xs: &Tensor) -> Tensor {
+        self.layout(self.compute(&xs.view([-1, 1, SIDE as i64, SIDE as i64])))
+    }
+
+    fn conv_block(&self, c: &Conv, x: &Tensor, train: bool) -> Tensor {
+        let kernel = self.compute(&c.kernel);
+        let bias = c.bias.as_ref().map(|b| self.compute(b));
+        let x = x.conv2d(&kernel, bias.as_ref(), [1, 1], [c.padding, c.padding], [1, 1], 1);
+        match &c.norm {
+            Some(norm) => norm.forward_t(&x, train),
+            None => x,
+        }
+        .relu()
+    }
+
+    /// The Keras-style summary: one row per layer, shapes without the batch.
+    pub fn summary(&self) -> Vec<LayerSummary> {
+        let mut rows = Vec::new();
+        let row = |name: String, kind: &str, shape: &[i64], parameters: i64, activation: Option<&str>| LayerSummary {
+            name,
+            kind: kind.into(),
+            output_shape: shape.to_vec(),
+            parameters,
+            activation: activation.map(Into::into),
+        };
+        let mut side = SIDE as i64;
+        for (i, (c, b)) in self.convs.iter().zip(&self.config.blocks).enumerate() {
+            let [h, w] = [side + 2 * b.padding - b.kernel + 1; 2];
+            let params = c.kernel.numel() + c.bias.as_ref().map_or(0, Tensor::numel);
+            let activation = if c.norm.is_some() { None } else { Some("relu") };
+            rows.push(row(format!("conv2d_{i}"), "Conv2D", &[b.filters, h, w], params as i64, activation));
+            if let Some(norm) = &c.norm {
+                // Keras counts the moving mean and variance with the scale and shift.
+                let params = 4 * norm.running_mean.numel() as i64;
+                rows.push(row(format!("batch_normalization_{i}"), "BatchNormalization", &[b.filters, h, w], params, Some("relu")));
+            }
+            side = h / 2;
+            rows.push(row(format!("max_pooling2d_{i}"), "MaxPooling2D", &[b.filters, side, side], 0, None));
+        }
+        let mut features = self.config.flat_features();
+        rows.push(row("flatten".into(), "Flatten", &[features], 0, None));
+        if let Some(d) = &self.hidden {
+            features = d.kernel.size()[1];
+            rows.push(row("dense_hidden".into(), "Dense", &[features], (d.kernel.numel() + d.bias.numel()) as i64, Some("relu")));
+        }
+        if self.config.dropout > 0.0 {
+            rows.push(row("dropout".into(), "Dropout", &[features], 0, None));
+        }
+        let o = &self.output;
+        rows.push(row("dense_output".into(), "Dense", &[CLASSES as i64], (o.kernel.numel() + o.bias.numel()) as i64, Some("softmax")));
+        rows
+    }
+}
+
+impl ModuleT for Cnn {
+    /// Class logits in float32 for images (N, 784).
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        let mut x = self.input(xs);
+        for c in &self.convs {
+            x = self.conv_block(c, &x, train).max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false);
+        }
+        let mut x = x.flatten(1, -1);
+        if let Some(d) = &self.hidden {
+            x = self.dense(d, &x).relu();
+        }
+        let x = x.dropout(self.config.dropout, train);
+        self.dense(&self.output, &x).to_kind(Kind::Float)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::PIXELS;
+
+    fn reference() -> CnnConfig {
+        CnnConfig {
+            blocks: vec![ConvBlock { filters: 32, kernel: 3, padding: 0 }, ConvBlock { filters: 64, kernel: 3, padding: 0 }],
+            batch_norm: false,
+            hidden: Some(128),
+            dropout: 0.5,
+            bf16: false,
+            channels_last: true,
+        }
+    }
+
+    #[test]
+    fn summary_matches_the_keras_reference_network() {
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let cnn = Cnn::new(&vs.root(), &reference());
+        let summary = cnn.summary();
+        let shapes: Vec<&[i64]> = summary.iter().map(|r| r.output_shape.as_slice()).collect();
+        assert_eq!(shapes, [&[32, 26, 26][..], &[32, 13, 13], &[64, 11, 11], &[64, 5, 5], &[1600], &[128], &[128], &[10]]);
+        // Keras's summary of the same network: 225,034 parameters.
+        assert_eq!(summary.iter().map(|r| r.parameters).sum::<i64>(), 225_034);
+        assert_eq!(vs.trainable_variables().iter().map(Tensor::numel).sum::<usize>(), 225_034);
+        assert_eq!(reference().forward_macs(), 26 * 26 * 32 * 9 + 11 * 11 * 64 * 288 + 1600 * 128 + 1280);
+        let logits = cnn.forward_t(&Tensor::zeros([3, PIXELS as i64], tch::kind::FLOAT_CPU), false);
+        assert_eq!(logits.size(), [3, 10]);
+    }
+
+    #[test]
+    fn bf16_and_channels_last_compute_the_same_function() {
+        tch::manual_seed(3);
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let config = CnnConfig { batch_norm: true, channels_last: false, ..reference() };
+        let plain = Cnn::new(&vs.root(), &config);
+        let fast = Cnn { config: CnnConfig { bf16: true, channels_last: true, ..config }, ..plain };
+        let xs = Tensor::rand([4, PIXELS as i64], tch::kind::FLOAT_CPU);
+        let fast_logits = fast.forward_t(&xs, false);
+        let plain = Cnn { config: CnnConfig { bf16: false, channels_last: false, ..fast.config.clone() }, ..fast };
+        let plain_logits = plain.forward_t(&xs, false);
+        let gap = (fast_logits - &plain_logits).abs().max().double_value(&[]);
+        let scale = plain_logits.abs().max().double_value(&[]);
+        assert!(gap <= 0.02 * scale.max(1.0), "bf16 logits differ by {gap} at scale {scale}");
+    }
+}
