@@ -9,8 +9,8 @@ use tch::{Device, Kind, Tensor};
 use crate::data::Mnist;
 use crate::experiments::Context;
 use crate::experiments::q2_mlp::{self, MlpConfig, SweepConfig, SweepPath};
-use crate::experiments::q3_cnn::{ConvolutionalNetwork, Recipe, Tensors, train_cnn};
-use crate::models::cnn::CnnConfig;
+use crate::experiments::q3_cnn::ConvolutionalNetwork;
+use crate::recipe::{self, Network, Recipe, Splits};
 use crate::profile::Profile;
 
 /// Matrix-multiply throughput of `device` in `kind`, in GFLOP/s (best of 5).
@@ -100,20 +100,19 @@ pub fn run(data: &Mnist, device: Device, epochs: usize) -> anyhow::Result<()> {
 /// the same precision.
 fn cnn_paths(data: &Mnist, ctx: &Context, epochs: usize, gflops: f64, bf16_gflops: f64) -> anyhow::Result<()> {
     let q3 = ConvolutionalNetwork::new(Profile::Full).0;
-    let tensors = Tensors::new(&data.train, &data.test, &data.test, ctx.device);
+    let splits = Splits::new(&data.train, &data.test, &data.test, ctx.device);
     println!("{:<44} {:>10} {:>10} {:>10} {:>9}", "CNN path (one model)", "precision", "s/epoch", "images/s", "% matmul");
     let n = data.train.len() as f64;
     let mut reference_seconds = Vec::new();
     for (name, recipe) in [("reference 32-64 conv net", &q3.reference), ("chosen CNN", &q3.chosen)] {
         for (bf16, channels_last) in [(false, false), (false, true), (true, false), (true, true)] {
-            let recipe = Recipe {
-                cnn: CnnConfig { bf16, channels_last, ..recipe.cnn.clone() },
-                epochs,
-                ..recipe.clone()
-            };
-            let (_, history) = train_cnn(&recipe, 1, &tensors, ctx)?;
+            let Network::Cnn(cnn) = &recipe.network else { unreachable!("question 3 trains CNNs") };
+            let cnn = cnn.clone().with_precision(bf16, channels_last);
+            let macs = cnn.forward_macs();
+            let recipe = Recipe { network: Network::Cnn(cnn), epochs, ..recipe.clone() };
+            let (_, history) = recipe::train(&recipe, 1, &splits, ctx)?;
             let seconds = history.train_seconds / epochs as f64;
-            let flops = 6.0 * recipe.cnn.forward_macs() as f64 * n / seconds / 1e9;
+            let flops = 6.0 * macs as f64 * n / seconds / 1e9;
             let peak = if bf16 { bf16_gflops } else { gflops };
             let label = format!("{name}, {}", if channels_last { "channels-last" } else { "channels-first" });
             let precision = if bf16 { "bfloat16" } else { "float32" };

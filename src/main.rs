@@ -14,6 +14,7 @@ mod package;
 mod profile;
 mod report;
 mod runner;
+mod recipe;
 mod seed;
 mod shift;
 mod stats;

@@ -45,6 +45,7 @@ fn build_report_end_to_end_then_from_the_cache() {
         "fig-q2-notebook-accuracy",
         "fig-q2-wide-accuracy",
         "fig-q2-weight-decay",
+        "fig-q2-tuned-accuracy",
         "fig-q3-model",
         "fig-q3-curves",
         "fig-q3-confusion",
@@ -90,7 +91,7 @@ fn build_report_end_to_end_then_from_the_cache() {
     let before: Vec<_> = cached.iter().map(|p| modified(p)).collect();
     let second = mnist_writeup(out.path(), &["build-report"]);
     assert!(second.status.success(), "{}", stderr(&second));
-    assert_eq!(stderr(&second).matches(" cached (").count(), 5, "{}", stderr(&second));
+    assert_eq!(stderr(&second).matches(" cached (").count(), 6, "{}", stderr(&second));
     assert!(!stderr(&second).contains(" ran in "), "{}", stderr(&second));
     assert_eq!(cached.iter().map(|p| modified(p)).collect::<Vec<_>>(), before);
     assert_eq!(std::fs::read_to_string(out.path().join("report.html")).unwrap(), html);

@@ -45,6 +45,7 @@ pub fn all(profile: Profile) -> Vec<Box<dyn Experiment>> {
         Box::new(q1_preprocessing::Preprocessing::new(profile)),
         Box::new(q2_mlp::NotebookMlp::new(profile)),
         Box::new(q2_mlp::WeightDecaySweep::new(profile)),
+        Box::new(q2_mlp::TunedMlp::new(profile)),
         Box::new(q3_cnn::ConvolutionalNetwork::new(profile)),
         Box::new(q4_autoencoder::DenoisingAutoencoder::new(profile)),
     ]

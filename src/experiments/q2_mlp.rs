@@ -12,6 +12,7 @@ use crate::models::batched_mlp::BatchedMlp;
 use crate::models::mlp::Mlp;
 use crate::figures::{self, Figure, Series};
 use crate::profile::Profile;
+use crate::recipe::{self, Network, Optimiser, Recipe, Splits, Study};
 use crate::seed;
 use crate::stats::{mean_std, paired_t};
 use crate::train::{self, BatchedFitOptions, Batches, FitOptions, History};
@@ -368,6 +369,112 @@ impl Experiment for WeightDecaySweep {
         let first_baseline = result.runs.iter().find(|r| r.l2 == 0.0).unwrap_or(&result.runs[0]);
         Ok(vec![sweep, accuracy_curves("q2_wide_accuracy", &first_baseline.history)?])
     }
+}
+
+/// Settings of question 2 D's best-effort 500-300 network.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TunedConfig {
+    pub chosen: Recipe,
+    pub replicates: usize,
+    /// The chosen recipe less one ingredient each, on the validation split.
+    pub ablations: Vec<(String, Recipe)>,
+    pub validation_images: usize,
+    pub train_images: usize,
+    pub test_images: usize,
+}
+
+/// Question 2 D, "the best validation accuracy you can achieve": the same
+/// 784-500-300-10 network with dropout, Nesterov momentum, a one-cycle
+/// learning rate and random shifts, every choice made on a validation split
+/// held out of the training images, the test set used once per model.
+pub struct TunedMlp(TunedConfig);
+
+impl TunedMlp {
+    pub fn new(profile: Profile) -> Self {
+        let chosen = Recipe {
+            network: Network::Mlp { hidden: vec![500, 300], dropout: 0.2 },
+            optimiser: Optimiser::Sgd { momentum: 0.9 },
+            epochs: profile.epochs(40),
+            batch_size: 128,
+            learning_rate: 0.05,
+            one_cycle: true,
+            max_shift: 2,
+            l2: 0.0,
+        };
+        let without_dropout = Network::Mlp { hidden: vec![500, 300], dropout: 0.0 };
+        let notebook_optimiser = Recipe { optimiser: Optimiser::Sgd { momentum: 0.0 }, learning_rate: 0.1, one_cycle: false, ..chosen.clone() };
+        let ablations = vec![
+            ("without random shifts".to_owned(), Recipe { max_shift: 0, ..chosen.clone() }),
+            ("without dropout".to_owned(), Recipe { network: without_dropout.clone(), ..chosen.clone() }),
+            ("plain SGD 0.1, constant rate".to_owned(), notebook_optimiser.clone()),
+            (
+                "none of these (the notebook's recipe)".to_owned(),
+                Recipe { network: without_dropout, max_shift: 0, ..notebook_optimiser },
+            ),
+        ];
+        let validation_images = profile.train_images() / 12;
+        TunedMlp(TunedConfig {
+            chosen,
+            replicates: profile.replicates(3),
+            ablations,
+            validation_images,
+            train_images: profile.train_images(),
+            test_images: profile.test_images(),
+        })
+    }
+}
+
+impl Experiment for TunedMlp {
+    fn id(&self) -> &'static str {
+        "q2_tuned_mlp"
+    }
+    fn title(&self) -> &'static str {
+        "Q2 D the 784-500-300-10 MLP tuned on a validation split: seeds and ablation"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn config(&self) -> Value {
+        serde_json::to_value(&self.0).expect("config serialises")
+    }
+    fn training_images(&self) -> u64 {
+        let epochs = self.0.replicates * self.0.chosen.epochs + self.0.ablations.iter().map(|(_, r)| r.epochs).sum::<usize>();
+        (epochs * (self.0.train_images - self.0.validation_images)) as u64
+    }
+    fn run(&self, ctx: &Context) -> anyhow::Result<Value> {
+        let c = &self.0;
+        let (train, validation) = ctx.data.train.hold_out(c.validation_images, seed::derive(ctx.seed, "validation"));
+        let splits = Splits::new(&train, &validation, &ctx.data.test, ctx.device);
+        let (_, study) = recipe::study(&c.chosen, c.replicates, &c.ablations, &splits, ctx)?;
+        ctx.progress.finish_and_clear();
+        Ok(serde_json::to_value(study)?)
+    }
+    fn figures(&self, result: &Value) -> anyhow::Result<Vec<Figure>> {
+        let study: Study = serde_json::from_value(result.clone())?;
+        Ok(vec![study_curves("q2_tuned_accuracy", &study)?])
+    }
+}
+
+/// Training and validation accuracy per epoch, each the mean over a study's seeds.
+pub fn study_curves(name: &str, study: &Study) -> anyhow::Result<Figure> {
+    let epochs = study.replicates[0].history.epochs.len();
+    let mean_curve = |f: fn(&train::EpochMetrics) -> f64| -> Vec<(f64, f64)> {
+        (0..epochs)
+            .map(|e| {
+                let values: Vec<f64> = study.replicates.iter().filter_map(|r| r.history.epochs.get(e)).map(f).collect();
+                ((e + 1) as f64, values.iter().sum::<f64>() / values.len() as f64)
+            })
+            .collect()
+    };
+    figures::curves(
+        name,
+        "epoch",
+        "accuracy (mean over seeds)",
+        &[
+            Series { label: "training (shifted images, dropout on)", colour: figures::TRAIN_COLOUR, points: mean_curve(|e| e.train_accuracy) },
+            Series { label: "validation", colour: figures::VALIDATION_COLOUR, points: mean_curve(|e| e.val_accuracy) },
+        ],
+    )
 }
 
 #[cfg(test)]

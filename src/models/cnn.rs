@@ -35,6 +35,10 @@ pub struct CnnConfig {
 }
 
 impl CnnConfig {
+    pub fn with_precision(self, bf16: bool, channels_last: bool) -> CnnConfig {
+        CnnConfig { bf16, channels_last, ..self }
+    }
+
     /// (channels, height, width) after each block.
     pub fn block_shapes(&self) -> Vec<[i64; 3]> {
         let mut side = SIDE as i64;

@@ -34,6 +34,8 @@ impl Dense {
 pub struct Mlp {
     pub hidden: Vec<Dense>,
     pub output: Dense,
+    /// Dropout rate after every hidden layer in training (0: none).
+    pub dropout: f64,
 }
 
 impl Mlp {
@@ -46,7 +48,11 @@ impl Mlp {
             inputs = width;
         }
         let output = Dense::new(&(vs / format!("dense_{}", hidden_widths.len())), inputs, CLASSES as i64);
-        Mlp { hidden, output }
+        Mlp { hidden, output, dropout: 0.0 }
+    }
+
+    pub fn with_dropout(self, dropout: f64) -> Mlp {
+        Mlp { dropout, ..self }
     }
 
     /// Sum of the squared hidden-layer kernels: the L2 term Keras's
@@ -73,6 +79,15 @@ impl Mlp {
                 parameters: (dense.kernel.numel() + dense.bias.numel()) as i64,
                 activation: Some(activation.into()),
             });
+            if activation == "relu" && self.dropout > 0.0 {
+                rows.push(LayerSummary {
+                    name: format!("dropout_{i}"),
+                    kind: "Dropout".into(),
+                    output_shape: vec![dense.kernel.size()[1]],
+                    parameters: 0,
+                    activation: None,
+                });
+            }
         }
         rows
     }
@@ -80,9 +95,9 @@ impl Mlp {
 
 impl ModuleT for Mlp {
     /// Class logits; softmax is applied by the loss (and by `predict`).
-    fn forward_t(&self, xs: &Tensor, _train: bool) -> Tensor {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
         let xs = xs.view([-1, PIXELS as i64]);
-        let hidden = self.hidden.iter().fold(xs, |xs, dense| dense.forward(&xs).relu());
+        let hidden = self.hidden.iter().fold(xs, |xs, dense| dense.forward(&xs).relu().dropout(self.dropout, train));
         self.output.forward(&hidden)
     }
 }
@@ -103,6 +118,18 @@ mod tests {
         assert_eq!(trainable, 55_050);
         let out = model.forward_t(&Tensor::zeros([3, 28, 28, 1], (tch::Kind::Float, tch::Device::Cpu)), false);
         assert_eq!(out.size(), vec![3, 10]);
+    }
+
+    #[test]
+    fn dropout_acts_in_training_only_and_shows_in_the_summary() {
+        tch::manual_seed(0);
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let model = Mlp::new(&vs.root(), &[64, 32]).with_dropout(0.5);
+        let xs = Tensor::rand([8, 784], tch::kind::FLOAT_CPU);
+        assert!(model.forward_t(&xs, false).equal(&model.forward_t(&xs, false)), "inference is deterministic");
+        assert!(!model.forward_t(&xs, true).equal(&model.forward_t(&xs, false)), "training drops units");
+        let kinds: Vec<String> = model.summary().into_iter().map(|l| l.kind).collect();
+        assert_eq!(kinds, ["Flatten", "Dense", "Dropout", "Dense", "Dropout", "Dense"]);
     }
 
     #[test]
