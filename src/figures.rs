@@ -208,12 +208,10 @@ pub fn lines(
                 .legend(legend_mark(colour));
             chart.draw_series(s.points.iter().filter(|p| p.1.is_finite()).map(|&p| Circle::new(p, 3, colour.filled())))?;
         }
-        // The legend goes to the right-hand corner the lines end away from.
-        let ends: Vec<f64> = series.iter().filter_map(|s| s.points.last().map(|p| p.1)).filter(|y| y.is_finite()).collect();
-        let ends_low = ends.iter().sum::<f64>() / (ends.len().max(1) as f64) < (y_min + y_max) / 2.0;
+        let position = emptiest_corner(series, (x_lo, x_hi), (y_min, y_max));
         chart
             .configure_series_labels()
-            .position(if ends_low { SeriesLabelPosition::UpperRight } else { SeriesLabelPosition::LowerRight })
+            .position(position)
             .background_style(WHITE.mix(0.9))
             .border_style(BLACK)
             .label_font((FONT, 13))
@@ -329,6 +327,28 @@ pub fn layer_diagram(name: &str, widths: &[i64], labels: &[String], groups: &[(&
     })
 }
 
+/// The corner of the plot with the fewest points near it, for the legend
+/// (right-hand corners first when several are empty).
+fn emptiest_corner(series: &[Series], (x_lo, x_hi): (f64, f64), (y_lo, y_hi): (f64, f64)) -> SeriesLabelPosition {
+    let corners = [
+        (SeriesLabelPosition::UpperRight, true, true),
+        (SeriesLabelPosition::LowerRight, true, false),
+        (SeriesLabelPosition::UpperLeft, false, true),
+        (SeriesLabelPosition::LowerLeft, false, false),
+    ];
+    let near = |right: bool, upper: bool| {
+        series
+            .iter()
+            .flat_map(|s| &s.points)
+            .filter(|(x, y)| {
+                let (fx, fy) = ((x - x_lo) / (x_hi - x_lo), (y - y_lo) / (y_hi - y_lo));
+                (if right { fx > 0.45 } else { fx < 0.55 }) && (if upper { fy > 0.6 } else { fy < 0.4 })
+            })
+            .count()
+    };
+    corners.into_iter().min_by_key(|&(_, right, upper)| near(right, upper)).map(|(p, _, _)| p).expect("four corners")
+}
+
 /// The data's range with a margin of 8 % on each side.
 fn padded_range(ys: &[f64]) -> (f64, f64) {
     let lo = ys.iter().copied().fold(f64::INFINITY, f64::min);
@@ -364,6 +384,16 @@ mod tests {
         let refs = [Reference { label: "Hinton", y: 0.9847, colour: BLACK }];
         let fig = log_factor_plot("f", "factor", "accuracy", &[(1e-6, 0.98, 0.001), (1e-3, 0.97, 0.002)], &refs).unwrap();
         assert!(fig.svg.contains("Hinton"));
+    }
+
+    #[test]
+    fn the_legend_goes_where_no_line_runs() {
+        let falling = Series { label: "a", colour: TRAIN_COLOUR, points: vec![(0.0, 1.0), (1.0, 0.9), (2.0, 0.5), (3.0, 0.1)] };
+        let flat_high = Series { label: "b", colour: TRAIN_COLOUR, points: vec![(0.0, 1.0), (1.0, 1.0), (2.0, 1.0), (3.0, 1.0)] };
+        let corner = emptiest_corner(&[falling, flat_high], (0.0, 3.0), (0.0, 1.0));
+        assert!(matches!(corner, SeriesLabelPosition::LowerLeft), "{corner:?}");
+        let rising = Series { label: "c", colour: TRAIN_COLOUR, points: vec![(0.0, 0.1), (1.0, 0.5), (2.0, 0.9), (3.0, 1.0)] };
+        assert!(matches!(emptiest_corner(&[rising], (0.0, 3.0), (0.0, 1.0)), SeriesLabelPosition::LowerRight));
     }
 
     #[test]
