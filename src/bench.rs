@@ -10,6 +10,7 @@ use crate::data::Mnist;
 use crate::experiments::Context;
 use crate::experiments::q2_mlp::{self, MlpConfig, SweepConfig, SweepPath};
 use crate::experiments::q3_cnn::ConvolutionalNetwork;
+use crate::models;
 use crate::recipe::{self, Network, Recipe, Splits};
 use crate::profile::Profile;
 
@@ -117,7 +118,7 @@ fn cnn_paths(data: &Mnist, ctx: &Context, epochs: usize, gflops: f64, bf16_gflop
             recipe::train(&Recipe { epochs: 1, ..recipe.clone() }, 1, &warm_up, ctx)?;
             let (_, history) = recipe::train(&recipe, 1, &splits, ctx)?;
             let seconds = history.train_seconds / epochs as f64;
-            let flops = 6.0 * macs as f64 * n / seconds / 1e9;
+            let flops = models::training_flops_per_image(macs) * n / seconds / 1e9;
             let peak = if bf16 { bf16_gflops } else { gflops };
             let label = format!("{name}, {}", if channels_last { "channels-last" } else { "channels-first" });
             let precision = if bf16 { "bfloat16" } else { "float32" };

@@ -2,6 +2,7 @@
 //! that `render` needs nothing but the cache.
 
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::data::SIDE;
 
@@ -35,6 +36,13 @@ fn draw(name: &str, size: (u32, u32), paint: impl FnOnce(DrawingArea<SVGBackend,
     Ok(Figure { name: name.to_owned(), svg })
 }
 
+/// `s` at `at` in `size` units and `colour`, anchored there by its `h` and `v` edges.
+fn text(s: impl Into<String>, at: (i32, i32), size: u32, colour: &RGBColor, (h, v): (HPos, VPos)) -> Text<'static, (i32, i32), String> {
+    Text::new(s.into(), at, (FONT, size).into_font().color(colour).pos(Pos::new(h, v)))
+}
+
+const CENTRED: (HPos, VPos) = (HPos::Center, VPos::Center);
+
 /// A grid of digits (grey levels 0..255, 28x28 each) with their labels.
 pub fn digit_grid(name: &str, digits: &[(String, &[u8])], columns: usize) -> anyhow::Result<Figure> {
     image_grid(name, digits, columns, SIDE, 3)
@@ -63,12 +71,7 @@ pub fn image_grid(name: &str, images: &[(String, &[u8])], columns: usize, side: 
                 let (x, y) = (x0 + c * cell, y0 + r * cell);
                 root.draw(&Rectangle::new([(x, y), (x + cell, y + cell)], RGBColor(v, v, v).filled()))?;
             }
-            let style = (FONT, label_size).into_font().color(&BLACK);
-            let centre = plotters::style::text_anchor::Pos::new(
-                plotters::style::text_anchor::HPos::Center,
-                plotters::style::text_anchor::VPos::Top,
-            );
-            root.draw(&Text::new(label.clone(), (x0 + side_px / 2, y0 + side_px + 2), style.pos(centre)))?;
+            root.draw(&text(label.clone(), (x0 + side_px / 2, y0 + side_px + 2), label_size, &BLACK, (HPos::Center, VPos::Top)))?;
         }
         Ok(())
     })
@@ -84,16 +87,10 @@ pub fn count_matrix(name: &str, x_label: &str, y_label: &str, counts: &[Vec<u64>
     let max = counts.iter().flatten().copied().max().unwrap_or(1).max(1) as f64;
     let size = (left + n * cell + 16, top + n * cell + 64);
     draw(name, (size.0 as u32, size.1 as u32), |root| {
-        let text = |s: String, x: i32, y: i32, colour: &RGBColor| {
-            let pos = plotters::style::text_anchor::Pos::new(
-                plotters::style::text_anchor::HPos::Center,
-                plotters::style::text_anchor::VPos::Center,
-            );
-            Text::new(s, (x, y), (FONT, 15).into_font().color(colour).pos(pos))
-        };
+        let label = |s: String, x: i32, y: i32, colour: &RGBColor| text(s, (x, y), 15, colour, CENTRED);
         for (r, row) in counts.iter().enumerate() {
             let y = top + r as i32 * cell;
-            root.draw(&text(r.to_string(), left - 14, y + cell / 2, &BLACK))?;
+            root.draw(&label(r.to_string(), left - 14, y + cell / 2, &BLACK))?;
             for (c, &count) in row.iter().enumerate() {
                 let x = left + c as i32 * cell;
                 let shade = (count as f64 / max).sqrt();
@@ -102,19 +99,15 @@ pub fn count_matrix(name: &str, x_label: &str, y_label: &str, counts: &[Vec<u64>
                 root.draw(&Rectangle::new([(x, y), (x + cell, y + cell)], GRID.stroke_width(1)))?;
                 let ink = if shade > 0.5 { WHITE } else { BLACK };
                 if count > 0 {
-                    root.draw(&text(count.to_string(), x + cell / 2, y + cell / 2, &ink))?;
+                    root.draw(&label(count.to_string(), x + cell / 2, y + cell / 2, &ink))?;
                 }
             }
         }
         for c in 0..n {
-            root.draw(&text(c.to_string(), left + c * cell + cell / 2, top + n * cell + 14, &BLACK))?;
+            root.draw(&label(c.to_string(), left + c * cell + cell / 2, top + n * cell + 14, &BLACK))?;
         }
-        root.draw(&text(x_label.to_owned(), left + n * cell / 2, top + n * cell + 44, &BLACK))?;
-        let pos = plotters::style::text_anchor::Pos::new(
-            plotters::style::text_anchor::HPos::Center,
-            plotters::style::text_anchor::VPos::Center,
-        );
-        let style = (FONT, 15).into_font().transform(FontTransform::Rotate270).color(&BLACK).pos(pos);
+        root.draw(&label(x_label.to_owned(), left + n * cell / 2, top + n * cell + 44, &BLACK))?;
+        let style = (FONT, 15).into_font().transform(FontTransform::Rotate270).color(&BLACK).pos(Pos::new(CENTRED.0, CENTRED.1));
         root.draw(&Text::new(y_label.to_owned(), (18, top + n * cell / 2), style))?;
         Ok(())
     })
@@ -128,13 +121,7 @@ pub fn layer_stack(name: &str, layers: &[(String, String, String)]) -> anyhow::R
     let palette = [TRAIN_COLOUR, VALIDATION_COLOUR, RGBColor(0x2c, 0xa0, 0x2c), RGBColor(0x94, 0x67, 0xbd), RGBColor(0xff, 0x7f, 0x0e), RGBColor(0x8c, 0x56, 0x4b), RGBColor(0x7f, 0x7f, 0x7f)];
     let mut kinds: Vec<&str> = Vec::new();
     draw(name, (w as u32, h as u32), |root| {
-        let left = |s: &str, x: i32, y: i32| {
-            let pos = plotters::style::text_anchor::Pos::new(
-                plotters::style::text_anchor::HPos::Left,
-                plotters::style::text_anchor::VPos::Center,
-            );
-            Text::new(s.to_owned(), (x, y), (FONT, 15).into_font().color(&BLACK).pos(pos))
-        };
+        let left = |s: &str, x: i32, y: i32| text(s, (x, y), 15, &BLACK, (HPos::Left, VPos::Center));
         for (i, (kind, detail, shape)) in layers.iter().enumerate() {
             let k = kinds.iter().position(|k| k == kind).unwrap_or_else(|| {
                 kinds.push(kind);
@@ -292,13 +279,7 @@ pub fn layer_diagram(name: &str, widths: &[i64], labels: &[String], groups: &[(&
     let max = widths.iter().copied().max().unwrap_or(1) as f64;
     let centre = 150i32;
     draw(name, (w, h), |root| {
-        let text = |s: &str, x: i32, y: i32, size: u32| {
-            let pos = plotters::style::text_anchor::Pos::new(
-                plotters::style::text_anchor::HPos::Center,
-                plotters::style::text_anchor::VPos::Center,
-            );
-            Text::new(s.to_owned(), (x, y), (FONT, size).into_font().color(&BLACK).pos(pos))
-        };
+        let centred = |s: &str, x: i32, y: i32, size: u32| text(s, (x, y), size, &BLACK, CENTRED);
         let x_of = |i: usize| 40 + step / 2 + i as i32 * step;
         for (i, (&width, label)) in widths.iter().zip(labels).enumerate() {
             let half = (20.0 + 100.0 * (width as f64 / max).sqrt()) as i32;
@@ -306,9 +287,9 @@ pub fn layer_diagram(name: &str, widths: &[i64], labels: &[String], groups: &[(&
             let colour = if i == widths.len() / 2 { VALIDATION_COLOUR } else { TRAIN_COLOUR };
             root.draw(&Rectangle::new([(x - 14, centre - half), (x + 14, centre + half)], colour.mix(0.35).filled()))?;
             root.draw(&Rectangle::new([(x - 14, centre - half), (x + 14, centre + half)], colour.stroke_width(2)))?;
-            root.draw(&text(&width.to_string(), x, centre, 15))?;
+            root.draw(&centred(&width.to_string(), x, centre, 15))?;
             for (k, line) in label.lines().enumerate() {
-                root.draw(&text(line, x, centre + 128 + 18 * k as i32, 14))?;
+                root.draw(&centred(line, x, centre + 128 + 18 * k as i32, 14))?;
             }
             if i + 1 < widths.len() {
                 root.draw(&PathElement::new([(x + 16, centre), (x + step - 16, centre)], BLACK.stroke_width(1)))?;
@@ -321,7 +302,7 @@ pub fn layer_diagram(name: &str, widths: &[i64], labels: &[String], groups: &[(&
         for &(group, first, last) in groups {
             let (x0, x1) = (x_of(first) - 20, x_of(last) + 20);
             root.draw(&PathElement::new([(x0, 22), (x0, 16), (x1, 16), (x1, 22)], BLACK.stroke_width(1)))?;
-            root.draw(&text(group, (x0 + x1) / 2, 8, 14))?;
+            root.draw(&centred(group, (x0 + x1) / 2, 8, 14))?;
         }
         Ok(())
     })

@@ -451,30 +451,8 @@ impl Experiment for TunedMlp {
     }
     fn figures(&self, result: &Value) -> anyhow::Result<Vec<Figure>> {
         let study: Study = serde_json::from_value(result.clone())?;
-        Ok(vec![study_curves("q2_tuned_accuracy", &study)?])
+        Ok(vec![recipe::study_curves("q2_tuned_accuracy", &study)?])
     }
-}
-
-/// Training and validation accuracy per epoch, each the mean over a study's seeds.
-pub fn study_curves(name: &str, study: &Study) -> anyhow::Result<Figure> {
-    let epochs = study.replicates[0].history.epochs.len();
-    let mean_curve = |f: fn(&train::EpochMetrics) -> f64| -> Vec<(f64, f64)> {
-        (0..epochs)
-            .map(|e| {
-                let values: Vec<f64> = study.replicates.iter().filter_map(|r| r.history.epochs.get(e)).map(f).collect();
-                ((e + 1) as f64, values.iter().sum::<f64>() / values.len() as f64)
-            })
-            .collect()
-    };
-    figures::curves(
-        name,
-        "epoch",
-        "accuracy (mean over seeds)",
-        &[
-            Series { label: "training (shifted images, dropout on)", colour: figures::TRAIN_COLOUR, points: mean_curve(|e| e.train_accuracy) },
-            Series { label: "validation", colour: figures::VALIDATION_COLOUR, points: mean_curve(|e| e.val_accuracy) },
-        ],
-    )
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use super::q2_mlp::{self, MlpConfig};
 use super::{Context, Experiment};
 use crate::data::{CLASSES, Mnist, PIXELS};
 use crate::figures::{self, Figure, Series};
-use crate::models::LayerSummary;
+use crate::models::{self, LayerSummary};
 use crate::models::cnn::{CnnConfig, ConvBlock};
 use crate::profile::Profile;
 use crate::recipe::{self, AblationRow, Network, Optimiser, Recipe, Splits, Study, Trained};
@@ -190,16 +190,13 @@ pub fn confusion_matrix(labels: &[i64], predicted: &[i64]) -> Vec<Vec<u64>> {
 }
 
 fn translation(name: &str, model: &dyn ModuleT, test: &(Tensor, Tensor), max: i64) -> Translation {
+    let accuracy = |images: &Tensor| train::evaluate(model, &Batches { images, labels: &test.1 }).1;
+    let unshifted = accuracy(&test.0);
     let by_direction: Vec<(String, Vec<f64>)> = DIRECTIONS
         .iter()
         .map(|&(direction, down, right)| {
-            let accuracies = (0..=max)
-                .map(|s| {
-                    let images = shift::shift_all(&test.0, down * s, right * s);
-                    train::evaluate(model, &Batches { images: &images, labels: &test.1 }).1
-                })
-                .collect();
-            (direction.to_owned(), accuracies)
+            let shifted = (1..=max).map(|s| accuracy(&shift::shift_all(&test.0, down * s, right * s)));
+            (direction.to_owned(), std::iter::once(unshifted).chain(shifted).collect())
         })
         .collect();
     let mean = (0..=max as usize)
@@ -227,7 +224,7 @@ fn cost(model: &str, parameters: i64, forward_macs: i64, epochs: usize, images: 
         parameters,
         forward_macs,
         epochs,
-        training_flops: 2.0 * 3.0 * forward_macs as f64 * images as f64 * epochs as f64,
+        training_flops: models::training_flops_per_image(forward_macs) * images as f64 * epochs as f64,
         seconds_per_epoch: None,
         test_accuracy: None,
     }
@@ -367,7 +364,7 @@ impl Experiment for ConvolutionalNetwork {
             .map(|l| (l.kind.clone(), layer_detail(l, cnn_config(&self.0.chosen)), l.output_shape.iter().map(i64::to_string).collect::<Vec<_>>().join(" × ")))
             .collect();
         let model = figures::layer_stack("q3_model", &layers)?;
-        let curves = q2_mlp::study_curves("q3_curves", r)?;
+        let curves = recipe::study_curves("q3_curves", r)?;
         let r = &result;
         let confusion = figures::count_matrix("q3_confusion", "predicted class", "true class", &r.confusion)?;
         let tiles: Vec<(String, &[u8])> =

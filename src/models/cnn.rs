@@ -34,6 +34,14 @@ pub struct CnnConfig {
     pub channels_last: bool,
 }
 
+impl ConvBlock {
+    /// Side of the square map this convolution makes from one of `side`
+    /// (stride 1).
+    fn output_side(&self, side: i64) -> i64 {
+        side + 2 * self.padding - self.kernel + 1
+    }
+}
+
 impl CnnConfig {
     pub fn with_precision(self, bf16: bool, channels_last: bool) -> CnnConfig {
         CnnConfig { bf16, channels_last, ..self }
@@ -45,7 +53,7 @@ impl CnnConfig {
         self.blocks
             .iter()
             .map(|b| {
-                side = (side + 2 * b.padding - b.kernel + 1) / 2;
+                side = b.output_side(side) / 2;
                 [b.filters, side, side]
             })
             .collect()
@@ -62,7 +70,7 @@ impl CnnConfig {
         let mut side = SIDE as i64;
         let mut macs = 0;
         for b in &self.blocks {
-            let out = side + 2 * b.padding - b.kernel + 1;
+            let out = b.output_side(side);
             macs += out * out * b.filters * b.kernel * b.kernel * inputs;
             inputs = b.filters;
             side = out / 2;
@@ -185,7 +193,7 @@ impl Cnn {
         };
         let mut side = SIDE as i64;
         for (i, (c, b)) in self.convs.iter().zip(&self.config.blocks).enumerate() {
-            let [h, w] = [side + 2 * b.padding - b.kernel + 1; 2];
+            let [h, w] = [b.output_side(side); 2];
             let params = c.kernel.numel() + c.bias.as_ref().map_or(0, Tensor::numel);
             let activation = if c.norm.is_some() { None } else { Some("relu") };
             rows.push(row(format!("conv2d_{i}"), "Conv2D", &[b.filters, h, w], params as i64, activation));

@@ -22,3 +22,10 @@ pub struct LayerSummary {
 pub fn glorot_bound(fan_in: i64, fan_out: i64) -> f64 {
     (6.0 / (fan_in + fan_out) as f64).sqrt()
 }
+
+/// Training FLOPs per image for a network of `forward_macs` multiply-adds:
+/// 2 FLOPs per multiply-add, and a backward pass costing about twice the
+/// forward.
+pub fn training_flops_per_image(forward_macs: i64) -> f64 {
+    2.0 * 3.0 * forward_macs as f64
+}
