@@ -85,7 +85,7 @@ pub fn run(data: &Mnist, device: Device, epochs: usize) -> anyhow::Result<()> {
         test_images: data.test.len(),
     };
     let mut seconds = Vec::new();
-    for (path, name) in [(SweepPath::OneAtATime, "one at a time"), (SweepPath::Batched, "batched")] {
+    for (path, name) in [(SweepPath::OneAtATime, "one at a time (autograd)"), (SweepPath::Batched, "batched")] {
         let sweep = q2_mlp::train_sweep(&sweep_config, &ctx, path)?;
         let label = format!("784-500-300-10 decay sweep, {name}");
         seconds.push(report(&label, &[500, 300], sweep.models, sweep.train_seconds));

@@ -129,6 +129,8 @@ pub fn fit(model: &dyn ModuleT, opt: &mut Optimizer, train: &Batches, val: &Batc
 /// Options for training many models at once (see `BatchedMlp`).
 pub struct BatchedFitOptions<'a> {
     pub epochs: usize,
+    /// Of plain SGD, constant.
+    pub learning_rate: f64,
     pub batch_size: i64,
     /// One per group: seeds the group's batch order, as `shuffle_seed` does in `fit`.
     pub group_seeds: &'a [u64],
@@ -139,14 +141,7 @@ pub struct BatchedFitOptions<'a> {
 
 /// Trains every model of `model` as `fit` would train each alone (same
 /// batches, same loss, same metrics), and returns one history per model.
-pub fn fit_batched(
-    model: &BatchedMlp,
-    params: &[Tensor],
-    opt: &mut Optimizer,
-    train: &Batches,
-    val: &Batches,
-    o: &BatchedFitOptions,
-) -> Vec<History> {
+pub fn fit_batched(model: &BatchedMlp, train: &Batches, val: &Batches, o: &BatchedFitOptions) -> Vec<History> {
     let device = train.images.device();
     let (groups, per_group, models) = (model.groups, model.per_group, model.models());
     assert_eq!(o.group_seeds.len() as i64, groups);
@@ -173,23 +168,9 @@ pub fn fit_batched(
             let xs = train.images.index_select(0, &idx).view([groups, len, -1]);
             let ys = train.labels.index_select(0, &idx).view([groups, 1, len]).expand([groups, per_group, len], false);
             let ys = ys.reshape([models, len]);
-            let logits = model.forward(&xs);
-            let nll = -logits.log_softmax(-1, Kind::Float).gather(2, &ys.unsqueeze(-1), false).squeeze_dim(-1);
-            let cross_entropy = nll.mean_dim(1i64, false, Kind::Float);
-            let losses = cross_entropy.detach() + &l2 * model.hidden_kernel_sq_sums();
-            // Zeroed in place: freeing and reallocating tens of megabytes of
-            // gradients every step costs more than the zeroing.
-            for mut v in params.iter().map(Tensor::shallow_clone) {
-                v.zero_grad();
-            }
-            cross_entropy.sum(Kind::Float).backward();
-            model.add_l2_gradients(&l2);
-            opt.step();
-            tch::no_grad(|| {
-                let _ = loss_sum.shallow_clone().g_add_(&(losses * len as f64));
-                let hits = logits.argmax(-1, false).eq_tensor(&ys).sum_dim_intlist(1i64, false, Kind::Int64);
-                let _ = correct.shallow_clone().g_add_(&hits);
-            });
+            let (losses, hits) = model.sgd_step(&xs, &ys, o.learning_rate, &l2);
+            let _ = loss_sum.shallow_clone().g_add_(&(losses * len as f64));
+            let _ = correct.shallow_clone().g_add_(&hits);
             o.progress.inc(1);
         }
         let train_seconds = start.elapsed().as_secs_f64();
