@@ -9,7 +9,7 @@ use tch::{Device, Kind, Tensor};
 use crate::data::Mnist;
 use crate::experiments::Context;
 use crate::experiments::q2_mlp::{self, MlpConfig, SweepConfig, SweepPath};
-use crate::experiments::q3_cnn::ConvolutionalNetwork;
+use crate::experiments::q3_cnn::{self, ConvolutionalNetwork};
 use crate::models;
 use crate::recipe::{self, Network, Recipe, Splits};
 use crate::profile::Profile;
@@ -111,8 +111,7 @@ fn cnn_paths(data: &Mnist, ctx: &Context, epochs: usize, gflops: f64, bf16_gflop
     let mut reference_seconds = Vec::new();
     for (name, recipe) in [("reference 32-64 conv net", &q3.reference), ("chosen CNN", &q3.chosen)] {
         for (bf16, channels_last) in [(false, false), (false, true), (true, false), (true, true)] {
-            let Network::Cnn(cnn) = &recipe.network else { unreachable!("question 3 trains CNNs") };
-            let cnn = cnn.clone().with_precision(bf16, channels_last);
+            let cnn = q3_cnn::cnn_config(recipe).clone().with_precision(bf16, channels_last);
             let macs = cnn.forward_macs();
             let recipe = Recipe { network: Network::Cnn(cnn), epochs, ..recipe.clone() };
             recipe::train(&Recipe { epochs: 1, ..recipe.clone() }, 1, &warm_up, ctx)?;

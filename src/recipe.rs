@@ -206,7 +206,7 @@ pub fn study(
     let replicates_seconds = start.elapsed().as_secs_f64();
     let model = first.expect("at least one replicate");
     let (test_accuracy_mean, test_accuracy_std) = mean_std(&runs.iter().map(|r| r.test_accuracy).collect::<Vec<_>>());
-    let validation_accuracy_mean = runs.iter().map(|r| r.history.final_val_accuracy).sum::<f64>() / runs.len() as f64;
+    let (validation_accuracy_mean, _) = mean_std(&runs.iter().map(|r| r.history.final_val_accuracy).collect::<Vec<_>>());
     let mut ablation = vec![AblationRow {
         name: "chosen recipe".into(),
         validation_accuracy: runs[0].history.final_val_accuracy,

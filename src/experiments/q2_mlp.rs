@@ -450,10 +450,14 @@ mod tests {
     use indicatif::ProgressBar;
     use tch::Device;
 
-    /// Two replicates of three factors on a small network and subset; the
-    /// largest factor is large enough to change the training loss in two epochs.
-    fn small_sweep() -> SweepConfig {
-        SweepConfig {
+    #[test]
+    fn the_batched_path_matches_one_network_at_a_time() {
+        let data = Mnist::load_embedded().unwrap().subset(512, 256, 3);
+        let progress = ProgressBar::hidden();
+        let ctx = Context { data: &data, device: Device::Cpu, seed: 11, progress: &progress };
+        // Same seeds, float32 both: equal within float rounding, though the
+        // batched path does its own backward pass and fused updates.
+        let config = SweepConfig {
             hidden: vec![32, 16],
             learning_rate: 0.1,
             batch_size: 64,
@@ -462,48 +466,19 @@ mod tests {
             replicates: 2,
             train_images: 512,
             test_images: 256,
-        }
-    }
-
-    fn both_paths() -> (SweepResult, SweepResult) {
-        let data = Mnist::load_embedded().unwrap().subset(512, 256, 3);
-        let progress = ProgressBar::hidden();
-        let ctx = Context { data: &data, device: Device::Cpu, seed: 11, progress: &progress };
-        let config = small_sweep();
-        (train_sweep(&config, &ctx, SweepPath::Batched).unwrap(), train_sweep(&config, &ctx, SweepPath::OneAtATime).unwrap())
-    }
-
-    /// Largest differences between the paths over every run and epoch:
-    /// (training loss, validation loss, validation accuracy).
-    fn largest_differences(sweep: &SweepResult, alone: &SweepResult) -> [f64; 3] {
-        assert_eq!(sweep.runs.len(), alone.runs.len());
-        let mut largest = [0.0f64; 3];
+        };
+        let sweep = train_sweep(&config, &ctx, SweepPath::Batched).unwrap();
+        assert_eq!(sweep.runs.len(), 6);
+        let alone = train_sweep(&config, &ctx, SweepPath::OneAtATime).unwrap();
         for (run, alone) in sweep.runs.iter().zip(&alone.runs) {
             assert_eq!((run.l2, run.seed), (alone.l2, alone.seed));
             assert_eq!(alone.history.epochs.len(), run.history.epochs.len());
             for (a, b) in alone.history.epochs.iter().zip(&run.history.epochs) {
-                let differences = [
-                    a.train_loss.unwrap() - b.train_loss.unwrap(),
-                    a.val_loss.unwrap() - b.val_loss.unwrap(),
-                    a.val_accuracy - b.val_accuracy,
-                ];
-                for (l, d) in largest.iter_mut().zip(differences) {
-                    *l = l.max(d.abs());
-                }
+                assert!((a.train_loss.unwrap() - b.train_loss.unwrap()).abs() < 1e-4, "{a:?} vs {b:?}");
+                assert!((a.val_loss.unwrap() - b.val_loss.unwrap()).abs() < 1e-4, "{a:?} vs {b:?}");
+                assert!((a.val_accuracy - b.val_accuracy).abs() <= 2.0 / 256.0, "{a:?} vs {b:?}");
             }
         }
-        largest
-    }
-
-    #[test]
-    fn the_batched_path_matches_one_network_at_a_time() {
-        // Same seeds, float32 both: equal within float rounding, though the
-        // batched path does its own backward pass and fused updates.
-        let (sweep, alone) = both_paths();
-        assert_eq!(sweep.runs.len(), 6);
-        let [train_loss, val_loss, val_accuracy] = largest_differences(&sweep, &alone);
-        assert!(train_loss < 1e-4 && val_loss < 1e-4, "losses differ by {train_loss}, {val_loss}");
-        assert!(val_accuracy <= 2.0 / 256.0, "validation accuracies differ by {val_accuracy}");
         // Replicates differ; the factors of one replicate start alike but end apart.
         assert_ne!(sweep.runs[0].history.epochs[0].train_loss, sweep.runs[3].history.epochs[0].train_loss);
         assert_ne!(sweep.runs[0].history.final_val_accuracy.to_bits(), f64::NAN.to_bits());

@@ -393,7 +393,8 @@ impl Experiment for ConvolutionalNetwork {
     }
 }
 
-fn cnn_config(recipe: &Recipe) -> &CnnConfig {
+/// The CNN of a question-3 recipe.
+pub fn cnn_config(recipe: &Recipe) -> &CnnConfig {
     match &recipe.network {
         Network::Cnn(config) => config,
         Network::Mlp { .. } => unreachable!("question 3 trains CNNs"),

@@ -184,38 +184,30 @@ impl Cnn {
     /// The Keras-style summary: one row per layer, shapes without the batch.
     pub fn summary(&self) -> Vec<LayerSummary> {
         let mut rows = Vec::new();
-        let row = |name: String, kind: &str, shape: &[i64], parameters: i64, activation: Option<&str>| LayerSummary {
-            name,
-            kind: kind.into(),
-            output_shape: shape.to_vec(),
-            parameters,
-            activation: activation.map(Into::into),
-        };
         let mut side = SIDE as i64;
         for (i, (c, b)) in self.convs.iter().zip(&self.config.blocks).enumerate() {
             let [h, w] = [b.output_side(side); 2];
             let params = c.kernel.numel() + c.bias.as_ref().map_or(0, Tensor::numel);
             let activation = if c.norm.is_some() { None } else { Some("relu") };
-            rows.push(row(format!("conv2d_{i}"), "Conv2D", &[b.filters, h, w], params as i64, activation));
+            rows.push(LayerSummary::new(format!("conv2d_{i}"), "Conv2D", &[b.filters, h, w], params as i64, activation));
             if let Some(norm) = &c.norm {
                 // Keras counts the moving mean and variance with the scale and shift.
                 let params = 4 * norm.running_mean.numel() as i64;
-                rows.push(row(format!("batch_normalization_{i}"), "BatchNormalization", &[b.filters, h, w], params, Some("relu")));
+                rows.push(LayerSummary::new(format!("batch_normalization_{i}"), "BatchNormalization", &[b.filters, h, w], params, Some("relu")));
             }
             side = h / 2;
-            rows.push(row(format!("max_pooling2d_{i}"), "MaxPooling2D", &[b.filters, side, side], 0, None));
+            rows.push(LayerSummary::new(format!("max_pooling2d_{i}"), "MaxPooling2D", &[b.filters, side, side], 0, None));
         }
         let mut features = self.config.flat_features();
-        rows.push(row("flatten".into(), "Flatten", &[features], 0, None));
+        rows.push(LayerSummary::new("flatten", "Flatten", &[features], 0, None));
         if let Some(d) = &self.hidden {
             features = d.kernel.size()[1];
-            rows.push(row("dense_hidden".into(), "Dense", &[features], (d.kernel.numel() + d.bias.numel()) as i64, Some("relu")));
+            rows.push(LayerSummary::new("dense_hidden", "Dense", &[features], d.parameters(), Some("relu")));
         }
         if self.config.dropout > 0.0 {
-            rows.push(row("dropout".into(), "Dropout", &[features], 0, None));
+            rows.push(LayerSummary::new("dropout", "Dropout", &[features], 0, None));
         }
-        let o = &self.output;
-        rows.push(row("dense_output".into(), "Dense", &[CLASSES as i64], (o.kernel.numel() + o.bias.numel()) as i64, Some("softmax")));
+        rows.push(LayerSummary::new("dense_output", "Dense", &[CLASSES as i64], self.output.parameters(), Some("softmax")));
         rows
     }
 }

@@ -28,6 +28,10 @@ impl Dense {
     pub fn forward(&self, xs: &Tensor) -> Tensor {
         self.bias.addmm(xs, &self.kernel)
     }
+
+    pub fn parameters(&self) -> i64 {
+        (self.kernel.numel() + self.bias.numel()) as i64
+    }
 }
 
 #[derive(Debug)]
@@ -63,30 +67,14 @@ impl Mlp {
 
     /// The Keras summary of this model, from its own tensors.
     pub fn summary(&self) -> Vec<LayerSummary> {
-        let mut rows = vec![LayerSummary {
-            name: "flatten".into(),
-            kind: "Flatten".into(),
-            output_shape: vec![PIXELS as i64],
-            parameters: 0,
-            activation: None,
-        }];
+        let mut rows = vec![LayerSummary::new("flatten", "Flatten", &[PIXELS as i64], 0, None)];
         let layers = self.hidden.iter().map(|d| (d, "relu")).chain([(&self.output, "softmax")]);
         for (i, (dense, activation)) in layers.enumerate() {
-            rows.push(LayerSummary {
-                name: if i == 0 { "dense".into() } else { format!("dense_{i}") },
-                kind: "Dense".into(),
-                output_shape: vec![dense.kernel.size()[1]],
-                parameters: (dense.kernel.numel() + dense.bias.numel()) as i64,
-                activation: Some(activation.into()),
-            });
+            let name = if i == 0 { "dense".into() } else { format!("dense_{i}") };
+            let width = [dense.kernel.size()[1]];
+            rows.push(LayerSummary::new(name, "Dense", &width, dense.parameters(), Some(activation)));
             if activation == "relu" && self.dropout > 0.0 {
-                rows.push(LayerSummary {
-                    name: format!("dropout_{i}"),
-                    kind: "Dropout".into(),
-                    output_shape: vec![dense.kernel.size()[1]],
-                    parameters: 0,
-                    activation: None,
-                });
+                rows.push(LayerSummary::new(format!("dropout_{i}"), "Dropout", &width, 0, None));
             }
         }
         rows

@@ -18,6 +18,18 @@ pub struct LayerSummary {
     pub activation: Option<String>,
 }
 
+impl LayerSummary {
+    pub fn new(name: impl Into<String>, kind: &str, output_shape: &[i64], parameters: i64, activation: Option<&str>) -> LayerSummary {
+        LayerSummary {
+            name: name.into(),
+            kind: kind.into(),
+            output_shape: output_shape.to_vec(),
+            parameters,
+            activation: activation.map(Into::into),
+        }
+    }
+}
+
 /// Keras's Glorot-uniform bound for a kernel of `fan_in` x `fan_out`.
 pub fn glorot_bound(fan_in: i64, fan_out: i64) -> f64 {
     (6.0 / (fan_in + fan_out) as f64).sqrt()
