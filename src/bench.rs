@@ -1,9 +1,15 @@
 //! `bench`: training throughput measured in one run, as ratios between the
-//! paths and against the machine's own matrix-multiply throughput.
+//! paths, against the machine's own matrix-multiply throughput, and (with
+//! `--peers`) against a plain PyTorch eager script on the same libtorch,
+//! data, batch size and threads. Paths in a precision that this CPU only
+//! emulates are skipped unless asked for.
 
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use anyhow::Context as _;
 use indicatif::ProgressBar;
+use serde::Deserialize;
 use tch::{Device, Kind, Tensor};
 
 use crate::data::Mnist;
@@ -11,8 +17,22 @@ use crate::experiments::Context;
 use crate::experiments::q2_mlp::{self, MlpConfig, SweepConfig, SweepPath};
 use crate::experiments::q3_cnn::{self, ConvolutionalNetwork};
 use crate::models;
-use crate::recipe::{self, Network, Recipe, Splits};
+use crate::precision::{Chosen, CpuFeatures, Precision};
 use crate::profile::Profile;
+use crate::recipe::{self, Network, Recipe, Splits};
+
+/// The PyTorch eager peer, run by the venv's Python.
+const PEER_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/peer.py");
+
+pub struct Options<'a> {
+    /// Sets the data: all of MNIST, or the smoke profile's subset.
+    pub profile: Profile,
+    pub device: Device,
+    pub epochs: usize,
+    pub precision: &'a Chosen,
+    pub cpu: &'a CpuFeatures,
+    pub peers: bool,
+}
 
 /// Matrix-multiply throughput of `device` in `kind`, in GFLOP/s (best of 5).
 pub fn matmul_gflops(device: Device, kind: Kind) -> f64 {
@@ -39,18 +59,54 @@ fn mlp_flops_per_image(hidden: &[i64]) -> f64 {
     2.0 * (2.0 * macs.iter().sum::<f64>() + macs[1..].iter().sum::<f64>())
 }
 
-pub fn run(data: &Mnist, device: Device, epochs: usize) -> anyhow::Result<()> {
-    let data = data.subset(Profile::Full.train_images(), Profile::Full.test_images(), 0);
+/// The precisions whose paths are timed: bfloat16 only where the device
+/// computes it natively, or where `--precision bfloat16` asks for it.
+fn timed_precisions(o: &Options) -> Vec<Precision> {
+    let emulated = o.device == Device::Cpu && !o.cpu.native_bf16();
+    if emulated && o.precision.requested != Precision::BFloat16.name() {
+        println!(
+            "bfloat16 paths skipped: this CPU ({}) has neither AVX512-BF16 nor AMX-BF16, so libtorch emulates bfloat16 \
+             (hundreds of times slower than float32); --precision bfloat16 times them anyway",
+            o.cpu.class()
+        );
+        vec![Precision::Float32]
+    } else {
+        vec![Precision::Float32, Precision::BFloat16]
+    }
+}
+
+/// Our seconds for each workload the peer also runs.
+struct Ours {
+    notebook_epoch: f64,
+    wide_model_epoch: f64,
+    reference_cnn_epoch: f64,
+}
+
+pub fn run(data: &Mnist, o: &Options) -> anyhow::Result<()> {
+    let data = data.subset(o.profile.train_images(), o.profile.test_images(), 0);
     let progress = ProgressBar::hidden();
-    let ctx = Context { data: &data, device, seed: 1, progress: &progress };
-    let gflops = matmul_gflops(device, Kind::Float);
-    let bf16_gflops = matmul_gflops(device, Kind::BFloat16);
-    println!(
-        "device {device:?}, {} threads; 2048x2048 matmul: float32 {gflops:.1} GFLOP/s, bfloat16 {bf16_gflops:.1} GFLOP/s",
-        tch::get_num_threads()
-    );
+    let ctx = Context { data: &data, device: o.device, seed: 1, progress: &progress };
+    let precisions = timed_precisions(o);
+    let peaks: Vec<(Precision, f64)> = precisions.iter().map(|&p| (p, matmul_gflops(o.device, p.kind()))).collect();
+    let peaks_text: Vec<String> = peaks.iter().map(|(p, g)| format!("{} {g:.1} GFLOP/s", p.name())).collect();
+    println!("device {:?}, {} threads, CPU {}; 2048x2048 matmul: {}", o.device, tch::get_num_threads(), o.cpu.class(), peaks_text.join(", "));
     println!("one epoch = {} training images, batch 128, validation on {} test images", data.train.len(), data.test.len());
     println!();
+    let float32_peak = peaks[0].1;
+    let (notebook_epoch, wide_model_epoch) = mlp_paths(&data, &ctx, o.epochs, float32_peak)?;
+    println!();
+    let reference_cnn_epoch = cnn_paths(&data, &ctx, o, &peaks)?;
+    if o.peers {
+        println!();
+        peers(&data, o, &Ours { notebook_epoch, wide_model_epoch, reference_cnn_epoch })?;
+    }
+    Ok(())
+}
+
+/// The MLPs of question 2: the notebook's alone, and the 500-300 decay sweep
+/// one network at a time and batched. Returns the notebook MLP's seconds per
+/// epoch and the batched sweep's seconds per model-epoch.
+fn mlp_paths(data: &Mnist, ctx: &Context, epochs: usize, gflops: f64) -> anyhow::Result<(f64, f64)> {
     println!("{:<44} {:>10} {:>14} {:>10} {:>9}", "path", "models", "s/model-epoch", "images/s", "% matmul");
     let n = data.train.len() as f64;
     let report = |name: &str, hidden: &[i64], models: usize, seconds: f64| {
@@ -72,8 +128,8 @@ pub fn run(data: &Mnist, device: Device, epochs: usize) -> anyhow::Result<()> {
         train_images: data.train.len(),
         test_images: data.test.len(),
     };
-    let notebook = q2_mlp::train_mlp(&single(vec![64, 64]), &ctx)?;
-    report("784-64-64-10, alone", &[64, 64], 1, notebook.history.train_seconds);
+    let notebook = q2_mlp::train_mlp(&single(vec![64, 64]), ctx)?;
+    let notebook_epoch = report("784-64-64-10, alone (training only)", &[64, 64], 1, notebook.history.train_seconds);
     let sweep_config = SweepConfig {
         hidden: vec![500, 300],
         learning_rate: 0.1,
@@ -86,52 +142,161 @@ pub fn run(data: &Mnist, device: Device, epochs: usize) -> anyhow::Result<()> {
     };
     let mut seconds = Vec::new();
     for (path, name) in [(SweepPath::OneAtATime, "one at a time (autograd)"), (SweepPath::Batched, "batched")] {
-        let sweep = q2_mlp::train_sweep(&sweep_config, &ctx, path)?;
+        let sweep = q2_mlp::train_sweep(&sweep_config, ctx, path)?;
         let label = format!("784-500-300-10 decay sweep, {name}");
         seconds.push(report(&label, &[500, 300], sweep.models, sweep.train_seconds));
     }
+    println!("(sweep times include the validation after every epoch)");
     println!();
-    println!("batched sweep: {:.2}x the one-at-a-time throughput on {device:?}", seconds[0] / seconds[1]);
-    println!();
-    cnn_paths(&data, &ctx, epochs, gflops, bf16_gflops)
+    println!("batched sweep: {:.2}x the one-at-a-time throughput on {:?}", seconds[0] / seconds[1], ctx.device);
+    Ok((notebook_epoch, seconds[1]))
 }
 
-/// The CNNs of question 3 in float32 and bfloat16, channels-first and
+/// The CNNs of question 3 in every timed precision, channels-first and
 /// channels-last: training throughput and its share of the matmul peak of
-/// the same precision.
-fn cnn_paths(data: &Mnist, ctx: &Context, epochs: usize, gflops: f64, bf16_gflops: f64) -> anyhow::Result<()> {
-    let q3 = ConvolutionalNetwork::new(Profile::Full).0;
+/// the same precision. Returns the reference network's seconds per epoch
+/// in the run's precision, channels-last (what the experiment trains).
+fn cnn_paths(data: &Mnist, ctx: &Context, o: &Options, peaks: &[(Precision, f64)]) -> anyhow::Result<f64> {
+    let q3 = ConvolutionalNetwork::new(Profile::Full, o.precision.precision).0;
     let splits = Splits::new(&data.train, &data.test, &data.test, ctx.device);
     // oneDNN builds its kernels for each new shape on first use: one epoch
     // over a small subset first keeps that out of the measured epochs.
     let small = data.subset(3_000, 2_000, 0);
     let warm_up = Splits::new(&small.train, &small.test, &small.test, ctx.device);
-    println!("{:<44} {:>10} {:>10} {:>10} {:>9}", "CNN path (one model)", "precision", "s/epoch", "images/s", "% matmul");
+    println!("{:<44} {:>10} {:>10} {:>10} {:>9}", "CNN path (one model, training only)", "precision", "s/epoch", "images/s", "% matmul");
     let n = data.train.len() as f64;
-    let mut reference_seconds = Vec::new();
+    let mut reference = Vec::new();
     for (name, recipe) in [("reference 32-64 conv net", &q3.reference), ("chosen CNN", &q3.chosen)] {
-        for (bf16, channels_last) in [(false, false), (false, true), (true, false), (true, true)] {
-            let cnn = q3_cnn::cnn_config(recipe).clone().with_precision(bf16, channels_last);
-            let macs = cnn.forward_macs();
-            let recipe = Recipe { network: Network::Cnn(cnn), epochs, ..recipe.clone() };
-            recipe::train(&Recipe { epochs: 1, ..recipe.clone() }, 1, &warm_up, ctx)?;
-            let (_, history) = recipe::train(&recipe, 1, &splits, ctx)?;
-            let seconds = history.train_seconds / epochs as f64;
-            let flops = models::training_flops_per_image(macs) * n / seconds / 1e9;
-            let peak = if bf16 { bf16_gflops } else { gflops };
-            let label = format!("{name}, {}", if channels_last { "channels-last" } else { "channels-first" });
-            let precision = if bf16 { "bfloat16" } else { "float32" };
-            println!("{label:<44} {precision:>10} {seconds:>10.2} {:>10.0} {:>8.0}%", n / seconds, 100.0 * flops / peak);
-            if name.starts_with("reference") {
-                reference_seconds.push(seconds);
+        for &(precision, peak) in peaks {
+            for channels_last in [false, true] {
+                let cnn = q3_cnn::cnn_config(recipe).clone().with_precision(precision, channels_last);
+                let macs = cnn.forward_macs();
+                let recipe = Recipe { network: Network::Cnn(cnn), epochs: o.epochs, ..recipe.clone() };
+                recipe::train(&Recipe { epochs: 1, ..recipe.clone() }, 1, &warm_up, ctx)?;
+                let (_, history) = recipe::train(&recipe, 1, &splits, ctx)?;
+                let seconds = history.train_seconds / o.epochs as f64;
+                let flops = models::training_flops_per_image(macs) * n / seconds / 1e9;
+                let label = format!("{name}, {}", if channels_last { "channels-last" } else { "channels-first" });
+                println!("{label:<44} {:>10} {seconds:>10.2} {:>10.0} {:>8.0}%", precision.name(), n / seconds, 100.0 * flops / peak);
+                if name.starts_with("reference") {
+                    reference.push((precision, channels_last, seconds));
+                }
             }
         }
     }
-    let fastest = reference_seconds.iter().copied().fold(f64::INFINITY, f64::min);
+    let fastest = reference.iter().map(|r| r.2).fold(f64::INFINITY, f64::min);
+    let chosen = reference
+        .iter()
+        .find(|&&(p, channels_last, _)| p == o.precision.precision && channels_last)
+        .map(|r| r.2)
+        .with_context(|| format!("the reference network was not timed in {}", o.precision.precision.name()))?;
     println!();
     println!(
-        "reference conv net: fastest path {fastest:.2} s/epoch, {:.2}x float32 channels-first; peers on this machine: PyTorch 15 s, Keras 10 s",
-        reference_seconds[0] / fastest
+        "reference conv net: {chosen:.2} s/epoch in {} channels-last (the run's precision: {}); fastest path {fastest:.2} s, {:.2}x float32 channels-first",
+        o.precision.precision.name(),
+        o.precision.reason,
+        reference[0].2 / fastest
     );
+    Ok(chosen)
+}
+
+/// One line of the peer's output.
+#[derive(Debug, Deserialize)]
+pub struct PeerLine {
+    pub engine: String,
+    pub workload: String,
+    /// Why the engine did not run, where it did not.
+    pub skipped: Option<String>,
+    #[serde(default)]
+    pub train_seconds_per_epoch: f64,
+    #[serde(default)]
+    pub validation_seconds: f64,
+}
+
+/// Parses the peer's JSON lines; other lines (warnings) are passed over.
+pub fn parse_peer_output(stdout: &str) -> anyhow::Result<Vec<PeerLine>> {
+    stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with('{'))
+        .map(|l| serde_json::from_str(l).with_context(|| format!("the peer printed a line that is not a result: {l}")))
+        .collect()
+}
+
+/// The Python of the venv that `scripts/setup.sh` made: `MNIST_WRITEUP_VENV`,
+/// else the venv that holds the libtorch linked as `.libtorch`.
+fn venv_python() -> Option<PathBuf> {
+    if let Some(venv) = std::env::var_os("MNIST_WRITEUP_VENV") {
+        return Some(Path::new(&venv).join("bin/python")).filter(|p| p.exists());
+    }
+    let torch = std::fs::canonicalize(Path::new(env!("CARGO_MANIFEST_DIR")).join(".libtorch")).ok()?;
+    torch.ancestors().find(|dir| dir.join("pyvenv.cfg").exists()).map(|venv| venv.join("bin/python")).filter(|p| p.exists())
+}
+
+/// Runs the PyTorch eager peer (and the Keras one where TensorFlow is
+/// importable) on the same data, and prints each workload's ratio.
+fn peers(data: &Mnist, o: &Options, ours: &Ours) -> anyhow::Result<()> {
+    let Some(python) = venv_python() else {
+        println!("peers: skipped: no venv of scripts/setup.sh found (run scripts/setup.sh, or set MNIST_WRITEUP_VENV)");
+        return Ok(());
+    };
+    let dir = tempfile::tempdir()?;
+    data.write_idx(dir.path())?;
+    let device = match o.device {
+        Device::Cuda(_) => "cuda",
+        _ => "cpu",
+    };
+    let mut lines = Vec::new();
+    for engine in ["pytorch", "keras"] {
+        let output = std::process::Command::new(&python)
+            .arg(PEER_SCRIPT)
+            .args(["--engine", engine, "--device", device, "--precision", o.precision.precision.name()])
+            .args(["--threads", &tch::get_num_threads().to_string(), "--epochs", &o.epochs.to_string(), "--data"])
+            .arg(dir.path())
+            .output()
+            .with_context(|| format!("{}: cannot run", python.display()))?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        if !output.status.success() {
+            anyhow::bail!("the {engine} peer failed ({}):\n{}{}", output.status, stdout, String::from_utf8_lossy(&output.stderr));
+        }
+        lines.extend(parse_peer_output(&stdout)?);
+    }
+    println!("{:<44} {:>14} {:>14} {:>8}  {}", "peer workload (same data, threads, batch 128)", "peer s", "ours s", "ratio", "target");
+    for line in &lines {
+        if let Some(why) = &line.skipped {
+            println!("{} peer: skipped: {why}", line.engine);
+            continue;
+        }
+        let (label, peer, ours, target) = match line.workload.as_str() {
+            "mlp_64_64" => ("64-64 MLP epoch, training only", line.train_seconds_per_epoch, ours.notebook_epoch, None),
+            "mlp_500_300" => (
+                "500-300 MLP model-epoch, with validation",
+                line.train_seconds_per_epoch + line.validation_seconds,
+                ours.wide_model_epoch,
+                Some(1.3),
+            ),
+            "reference_cnn" => ("reference conv net epoch, training only", line.train_seconds_per_epoch, ours.reference_cnn_epoch, Some(1.4)),
+            other => anyhow::bail!("the peer reported an unknown workload `{other}`"),
+        };
+        let ratio = peer / ours;
+        let verdict = target.map_or(String::new(), |t: f64| format!("{t:.1}x: {}", if ratio >= t { "met" } else { "missed" }));
+        println!("{:<44} {peer:>14.3} {ours:>14.3} {ratio:>7.2}x  {verdict}", format!("{} {label}", line.engine));
+    }
+    println!("(ratio: the peer's seconds over ours; above 1, mnist-writeup is faster; the sweep's are per model, all models trained batched)");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_output_is_parsed_and_stray_lines_are_passed_over() {
+        let out = "warning: something\n{\"engine\": \"pytorch\", \"workload\": \"mlp_64_64\", \"train_seconds_per_epoch\": 0.5, \"validation_seconds\": 0.1}\n\
+                   {\"engine\": \"keras\", \"workload\": \"all\", \"skipped\": \"TensorFlow is not importable\"}\n";
+        let lines = parse_peer_output(out).unwrap();
+        assert_eq!(lines.len(), 2);
+        assert_eq!((lines[0].workload.as_str(), lines[0].train_seconds_per_epoch), ("mlp_64_64", 0.5));
+        assert_eq!(lines[1].skipped.as_deref(), Some("TensorFlow is not importable"));
+        assert!(parse_peer_output("{\"engine\": 3}").is_err());
+    }
 }

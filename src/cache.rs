@@ -1,5 +1,5 @@
 //! The result cache: each experiment's result as JSON under `out/cache/`,
-//! keyed by its config, seed, data fingerprint and version, written
+//! keyed by its config, precision, seed, data fingerprint and version, written
 //! atomically so that an interrupted run loses nothing it had finished.
 
 use std::io::Write;
@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::data::sha256_hex;
+use crate::precision::Precision;
 
 /// What the cache stores for one experiment run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -19,6 +20,8 @@ pub struct Entry {
     pub version: u32,
     pub seed: u64,
     pub config: Value,
+    /// What its networks computed in.
+    pub precision: Precision,
     pub data_fingerprint: String,
     pub wall_seconds: f64,
     /// Where it ran: results are bit-identical only for the same device and thread count.
@@ -28,9 +31,9 @@ pub struct Entry {
 }
 
 /// The cache key of an experiment: a hash over everything its result depends on.
-pub fn key(id: &str, version: u32, config: &Value, seed: u64, data_fingerprint: &str) -> String {
+pub fn key(id: &str, version: u32, config: &Value, precision: Precision, seed: u64, data_fingerprint: &str) -> String {
     let keyed = serde_json::json!({
-        "id": id, "version": version, "config": config, "seed": seed, "data": data_fingerprint,
+        "id": id, "version": version, "config": config, "precision": precision, "seed": seed, "data": data_fingerprint,
     });
     sha256_hex(keyed.to_string().as_bytes())
 }
@@ -87,12 +90,14 @@ mod tests {
     #[test]
     fn keys_change_with_every_input() {
         let config = serde_json::json!({"epochs": 10});
-        let base = key("q2", 1, &config, 5, "abc");
-        assert_eq!(base, key("q2", 1, &config, 5, "abc"));
-        assert_ne!(base, key("q2", 2, &config, 5, "abc"));
-        assert_ne!(base, key("q2", 1, &serde_json::json!({"epochs": 11}), 5, "abc"));
-        assert_ne!(base, key("q2", 1, &config, 6, "abc"));
-        assert_ne!(base, key("q2", 1, &config, 5, "abd"));
+        let f32 = Precision::Float32;
+        let base = key("q2", 1, &config, f32, 5, "abc");
+        assert_eq!(base, key("q2", 1, &config, f32, 5, "abc"));
+        assert_ne!(base, key("q2", 2, &config, f32, 5, "abc"));
+        assert_ne!(base, key("q2", 1, &serde_json::json!({"epochs": 11}), f32, 5, "abc"));
+        assert_ne!(base, key("q2", 1, &config, Precision::BFloat16, 5, "abc"));
+        assert_ne!(base, key("q2", 1, &config, f32, 6, "abc"));
+        assert_ne!(base, key("q2", 1, &config, f32, 5, "abd"));
     }
 
     #[test]
@@ -105,6 +110,7 @@ mod tests {
             version: 1,
             seed: 3,
             config: Value::Null,
+            precision: Precision::Float32,
             data_fingerprint: "d".into(),
             wall_seconds: 1.5,
             device: "cpu".into(),

@@ -4,6 +4,8 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use anyhow::Context as _;
+
 use flate2::read::GzDecoder;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -197,6 +199,20 @@ impl Mnist {
         Ok(Mnist { train, test, provenance })
     }
 
+    /// Writes the four standard IDX files, uncompressed, into `dir`: the
+    /// same images for another program (the peer of `bench`).
+    pub fn write_idx(&self, dir: &Path) -> anyhow::Result<()> {
+        let side = SIDE as u32;
+        for (split, images, labels) in [(&self.train, &TRAIN_IMAGES, &TRAIN_LABELS), (&self.test, &TEST_IMAGES, &TEST_LABELS)] {
+            let n = split.len() as u32;
+            for (file, shape, data) in [(images, &[n, side, side][..], &split.images), (labels, &[n][..], &split.labels)] {
+                let path = dir.join(file.name);
+                std::fs::write(&path, idx_bytes(shape, data)).with_context(|| format!("{}: cannot write", path.display()))?;
+            }
+        }
+        Ok(())
+    }
+
     /// The same data set reduced to random subsets of the given sizes.
     pub fn subset(&self, train: usize, test: usize, seed: u64) -> Mnist {
         Mnist {
@@ -284,6 +300,14 @@ pub fn parse_idx(bytes: &[u8]) -> Result<(Vec<usize>, &[u8]), String> {
     Ok((shape, data))
 }
 
+/// An IDX file of unsigned bytes with dimensions `shape`.
+pub fn idx_bytes(shape: &[u32], data: &[u8]) -> Vec<u8> {
+    let mut bytes = vec![0, 0, 0x08, shape.len() as u8];
+    bytes.extend(shape.iter().flat_map(|d| d.to_be_bytes()));
+    bytes.extend_from_slice(data);
+    bytes
+}
+
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -296,13 +320,18 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    fn idx(shape: &[u32], data: &[u8]) -> Vec<u8> {
-        let mut bytes = vec![0, 0, 0x08, shape.len() as u8];
-        for d in shape {
-            bytes.extend_from_slice(&d.to_be_bytes());
-        }
-        bytes.extend_from_slice(data);
-        bytes
+    use super::idx_bytes as idx;
+
+    #[test]
+    fn written_idx_files_load_back_as_the_same_data() {
+        let split = |n: u8| Split { images: (0..n).flat_map(|i| vec![i; PIXELS]).collect(), labels: (0..n).map(|i| i % 10).collect() };
+        let provenance = Provenance { dir: PathBuf::new(), official: false, files: vec![], fingerprint: String::new() };
+        let mnist = Mnist { train: split(7), test: split(3), provenance };
+        let dir = tempfile::tempdir().unwrap();
+        mnist.write_idx(dir.path()).unwrap();
+        let back = Mnist::load(dir.path(), false).unwrap();
+        assert_eq!((back.train.images, back.train.labels), (mnist.train.images, mnist.train.labels));
+        assert_eq!((back.test.images, back.test.labels), (mnist.test.images, mnist.test.labels));
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod manifest;
 mod models;
 mod noise;
 mod package;
+mod precision;
 mod profile;
 mod report;
 mod runner;
@@ -29,6 +30,7 @@ use tch::Device;
 
 use cache::Cache;
 use data::Mnist;
+use precision::{Chosen, CpuFeatures, PrecisionChoice};
 use profile::Profile;
 use report::{ReportConfig, RunInfo};
 use runner::Plan;
@@ -67,6 +69,11 @@ struct Options {
     threads: Option<i32>,
     #[arg(long, value_enum, default_value = "auto", global = true)]
     device: DeviceChoice,
+    /// What the networks with a reduced-precision path (the CNNs) compute
+    /// in; `auto`: bfloat16 only where the hardware multiplies it natively
+    /// (AVX512-BF16 or AMX-BF16, or a GPU where it measures faster)
+    #[arg(long, value_enum, default_value = "auto", global = true)]
+    precision: PrecisionChoice,
     /// A directory with the four standard MNIST IDX files (.gz or raw) to
     /// use instead of the embedded MNIST; their checksums are recorded, not enforced
     #[arg(long, global = true)]
@@ -83,20 +90,26 @@ enum Command {
     Render,
     /// List the experiments, their cache state and cost
     List,
-    /// Measure training throughput: the paths side by side, and against matmul
-    /// Re-run the experiments of out/manifest.json in a scratch directory and
-    /// compare every metric with the recorded one
+    /// Re-run the experiments of out/manifest.json in a scratch directory,
+    /// with the recorded precision and threads, and compare every metric
+    /// with the recorded one
     Verify {
         /// Largest absolute difference accepted (0: bit-identical)
-        #[arg(long, default_value_t = 0.0)]
+        #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
         tolerance: f64,
     },
     /// Write out/submission/: report.pdf, report.html, manifest.json and code.zip
     Package,
+    /// Measure training throughput: the paths side by side, against the
+    /// matmul peak, and with --peers against PyTorch eager in the same run
     Bench {
         /// Epochs per measured path
         #[arg(long, default_value_t = 1)]
         epochs: usize,
+        /// Also run the plain PyTorch eager peer (scripts/peer.py, with the
+        /// venv of scripts/setup.sh) on the same data and print the ratios
+        #[arg(long)]
+        peers: bool,
     },
 }
 
@@ -131,12 +144,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         DeviceChoice::Cuda if tch::Cuda::is_available() => Device::Cuda(0),
         DeviceChoice::Cuda => bail!("--device cuda: libtorch sees no CUDA device; use --device cpu or auto"),
     };
-    let plan = Plan::new(o.profile, o.seed, &o.only)?;
+    let cpu = CpuFeatures::detect();
+    let chosen = precision::choose(o.precision, device, &cpu, || precision::cuda_bf16_probe(device));
+    if let Command::Verify { tolerance } = &cli.command {
+        if !(*tolerance >= 0.0 && tolerance.is_finite()) {
+            bail!("--tolerance {tolerance}: give a finite difference of 0 or more (0: bit-identical)");
+        }
+    }
+    let plan = Plan::new(o.profile, o.seed, chosen.clone(), &o.only)?;
     let cache = Cache::new(o.out.join("cache"));
     let data = load_data(o.data_dir.as_deref())?;
     match cli.command {
         Command::List => list(&plan, &cache, &data),
-        Command::Bench { epochs } => bench::run(&data, device, epochs),
+        Command::Bench { epochs, peers } => {
+            bench::run(&data, &bench::Options { profile: o.profile, device, epochs, precision: &chosen, cpu: &cpu, peers })
+        }
         Command::Verify { tolerance } => verify(o, &data, device, tolerance),
         Command::Package => {
             for path in package::run(Path::new(PROJECT_DIR), &o.out)? {
@@ -189,6 +211,7 @@ fn render(
     let project_dir = Path::new(PROJECT_DIR);
     let report_config = ReportConfig::load(&project_dir.join("report.toml"))?;
     let (commit, dirty, date) = git_state(project_dir);
+    let machine = manifest::Machine::current(&plan.precision);
     let run = RunInfo {
         profile: plan.profile.name().into(),
         full: plan.profile == Profile::Full,
@@ -198,6 +221,9 @@ fn render(
         date,
         device: format!("{device:?}").to_lowercase(),
         threads,
+        precision: precision_summary(entries),
+        precision_reason: plan.precision.reason.clone(),
+        cpu_class: machine.cpu_class.clone(),
         data_official: data.provenance.official,
         data_fingerprint: data.provenance.fingerprint.clone(),
         program_version: env!("CARGO_PKG_VERSION").into(),
@@ -215,7 +241,7 @@ fn render(
     eprintln!("rendered {} pages and {} figures in {:.2} s", outputs.pages, outputs.figures.len(), start.elapsed().as_secs_f64());
     let files: Vec<PathBuf> = [outputs.pdf.clone(), outputs.html.clone()].into_iter().chain(outputs.figures.iter().cloned()).collect();
     let cache = Cache::new(o.out.join("cache"));
-    manifest::Manifest::new(&run, &data.provenance, entries, &cache, &o.out, &files)?.write(&o.out)?;
+    manifest::Manifest::new(&run, machine, &data.provenance, entries, &cache, &o.out, &files)?.write(&o.out)?;
     println!("{}", outputs.pdf.display());
     println!("{}", outputs.html.display());
     Ok(())
@@ -233,15 +259,48 @@ fn verify(o: &Options, data: &Mnist, device: Device, tolerance: f64) -> anyhow::
     }
     let profile = <Profile as ValueEnum>::from_str(&recorded_manifest.profile, true)
         .map_err(|e| anyhow::anyhow!("manifest profile `{}`: {e}", recorded_manifest.profile))?;
-    let plan = Plan::new(profile, recorded_manifest.seed, &o.only)?;
+    let records: Vec<_> = recorded_manifest.experiments.iter().filter(|r| recorded.contains_key(&r.id)).collect();
+    // The numbers came from the experiments' own thread count, which a
+    // later `render --threads` does not change.
+    let threads = records.first().map_or(recorded_manifest.run.threads, |r| r.threads);
+    tch::set_num_threads(threads);
+    let machine = &recorded_manifest.machine;
+    let precision = Chosen {
+        reason: format!("the recorded run's ({})", machine.precision.reason),
+        ..machine.precision.clone()
+    };
+    let here = CpuFeatures::detect();
+    if precision.precision == precision::Precision::BFloat16 && device == Device::Cpu && !here.native_bf16() {
+        eprintln!(
+            "note: the recorded run computed in bfloat16, which this CPU ({}) emulates: the CNN experiments will re-run many times slower than in float32",
+            here.class()
+        );
+    }
+    let plan = Plan::new(profile, recorded_manifest.seed, precision, &o.only)?;
     let scratch = tempfile::tempdir()?;
-    eprintln!("re-running in {} (profile {}, seed {})", scratch.path().display(), profile.name(), recorded_manifest.seed);
+    eprintln!(
+        "re-running in {} (profile {}, seed {}, {threads} threads, {})",
+        scratch.path().display(),
+        profile.name(),
+        recorded_manifest.seed,
+        plan.precision.precision.name()
+    );
     let reruns = plan.run(data, &Cache::new(scratch.path()), device, true)?;
-    let (threads, here) = (tch::get_num_threads(), format!("{device:?}").to_lowercase());
-    for r in recorded_manifest.experiments.iter().filter(|r| recorded.contains_key(&r.id)) {
-        if r.threads != threads || r.device != here {
-            eprintln!("note: {} ran on {} with {} threads, the re-run on {here} with {threads}: expect small differences", r.id, r.device, r.threads);
+    let here_device = format!("{device:?}").to_lowercase();
+    for r in &records {
+        if r.threads != threads || r.device != here_device {
+            eprintln!("note: {} ran on {} with {} threads, the re-run on {here_device} with {threads}: expect small differences", r.id, r.device, r.threads);
         }
+    }
+    let suggested = manifest::suggested_tolerance(&recorded);
+    let other_class = machine.cpu_class != here.class();
+    if other_class {
+        let suggestion = suggested.as_ref().map_or(String::new(), |s| format!(" (suggested: --tolerance {})", s.describe()));
+        println!(
+            "recorded on {}, re-run on {}: bit-identity is not expected; --tolerance applies{suggestion}",
+            machine.cpu_class,
+            here.class()
+        );
     }
     println!("{:<26} {:<44} {:>14} {:>14} {:>11}  verdict", "experiment", "metric", "recorded", "re-run", "difference");
     let mut failed = false;
@@ -259,9 +318,26 @@ fn verify(o: &Options, data: &Mnist, device: Device, tolerance: f64) -> anyhow::
         failed |= !bad.is_empty();
     }
     if failed {
-        bail!("some metrics differ from the recorded run by more than {tolerance}");
+        let hint = match &suggested {
+            Some(s) if other_class && tolerance < s.tolerance => format!("; across CPU classes, --tolerance {} is a fair bar", s.describe()),
+            _ => String::new(),
+        };
+        bail!("some metrics differ from the recorded run by more than {tolerance}{hint}");
     }
     Ok(())
+}
+
+/// What the experiments computed in: one precision, or each precision with
+/// the experiments that used it.
+fn precision_summary(entries: &std::collections::BTreeMap<String, cache::Entry>) -> String {
+    let mut by_precision: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for e in entries.values() {
+        by_precision.entry(e.precision.name()).or_default().push(&e.id);
+    }
+    match by_precision.len() {
+        0 | 1 => by_precision.keys().next().copied().unwrap_or("float32").to_owned(),
+        _ => by_precision.iter().map(|(p, ids)| format!("{p} ({})", ids.join(", "))).collect::<Vec<_>>().join("; "),
+    }
 }
 
 /// Short commit, whether the tree has changes, and the commit's date

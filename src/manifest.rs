@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::cache::{Cache, Entry, write_atomic};
 use crate::data::{Provenance, sha256_hex};
+use crate::precision::{Chosen, CpuFeatures, Precision};
 use crate::report::RunInfo;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -19,6 +20,8 @@ pub struct Versions {
     pub rustc: String,
     pub tch: String,
     pub libtorch: String,
+    /// libtorch's full version (with its CUDA tag) and commit.
+    pub libtorch_build: String,
     pub typst: String,
 }
 
@@ -29,6 +32,7 @@ impl Versions {
             rustc: env!("MNIST_WRITEUP_RUSTC").into(),
             tch: env!("MNIST_WRITEUP_TCH").into(),
             libtorch: env!("MNIST_WRITEUP_LIBTORCH").into(),
+            libtorch_build: env!("MNIST_WRITEUP_LIBTORCH_BUILD").into(),
             typst: env!("MNIST_WRITEUP_TYPST").into(),
         }
     }
@@ -45,7 +49,26 @@ pub struct ExperimentRecord {
     pub wall_seconds: f64,
     pub device: String,
     pub threads: i32,
+    pub precision: Precision,
     pub result_sha256: String,
+}
+
+/// What decides the numerics and speed of a run besides the code: the CPU
+/// and its features, and the precision chosen with its reason.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Machine {
+    pub cpu_model: String,
+    /// Machines of one class may give bit-identical results; of two, not.
+    pub cpu_class: String,
+    pub cpu_features: CpuFeatures,
+    pub precision: Chosen,
+}
+
+impl Machine {
+    pub fn current(precision: &Chosen) -> Machine {
+        let features = CpuFeatures::detect();
+        Machine { cpu_model: cpu_model(), cpu_class: features.class(), cpu_features: features, precision: precision.clone() }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -54,7 +77,7 @@ pub struct Manifest {
     pub seed: u64,
     pub versions: Versions,
     pub run: RunInfo,
-    pub cpu: String,
+    pub machine: Machine,
     pub data: Provenance,
     pub experiments: Vec<ExperimentRecord>,
     /// SHA-256 of every output file, by path relative to the output directory.
@@ -78,7 +101,15 @@ impl Manifest {
         out.join("manifest.json")
     }
 
-    pub fn new(run: &RunInfo, data: &Provenance, entries: &BTreeMap<String, Entry>, cache: &Cache, out: &Path, outputs: &[PathBuf]) -> anyhow::Result<Manifest> {
+    pub fn new(
+        run: &RunInfo,
+        machine: Machine,
+        data: &Provenance,
+        entries: &BTreeMap<String, Entry>,
+        cache: &Cache,
+        out: &Path,
+        outputs: &[PathBuf],
+    ) -> anyhow::Result<Manifest> {
         let relative = |p: &Path| p.strip_prefix(out).unwrap_or(p).to_path_buf();
         let experiments = entries
             .values()
@@ -91,6 +122,7 @@ impl Manifest {
                 wall_seconds: e.wall_seconds,
                 device: e.device.clone(),
                 threads: e.threads,
+                precision: e.precision,
                 result_sha256: result_sha256(&e.result),
             })
             .collect();
@@ -104,7 +136,7 @@ impl Manifest {
             seed: run.seed,
             versions: Versions::current(),
             run: run.clone(),
-            cpu: cpu_model(),
+            machine,
             data: data.clone(),
             experiments,
             outputs: hashes,
@@ -146,6 +178,50 @@ impl Manifest {
         }
         Ok(results)
     }
+}
+
+/// A tolerance for comparing runs across CPU classes, from the spread
+/// between replicates that the run itself measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SuggestedTolerance {
+    pub tolerance: f64,
+    /// The replicate standard deviation it derives from, and where it stands.
+    pub spread: f64,
+    pub metric: String,
+}
+
+impl SuggestedTolerance {
+    pub fn describe(&self) -> String {
+        format!("{:.1e}: twice the largest replicate standard deviation the run measured, {} = {:.1e}", self.tolerance, self.metric, self.spread)
+    }
+}
+
+/// Twice the largest standard deviation over replicates (a number under a
+/// key ending in `_std`) among the recorded results; `None` where the run
+/// measured no spread.
+pub fn suggested_tolerance(results: &BTreeMap<String, Value>) -> Option<SuggestedTolerance> {
+    fn walk(path: &str, value: &Value, best: &mut Option<(f64, String)>) {
+        match value {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    let here = format!("{path}.{k}");
+                    match v.as_f64() {
+                        Some(x) if k.ends_with("_std") && x.is_finite() && best.as_ref().is_none_or(|(b, _)| x > *b) => {
+                            *best = Some((x, here));
+                        }
+                        _ => walk(&here, v, best),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().enumerate().for_each(|(i, v)| walk(&format!("{path}[{i}]"), v, best)),
+            _ => {}
+        }
+    }
+    let mut best = None;
+    for (id, result) in results {
+        walk(id, result, &mut best);
+    }
+    best.filter(|(spread, _)| *spread > 0.0).map(|(spread, metric)| SuggestedTolerance { tolerance: 2.0 * spread, spread, metric })
 }
 
 /// One compared number.
@@ -205,6 +281,19 @@ fn walk(path: &str, a: &Value, b: &Value, out: &mut Vec<Comparison>) -> Result<(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_suggested_tolerance_is_twice_the_largest_replicate_spread() {
+        let mut results = BTreeMap::new();
+        results.insert("a".to_owned(), json!({"test_accuracy_std": 0.0005, "factors": [{"final_std": 0.0011}, {"final_std": 0.0002}]}));
+        results.insert("b".to_owned(), json!({"test_accuracy_std": 0.0003, "mean": 0.9}));
+        let s = suggested_tolerance(&results).unwrap();
+        assert_eq!(s.metric, "a.factors[0].final_std");
+        assert_eq!((s.spread, s.tolerance), (0.0011, 0.0022));
+        assert!(s.describe().starts_with("2.2e-3"), "{}", s.describe());
+        let flat: BTreeMap<String, Value> = [("c".to_owned(), json!({"accuracy": 0.5, "x_std": 0.0}))].into();
+        assert_eq!(suggested_tolerance(&flat), None);
+    }
 
     #[test]
     fn compares_every_number_but_timings() {

@@ -11,12 +11,15 @@ use tch::Device;
 use crate::cache::{self, Cache, Entry};
 use crate::data::Mnist;
 use crate::experiments::{self, Context, Experiment};
+use crate::precision::Chosen;
 use crate::profile::Profile;
 use crate::seed;
 
 pub struct Plan {
     pub profile: Profile,
     pub master_seed: u64,
+    /// The precision the run chose, and why.
+    pub precision: Chosen,
     /// Every experiment of the report.
     pub experiments: Vec<Box<dyn Experiment>>,
     /// The ids `--only` selected to run; empty for all.
@@ -26,15 +29,15 @@ pub struct Plan {
 impl Plan {
     /// The profile's experiments, of which only those named in `only` (all
     /// when it is empty) may run.
-    pub fn new(profile: Profile, master_seed: u64, only: &[String]) -> anyhow::Result<Plan> {
-        let experiments = experiments::all(profile);
+    pub fn new(profile: Profile, master_seed: u64, precision: Chosen, only: &[String]) -> anyhow::Result<Plan> {
+        let experiments = experiments::all(profile, precision.precision);
         for id in only {
             if !experiments.iter().any(|e| e.id() == id) {
                 let known: Vec<_> = experiments.iter().map(|e| e.id()).collect();
                 bail!("--only: no experiment `{id}`; the experiments are: {}", known.join(", "));
             }
         }
-        Ok(Plan { profile, master_seed, experiments, only: only.to_vec() })
+        Ok(Plan { profile, master_seed, precision, experiments, only: only.to_vec() })
     }
 
     fn selected(&self, e: &dyn Experiment) -> bool {
@@ -46,7 +49,7 @@ impl Plan {
     }
 
     pub fn key_of(&self, e: &dyn Experiment, data_fingerprint: &str) -> String {
-        cache::key(e.id(), e.version(), &e.config(), self.seed_of(e), data_fingerprint)
+        cache::key(e.id(), e.version(), &e.config(), e.precision(), self.seed_of(e), data_fingerprint)
     }
 
     /// The data set reduced to the profile's subset, drawn from the master seed.
@@ -91,6 +94,7 @@ impl Plan {
                 version: e.version(),
                 seed: ctx.seed,
                 config: e.config(),
+                precision: e.precision(),
                 data_fingerprint: fingerprint.clone(),
                 wall_seconds: start.elapsed().as_secs_f64(),
                 device: format!("{device:?}").to_lowercase(),

@@ -168,16 +168,68 @@ fn same_seed_same_numbers_and_a_grader_can_check_them() {
     // The manifest holds what a grader needs.
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(a.path().join("manifest.json")).unwrap()).unwrap();
-    for key in ["profile", "seed", "versions", "run", "cpu", "data", "experiments", "outputs"] {
+    for key in ["profile", "seed", "versions", "run", "machine", "data", "experiments", "outputs"] {
         assert!(manifest.get(key).is_some(), "manifest lacks {key}");
     }
     assert_eq!(manifest["versions"]["libtorch"], "2.13.0");
+    assert!(manifest["versions"]["libtorch_build"].as_str().unwrap().starts_with("2.13.0"), "{}", manifest["versions"]);
     assert!(manifest["outputs"]["report.pdf"].as_str().unwrap().len() == 64);
+    // ...the machine's features, and the precision chosen with its reason.
+    let machine = &manifest["machine"];
+    for feature in ["avx2", "avx512f", "avx512_bf16", "amx_bf16"] {
+        assert!(machine["cpu_features"][feature].is_boolean(), "no {feature} in {machine}");
+    }
+    let precision = machine["precision"]["precision"].as_str().unwrap();
+    assert!(["float32", "bfloat16"].contains(&precision), "{machine}");
+    assert_eq!(machine["precision"]["requested"], "auto");
+    assert!(!machine["precision"]["reason"].as_str().unwrap().is_empty());
+    let native = machine["cpu_features"]["avx512_bf16"] == true || machine["cpu_features"]["amx_bf16"] == true;
+    assert_eq!(precision == "bfloat16", native, "auto picks bfloat16 exactly where it is native: {machine}");
+    let records = manifest["experiments"].as_array().unwrap();
+    let q3 = records.iter().find(|r| r["id"] == "q3_cnn").unwrap();
+    assert_eq!(q3["precision"], precision);
+    assert_eq!(q3["config"]["chosen"]["network"]["cnn"]["precision"], precision);
+    assert!(records.iter().filter(|r| r["id"] != "q3_cnn").all(|r| r["precision"] == "float32"), "dense networks compute in float32");
+    let html = std::fs::read_to_string(a.path().join("report.html")).unwrap();
+    assert!(html.contains(&format!("cpu, 1 threads, {precision}")), "the front page names the precision");
+
+    // A result computed in one precision is not served for the other: the
+    // CNN is to run again, the float32-only experiments stay cached.
+    let other = if precision == "float32" { "bfloat16" } else { "float32" };
+    let list = mnist_writeup(a.path(), &["list", "--precision", other]);
+    assert!(list.status.success(), "{}", stderr(&list));
+    let listed = String::from_utf8_lossy(&list.stdout);
+    let state = |id: &str| listed.lines().find(|l| l.starts_with(id)).unwrap().split_whitespace().nth(1).unwrap().to_owned();
+    assert_eq!((state("q3_cnn"), state("q2_notebook_mlp")), ("to".into(), "cached".into()), "{listed}");
+    let same = mnist_writeup(a.path(), &["list", "--precision", precision]);
+    assert!(String::from_utf8_lossy(&same.stdout).lines().skip(1).all(|l| l.contains(" cached ")), "{}", String::from_utf8_lossy(&same.stdout));
 
     // verify passes on an untouched output...
     let verify = mnist_writeup(a.path(), &["verify", "--only", "q2_notebook_mlp"]);
     assert!(verify.status.success(), "{}{}", stderr(&verify), String::from_utf8_lossy(&verify.stdout));
     assert!(String::from_utf8_lossy(&verify.stdout).contains("ok"));
+
+    // A grader on another class of machine is told not to expect
+    // bit-identity, with a tolerance drawn from the run's own spread.
+    let mut elsewhere = manifest.clone();
+    elsewhere["machine"]["cpu_class"] = "AVX-512+AMX-BF16 (elsewhere)".into();
+    std::fs::write(a.path().join("manifest.json"), serde_json::to_string(&elsewhere).unwrap()).unwrap();
+    let across = mnist_writeup(a.path(), &["verify", "--only", "q2_tuned_mlp"]);
+    let printed = String::from_utf8_lossy(&across.stdout);
+    let first_line = printed.lines().next().unwrap_or("");
+    assert!(
+        first_line.starts_with("recorded on AVX-512+AMX-BF16 (elsewhere), re-run on ") && first_line.contains("bit-identity is not expected"),
+        "{printed}{}",
+        stderr(&across)
+    );
+    assert!(first_line.contains("suggested: --tolerance") && first_line.contains("test_accuracy_std"), "{first_line}");
+    std::fs::write(a.path().join("manifest.json"), serde_json::to_string(&manifest).unwrap()).unwrap();
+    for bad in ["-1", "nan"] {
+        let refused = mnist_writeup(a.path(), &["verify", "--tolerance", bad]);
+        let said = stderr(&refused);
+        assert!(!refused.status.success() && said.contains(&format!("--tolerance {}: give a finite difference", bad.to_uppercase().replace("NAN", "NaN"))), "{said}");
+        assert!(!said.contains("re-running"), "checked before anything runs: {said}");
+    }
 
     // ...refuses a result edited by hand before re-running anything...
     let record = manifest["experiments"].as_array().unwrap().iter().find(|r| r["id"] == "q2_notebook_mlp").unwrap();
@@ -238,4 +290,32 @@ fn package_writes_the_three_artifacts_and_the_code_zip() {
     for excluded in ["data/mnist", "target/", "out/"] {
         assert!(!listing.contains(excluded), "{excluded} in\n{listing}");
     }
+}
+
+#[test]
+fn bench_times_what_the_machine_computes_natively_and_runs_the_peer() {
+    let out = tempfile::tempdir().unwrap();
+    let bench = mnist_writeup(out.path(), &["bench", "--peers"]);
+    let printed = String::from_utf8_lossy(&bench.stdout);
+    assert!(bench.status.success(), "{printed}{}", stderr(&bench));
+    let native = std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|i| i.contains("avx512_bf16") || i.contains("amx_bf16"));
+    if native {
+        assert!(printed.contains("bfloat16") && !printed.contains("bfloat16 paths skipped"), "{printed}");
+    } else {
+        // No emulated bfloat16 is timed by default: one line says why.
+        assert_eq!(printed.matches("bfloat16 paths skipped").count(), 1, "{printed}");
+        assert!(!printed.lines().any(|l| l.contains(" bfloat16 ") && l.contains("conv net,")), "{printed}");
+    }
+    assert!(!printed.contains("peers on this machine: PyTorch 15 s"), "no typed peer figures");
+    if printed.contains("peers: skipped") {
+        eprintln!("skipped: the PyTorch peer needs the venv of scripts/setup.sh");
+        return;
+    }
+    // The peer ran on the same data and each of its workloads has a measured ratio.
+    for workload in ["pytorch 64-64 MLP epoch", "pytorch 500-300 MLP model-epoch", "pytorch reference conv net epoch"] {
+        let line = printed.lines().find(|l| l.starts_with(workload)).unwrap_or_else(|| panic!("no {workload} in\n{printed}"));
+        let ratio: f64 = line.split_whitespace().find(|w| w.ends_with('x') && w.contains('.')).unwrap().trim_end_matches('x').parse().unwrap();
+        assert!(ratio.is_finite() && ratio > 0.0, "{line}");
+    }
+    assert!(printed.contains("keras peer: skipped") || printed.lines().any(|l| l.starts_with("keras ")), "{printed}");
 }

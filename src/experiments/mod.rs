@@ -12,6 +12,7 @@ use tch::Device;
 
 use crate::data::Mnist;
 use crate::figures::Figure;
+use crate::precision::Precision;
 use crate::profile::Profile;
 
 /// What an experiment gets to run with.
@@ -32,6 +33,11 @@ pub trait Experiment {
     /// Bumped when the code changes what the result would be.
     fn version(&self) -> u32;
     fn config(&self) -> Value;
+    /// What its networks compute in: float32 unless the experiment has a
+    /// reduced-precision path and the run chose one.
+    fn precision(&self) -> Precision {
+        Precision::Float32
+    }
     /// Images passed through a network in training: a machine-independent cost.
     fn training_images(&self) -> u64;
     fn run(&self, ctx: &Context) -> anyhow::Result<Value>;
@@ -39,14 +45,15 @@ pub trait Experiment {
     fn figures(&self, result: &Value) -> anyhow::Result<Vec<Figure>>;
 }
 
-/// Every experiment of the report, in the order the questions ask for them.
-pub fn all(profile: Profile) -> Vec<Box<dyn Experiment>> {
+/// Every experiment of the report, in the order the questions ask for them;
+/// those with a reduced-precision path compute in `precision`.
+pub fn all(profile: Profile, precision: Precision) -> Vec<Box<dyn Experiment>> {
     vec![
         Box::new(q1_preprocessing::Preprocessing::new(profile)),
         Box::new(q2_mlp::NotebookMlp::new(profile)),
         Box::new(q2_mlp::WeightDecaySweep::new(profile)),
         Box::new(q2_mlp::TunedMlp::new(profile)),
-        Box::new(q3_cnn::ConvolutionalNetwork::new(profile)),
+        Box::new(q3_cnn::ConvolutionalNetwork::new(profile, precision)),
         Box::new(q4_autoencoder::DenoisingAutoencoder::new(profile)),
     ]
 }

@@ -16,6 +16,7 @@ use crate::data::{CLASSES, Mnist, PIXELS};
 use crate::figures::{self, Figure, Series};
 use crate::models::{self, LayerSummary};
 use crate::models::cnn::{CnnConfig, ConvBlock};
+use crate::precision::Precision;
 use crate::profile::Profile;
 use crate::recipe::{self, AblationRow, Network, Optimiser, Recipe, Splits, Study, Trained};
 use crate::seed;
@@ -101,14 +102,14 @@ pub struct Result {
 pub struct ConvolutionalNetwork(pub Config);
 
 impl ConvolutionalNetwork {
-    pub fn new(profile: Profile) -> Self {
+    pub fn new(profile: Profile, precision: Precision) -> Self {
         let block = |filters, kernel| ConvBlock { filters, kernel, padding: kernel / 2 };
         let cnn = CnnConfig {
             blocks: vec![block(32, 5), block(64, 3), block(128, 3)],
             batch_norm: true,
             hidden: None,
             dropout: 0.3,
-            bf16: true,
+            precision,
             channels_last: true,
         };
         let chosen = Recipe {
@@ -135,7 +136,7 @@ impl ConvolutionalNetwork {
                 batch_norm: false,
                 hidden: Some(128),
                 dropout: 0.5,
-                bf16: true,
+                precision,
                 channels_last: true,
             }),
             optimiser: Optimiser::Adam,
@@ -343,6 +344,9 @@ impl Experiment for ConvolutionalNetwork {
     }
     fn config(&self) -> Value {
         serde_json::to_value(&self.0).expect("config serialises")
+    }
+    fn precision(&self) -> Precision {
+        cnn_config(&self.0.chosen).precision
     }
     fn training_images(&self) -> u64 {
         let train = self.0.train_images - self.0.validation_images;

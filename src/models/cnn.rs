@@ -1,8 +1,9 @@
 //! A convolutional classifier: blocks of 2-D convolution, optional batch
 //! normalisation, ReLU and 2x2 max-pooling, then an optional dense hidden
-//! layer, dropout and a dense output. Optionally computes in bfloat16 with
-//! float32 master weights (what `torch.autocast` does on the CPU) and lays
-//! activations out channels-last, the layout oneDNN's fast kernels want.
+//! layer, dropout and a dense output. Computes in the configured precision
+//! (bfloat16 with float32 master weights, as `torch.autocast` does, or
+//! float32) and lays activations out channels-last when asked, the layout
+//! oneDNN's fast kernels want.
 
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, ModuleT};
@@ -11,6 +12,7 @@ use tch::{Kind, Tensor};
 use super::mlp::Dense;
 use super::LayerSummary;
 use crate::data::{CLASSES, SIDE};
+use crate::precision::Precision;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ConvBlock {
@@ -29,8 +31,8 @@ pub struct CnnConfig {
     pub hidden: Option<i64>,
     /// Dropout rate in front of the output layer.
     pub dropout: f64,
-    /// Compute convolutions and dense layers in bfloat16.
-    pub bf16: bool,
+    /// What convolutions and dense layers compute in.
+    pub precision: Precision,
     pub channels_last: bool,
 }
 
@@ -43,8 +45,8 @@ impl ConvBlock {
 }
 
 impl CnnConfig {
-    pub fn with_precision(self, bf16: bool, channels_last: bool) -> CnnConfig {
-        CnnConfig { bf16, channels_last, ..self }
+    pub fn with_precision(self, precision: Precision, channels_last: bool) -> CnnConfig {
+        CnnConfig { precision, channels_last, ..self }
     }
 
     /// (channels, height, width) after each block.
@@ -149,7 +151,10 @@ impl Cnn {
     }
 
     fn compute(&self, t: &Tensor) -> Tensor {
-        if self.config.bf16 { t.to_kind(Kind::BFloat16) } else { t.shallow_clone() }
+        match self.config.precision {
+            Precision::BFloat16 => t.to_kind(Kind::BFloat16),
+            Precision::Float32 => t.shallow_clone(),
+        }
     }
 
     fn layout(&self, t: Tensor) -> Tensor {
@@ -239,7 +244,7 @@ mod tests {
             batch_norm: false,
             hidden: Some(128),
             dropout: 0.5,
-            bf16: false,
+            precision: Precision::Float32,
             channels_last: true,
         }
     }
@@ -265,10 +270,10 @@ mod tests {
         let vs = nn::VarStore::new(tch::Device::Cpu);
         let config = CnnConfig { batch_norm: true, channels_last: false, ..reference() };
         let plain = Cnn::new(&vs.root(), &config);
-        let fast = Cnn { config: CnnConfig { bf16: true, channels_last: true, ..config }, ..plain };
+        let fast = Cnn { config: CnnConfig { precision: Precision::BFloat16, channels_last: true, ..config }, ..plain };
         let xs = Tensor::rand([4, PIXELS as i64], tch::kind::FLOAT_CPU);
         let fast_logits = fast.forward_t(&xs, false);
-        let plain = Cnn { config: CnnConfig { bf16: false, channels_last: false, ..fast.config.clone() }, ..fast };
+        let plain = Cnn { config: CnnConfig { precision: Precision::Float32, channels_last: false, ..fast.config.clone() }, ..fast };
         let plain_logits = plain.forward_t(&xs, false);
         let gap = (fast_logits - &plain_logits).abs().max().double_value(&[]);
         let scale = plain_logits.abs().max().double_value(&[]);

@@ -54,6 +54,12 @@ pub struct RunInfo {
     pub date: String,
     pub device: String,
     pub threads: i32,
+    /// What the networks computed in, e.g. "float32", or one precision per
+    /// group of experiments where they differ.
+    pub precision: String,
+    /// Why the run chose that precision.
+    pub precision_reason: String,
+    pub cpu_class: String,
     pub data_official: bool,
     pub data_fingerprint: String,
     pub program_version: String,
@@ -127,7 +133,7 @@ fn template_context(inputs: &Inputs) -> serde_json::Value {
             Some(serde_json::json!({
                 "id": e.id(), "title": e.title(), "seed": entry.seed, "key": entry.key,
                 "wall_seconds": entry.wall_seconds, "training_images": e.training_images(),
-                "device": entry.device, "threads": entry.threads,
+                "device": entry.device, "threads": entry.threads, "precision": entry.precision,
             }))
         })
         .collect();
@@ -138,7 +144,7 @@ fn template_context(inputs: &Inputs) -> serde_json::Value {
             format!("{id}_run"),
             serde_json::json!({
                 "seed": entry.seed, "wall_seconds": entry.wall_seconds, "key": entry.key, "config": entry.config,
-                "device": entry.device, "threads": entry.threads,
+                "device": entry.device, "threads": entry.threads, "precision": entry.precision,
             }),
         );
     }
