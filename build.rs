@@ -8,6 +8,7 @@ const FIX: &str = "run `scripts/setup.sh` (it installs torch==2.13.0 into a venv
 
 fn main() {
     record_versions();
+    fingerprint_sources();
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     let Ok(lib_dir) = std::env::var("DEP_TCH_LIBTORCH_LIB") else {
         panic!("torch-sys did not report where libtorch is: {FIX}");
@@ -60,4 +61,109 @@ fn record_versions() {
         println!("cargo:rustc-env=MNIST_WRITEUP_{var}={}", found.unwrap_or_else(|| "unknown".into()));
     }
     println!("cargo:rustc-env=MNIST_WRITEUP_LIBTORCH={TORCH_VERSION}");
+}
+
+/// Modules that draw, render, store or report results: editing them never
+/// changes a number, so no experiment's fingerprint covers them.
+const NOT_COMPUTING: &[&str] = &["figures", "report", "manifest", "bench", "runner", "package", "cache", "main"];
+
+/// Writes `$OUT_DIR/sources.rs`: the SHA-256 of every source file on the
+/// computing side, and for each experiment file the files it reaches
+/// through `crate::` and `super::` paths (itself included, tests left out).
+fn fingerprint_sources() {
+    use sha2::{Digest, Sha256};
+    use std::collections::{BTreeMap, BTreeSet};
+    println!("cargo:rerun-if-changed=src");
+    let mut files = Vec::new();
+    collect_rs(Path::new("src"), &mut files);
+    let computing: BTreeMap<String, String> = files
+        .iter()
+        .filter(|f| {
+            let module = f.trim_start_matches("src/").split(['/', '.']).next().unwrap_or("");
+            !NOT_COMPUTING.contains(&module)
+        })
+        .map(|f| {
+            let text = std::fs::read_to_string(f).unwrap_or_default();
+            let code = text.split("#[cfg(test)]").next().unwrap_or("").to_owned();
+            (f.clone(), code)
+        })
+        .collect();
+    let hashes: BTreeMap<&String, String> =
+        computing.iter().map(|(f, code)| (f, Sha256::digest(code.as_bytes()).iter().map(|b| format!("{b:02x}")).collect())).collect();
+    let mut out = String::from("/// (file, SHA-256 of its code without tests) for every computing source file.\n");
+    out += "pub const SOURCES: &[(&str, &str)] = &[\n";
+    for (f, h) in &hashes {
+        out += &format!("    ({f:?}, {h:?}),\n");
+    }
+    out += "];\n\n/// Per experiment file, every computing file it depends on, itself included.\n";
+    out += "pub const CLOSURES: &[(&str, &[&str])] = &[\n";
+    for root in computing.keys().filter(|f| f.starts_with("src/experiments/") && !f.ends_with("mod.rs")) {
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![root.clone()];
+        while let Some(f) = todo.pop() {
+            if !seen.insert(f.clone()) {
+                continue;
+            }
+            for dep in imports(&f, &computing[&f]) {
+                if computing.contains_key(&dep) && !seen.contains(&dep) {
+                    todo.push(dep);
+                }
+            }
+        }
+        out += &format!("    ({root:?}, &{:?}),\n", seen.iter().collect::<Vec<_>>());
+    }
+    out += "];\n";
+    let dest = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("sources.rs");
+    std::fs::write(dest, out).expect("OUT_DIR is writable");
+}
+
+fn collect_rs(dir: &Path, files: &mut Vec<String>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            collect_rs(&path, files);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path.display().to_string());
+        }
+    }
+}
+
+/// The source files that the `crate::` and `super::` paths in `code` (the
+/// text of `file`) name: a module's file, and its child module's file where
+/// the path goes on into one (`crate::models::cnn::Cnn`, or an item of a
+/// `{...}` group, `crate::models::{self, cnn::Cnn}`).
+fn imports(file: &str, code: &str) -> Vec<String> {
+    // The directory that `super::` names for this file's module.
+    let parent = Path::new(file).parent().unwrap_or(Path::new("src"));
+    let super_dir = if file.ends_with("mod.rs") { parent.parent().unwrap_or(Path::new("src")) } else { parent };
+    let module_file = |dir: &Path, name: &str| -> Vec<String> {
+        [dir.join(format!("{name}.rs")), dir.join(name).join("mod.rs")].iter().filter(|p| p.exists()).map(|p| p.display().to_string()).collect()
+    };
+    let ident = |s: &str| s.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect::<String>();
+    let mut found = Vec::new();
+    for (prefix, base) in [("crate::", Path::new("src")), ("super::", super_dir)] {
+        for (at, _) in code.match_indices(prefix) {
+            let rest = &code[at + prefix.len()..];
+            let (base, rest) = if prefix == "super::" {
+                // `super::x` names x in the parent module (its mod.rs).
+                found.extend(module_file(base.parent().unwrap_or(base), base.file_name().map_or("", |n| n.to_str().unwrap_or(""))));
+                (base.to_path_buf(), rest)
+            } else {
+                let top = ident(rest);
+                found.extend(module_file(base, &top));
+                (base.join(&top), rest[top.len()..].strip_prefix("::").unwrap_or(""))
+            };
+            let children: Vec<String> = if let Some(group) = rest.strip_prefix('{') {
+                let group = &group[..group.find('}').unwrap_or(group.len())];
+                group.split(',').map(|item| ident(item.trim())).collect()
+            } else {
+                vec![ident(rest)]
+            };
+            for child in children.iter().filter(|c| !c.is_empty() && c.as_str() != "self") {
+                found.extend(module_file(&base, child));
+            }
+        }
+    }
+    found
 }

@@ -107,13 +107,13 @@ pub fn run(data: &Mnist, o: &Options) -> anyhow::Result<()> {
 /// one network at a time and batched. Returns the notebook MLP's seconds per
 /// epoch and the batched sweep's seconds per model-epoch.
 fn mlp_paths(data: &Mnist, ctx: &Context, epochs: usize, gflops: f64) -> anyhow::Result<(f64, f64)> {
-    println!("{:<44} {:>10} {:>14} {:>10} {:>9}", "path", "models", "s/model-epoch", "images/s", "% matmul");
+    println!("{:<52} {:>6} {:>14} {:>10} {:>9}", "path", "models", "s/model-epoch", "images/s", "% matmul");
     let n = data.train.len() as f64;
     let report = |name: &str, hidden: &[i64], models: usize, seconds: f64| {
         let per_model_epoch = seconds / (models * epochs) as f64;
         let achieved = mlp_flops_per_image(hidden) * n / per_model_epoch / 1e9;
         println!(
-            "{name:<44} {models:>10} {per_model_epoch:>14.3} {:>10.0} {:>8.0}%",
+            "{name:<52} {models:>6} {per_model_epoch:>14.3} {:>10.0} {:>8.0}%",
             n / per_model_epoch,
             100.0 * achieved / gflops
         );
@@ -163,7 +163,7 @@ fn cnn_paths(data: &Mnist, ctx: &Context, o: &Options, peaks: &[(Precision, f64)
     // over a small subset first keeps that out of the measured epochs.
     let small = data.subset(3_000, 2_000, 0);
     let warm_up = Splits::new(&small.train, &small.test, &small.test, ctx.device);
-    println!("{:<44} {:>10} {:>10} {:>10} {:>9}", "CNN path (one model, training only)", "precision", "s/epoch", "images/s", "% matmul");
+    println!("{:<52} {:>10} {:>10} {:>10} {:>9}", "CNN path (one model, training only)", "precision", "s/epoch", "images/s", "% matmul");
     let n = data.train.len() as f64;
     let mut reference = Vec::new();
     for (name, recipe) in [("reference 32-64 conv net", &q3.reference), ("chosen CNN", &q3.chosen)] {
@@ -177,7 +177,7 @@ fn cnn_paths(data: &Mnist, ctx: &Context, o: &Options, peaks: &[(Precision, f64)
                 let seconds = history.train_seconds / o.epochs as f64;
                 let flops = models::training_flops_per_image(macs) * n / seconds / 1e9;
                 let label = format!("{name}, {}", if channels_last { "channels-last" } else { "channels-first" });
-                println!("{label:<44} {:>10} {seconds:>10.2} {:>10.0} {:>8.0}%", precision.name(), n / seconds, 100.0 * flops / peak);
+                println!("{label:<52} {:>10} {seconds:>10.2} {:>10.0} {:>8.0}%", precision.name(), n / seconds, 100.0 * flops / peak);
                 if name.starts_with("reference") {
                     reference.push((precision, channels_last, seconds));
                 }
@@ -260,7 +260,7 @@ fn peers(data: &Mnist, o: &Options, ours: &Ours) -> anyhow::Result<()> {
         }
         lines.extend(parse_peer_output(&stdout)?);
     }
-    println!("{:<44} {:>14} {:>14} {:>8}  {}", "peer workload (same data, threads, batch 128)", "peer s", "ours s", "ratio", "target");
+    println!("{:<52} {:>8} {:>8} {:>8}  {}", "peer workload (same data, threads, batch 128)", "peer s", "ours s", "ratio", "target");
     for line in &lines {
         if let Some(why) = &line.skipped {
             println!("{} peer: skipped: {why}", line.engine);
@@ -279,7 +279,7 @@ fn peers(data: &Mnist, o: &Options, ours: &Ours) -> anyhow::Result<()> {
         };
         let ratio = peer / ours;
         let verdict = target.map_or(String::new(), |t: f64| format!("{t:.1}x: {}", if ratio >= t { "met" } else { "missed" }));
-        println!("{:<44} {peer:>14.3} {ours:>14.3} {ratio:>7.2}x  {verdict}", format!("{} {label}", line.engine));
+        println!("{:<52} {peer:>8.3} {ours:>8.3} {ratio:>7.2}x  {verdict}", format!("{} {label}", line.engine));
     }
     println!("(ratio: the peer's seconds over ours; above 1, mnist-writeup is faster; the sweep's are per model, all models trained batched)");
     Ok(())

@@ -1,41 +1,130 @@
 //! The result cache: each experiment's result as JSON under `out/cache/`,
-//! keyed by its config, precision, seed, data fingerprint and version, written
-//! atomically so that an interrupted run loses nothing it had finished.
+//! keyed by everything it depends on (config, precision, seed, data, the
+//! source files that compute it, tch and libtorch), written atomically so
+//! that an interrupted run loses nothing it had finished.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::data::sha256_hex;
 use crate::precision::Precision;
 
-/// What the cache stores for one experiment run.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Entry {
+/// Everything a result depends on; its cache key is their hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyInputs {
     pub id: String,
-    pub key: String,
+    /// Bumped by hand only to force a re-run that nothing else here would
+    /// cause; code changes are covered by `code`.
     pub version: u32,
-    pub seed: u64,
     pub config: Value,
     /// What its networks computed in.
     pub precision: Precision,
+    pub seed: u64,
     pub data_fingerprint: String,
-    pub wall_seconds: f64,
-    /// Where it ran: results are bit-identical only for the same device and thread count.
-    pub device: String,
-    pub threads: i32,
-    pub result: Value,
+    /// SHA-256 of each source file that computes the result, by path.
+    pub code: BTreeMap<String, String>,
+    pub tch: String,
+    pub libtorch: String,
 }
 
-/// The cache key of an experiment: a hash over everything its result depends on.
-pub fn key(id: &str, version: u32, config: &Value, precision: Precision, seed: u64, data_fingerprint: &str) -> String {
-    let keyed = serde_json::json!({
-        "id": id, "version": version, "config": config, "precision": precision, "seed": seed, "data": data_fingerprint,
-    });
-    sha256_hex(keyed.to_string().as_bytes())
+impl KeyInputs {
+    pub fn key(&self) -> String {
+        sha256_hex(serde_json::to_string(self).expect("serialisable").as_bytes())
+    }
+
+    /// Why a result computed from `old` does not serve these inputs, one
+    /// reason per changed part ("code changed: src/train.rs").
+    pub fn differences(&self, old: &KeyInputs) -> Vec<String> {
+        let mut reasons = Vec::new();
+        let changed_code: Vec<&str> = self
+            .code
+            .iter()
+            .filter(|(file, hash)| old.code.get(*file) != Some(*hash))
+            .map(|(file, _)| file.as_str())
+            .chain(old.code.keys().filter(|f| !self.code.contains_key(*f)).map(String::as_str))
+            .collect();
+        if !changed_code.is_empty() {
+            reasons.push(format!("code changed: {}", changed_code.join(", ")));
+        }
+        let config_changes = value_changes("", &old.config, &self.config);
+        if !config_changes.is_empty() {
+            reasons.push(format!("config changed: {}", config_changes.join(", ")));
+        }
+        let mut part = |name: &str, was: String, now: String| {
+            if was != now {
+                reasons.push(format!("{name} changed: {was} → {now}"));
+            }
+        };
+        part("precision", old.precision.name().into(), self.precision.name().into());
+        part("seed", old.seed.to_string(), self.seed.to_string());
+        part("data", short(&old.data_fingerprint), short(&self.data_fingerprint));
+        part("tch", old.tch.clone(), self.tch.clone());
+        part("libtorch", old.libtorch.clone(), self.libtorch.clone());
+        part("version", old.version.to_string(), self.version.to_string());
+        reasons
+    }
+}
+
+fn short(hash: &str) -> String {
+    hash.chars().take(12).collect()
+}
+
+/// The leaves that differ between two JSON values, as "path old → new".
+fn value_changes(path: &str, old: &Value, new: &Value) -> Vec<String> {
+    match (old, new) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            keys.into_iter()
+                .flat_map(|k| {
+                    let here = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                    value_changes(&here, a.get(k).unwrap_or(&Value::Null), b.get(k).unwrap_or(&Value::Null))
+                })
+                .collect()
+        }
+        (a, b) if a == b => vec![],
+        (a, b) => vec![format!("{} {a} → {b}", if path.is_empty() { "value" } else { path })],
+    }
+}
+
+/// What the cache stores for one experiment run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Entry {
+    #[serde(flatten)]
+    pub inputs: KeyInputs,
+    pub key: String,
+    pub wall_seconds: f64,
+    /// Where it ran: results are bit-identical only for the same device,
+    /// thread count and CPU class.
+    pub device: String,
+    pub threads: i32,
+    pub cpu_class: String,
+    pub result: Value,
+    /// `result_sha256` of `result` when it was computed.
+    pub result_sha256: String,
+}
+
+/// Whether a result field measures speed (seconds, per second) rather than
+/// a result: such fields differ between any two runs of the same code.
+pub fn is_timing(field: &str) -> bool {
+    field.contains("second")
+}
+
+/// SHA-256 of a result's JSON text with its timings left out, so that a
+/// legitimate re-run that reproduces every number has the same hash.
+pub fn result_sha256(result: &Value) -> String {
+    fn without_timings(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => map.iter().filter(|(k, _)| !is_timing(k)).map(|(k, v)| (k.clone(), without_timings(v))).collect(),
+            Value::Array(items) => items.iter().map(without_timings).collect(),
+            other => other.clone(),
+        }
+    }
+    sha256_hex(without_timings(result).to_string().as_bytes())
 }
 
 pub struct Cache {
@@ -62,22 +151,88 @@ impl Cache {
         let entry: Entry = serde_json::from_str(&text).with_context(|| {
             format!("{}: is not a valid cached result; delete it (or run with --force) to recompute", path.display())
         })?;
-        Ok((entry.key == key).then_some(entry))
+        if entry.key != key {
+            return Ok(None);
+        }
+        if entry.inputs.key() != entry.key {
+            bail!(
+                "{}: was edited after it was computed: its config, seed, precision or data no longer give its key; \
+                 its numbers cannot be trusted: delete it (or run with --force) to recompute",
+                path.display()
+            );
+        }
+        if result_sha256(&entry.result) != entry.result_sha256 {
+            bail!(
+                "{}: its result was edited after it was computed (its SHA-256 no longer matches); \
+                 its numbers cannot be trusted: delete it (or run with --force) to recompute",
+                path.display()
+            );
+        }
+        Ok(Some(entry))
+    }
+
+    /// Removes temporary files that a killed process left behind (an
+    /// atomic write that never reached its rename). Only files untouched
+    /// for `STALE_TEMP` go, so a write in progress elsewhere survives.
+    pub fn sweep_stale_temp_files(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else { return };
+        for entry in entries.flatten() {
+            let stale = entry.metadata().and_then(|m| m.modified()).is_ok_and(|t| t.elapsed().is_ok_and(|age| age > STALE_TEMP));
+            if entry.file_name().to_string_lossy().starts_with(".tmp") && stale {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+
+    /// What the cache last held for experiment `id` under any key: what a
+    /// stale result was computed from.
+    pub fn earlier(&self, id: &str) -> Earlier {
+        let prefix = format!("{id}-");
+        let Ok(entries) = std::fs::read_dir(&self.dir) else { return Earlier::Nothing };
+        let newest = entries
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().strip_prefix(&prefix).is_some_and(|rest| rest.len() == 21 && rest.ends_with(".json")))
+            .filter_map(|e| Some((e.metadata().and_then(|m| m.modified()).ok()?, e.path())))
+            .max_by_key(|(modified, _)| *modified);
+        match newest {
+            None => Earlier::Nothing,
+            Some((_, path)) => match std::fs::read_to_string(&path).ok().and_then(|text| serde_json::from_str(&text).ok()) {
+                Some(entry) => Earlier::Entry(Box::new(entry)),
+                None => Earlier::OtherFormat(path),
+            },
+        }
     }
 
     pub fn store(&self, entry: &Entry) -> anyhow::Result<PathBuf> {
-        let path = self.path(&entry.id, &entry.key);
+        let path = self.path(&entry.inputs.id, &entry.key);
         write_atomic(&path, serde_json::to_string_pretty(entry)?.as_bytes())?;
         Ok(path)
     }
 }
 
+/// What the cache held for an experiment before.
+pub enum Earlier {
+    Nothing,
+    /// A file that this version cannot read: an older format, or broken.
+    OtherFormat(PathBuf),
+    Entry(Box<Entry>),
+}
+
+/// How long a temporary file may sit unchanged before it counts as left
+/// behind by a killed process.
+const STALE_TEMP: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// Writes `bytes` to `path` through a temporary file in the same directory
 /// and a rename, so that readers see the old file or the new one, never half.
+/// The file gets the permissions any new file of the user gets (0666 less
+/// the umask), not a temporary file's owner-only 0600: outputs are shared.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create directory", dir.display()))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("{}: cannot write", dir.display()))?;
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut tmp = builder.tempfile_in(dir).with_context(|| format!("{}: cannot write", dir.display()))?;
     tmp.write_all(bytes).with_context(|| format!("{}: cannot write", path.display()))?;
     tmp.persist(path).with_context(|| format!("{}: cannot write", path.display()))?;
     Ok(())
@@ -87,41 +242,86 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
+    fn inputs() -> KeyInputs {
+        KeyInputs {
+            id: "q".into(),
+            version: 1,
+            config: serde_json::json!({"epochs": 10, "hidden": [64, 64]}),
+            precision: Precision::Float32,
+            seed: 5,
+            data_fingerprint: "abc".into(),
+            code: [("src/train.rs".to_owned(), "11".to_owned()), ("src/experiments/q.rs".to_owned(), "22".to_owned())].into(),
+            tch: "0.26.0".into(),
+            libtorch: "2.13.0+cu130".into(),
+        }
+    }
+
     #[test]
-    fn keys_change_with_every_input() {
-        let config = serde_json::json!({"epochs": 10});
-        let f32 = Precision::Float32;
-        let base = key("q2", 1, &config, f32, 5, "abc");
-        assert_eq!(base, key("q2", 1, &config, f32, 5, "abc"));
-        assert_ne!(base, key("q2", 2, &config, f32, 5, "abc"));
-        assert_ne!(base, key("q2", 1, &serde_json::json!({"epochs": 11}), f32, 5, "abc"));
-        assert_ne!(base, key("q2", 1, &config, Precision::BFloat16, 5, "abc"));
-        assert_ne!(base, key("q2", 1, &config, f32, 6, "abc"));
-        assert_ne!(base, key("q2", 1, &config, f32, 5, "abd"));
+    fn keys_change_with_every_input_and_say_which() {
+        let base = inputs();
+        assert_eq!(base.key(), inputs().key());
+        let changes: Vec<(KeyInputs, &str)> = vec![
+            (KeyInputs { version: 2, ..inputs() }, "version changed: 1 → 2"),
+            (KeyInputs { config: serde_json::json!({"epochs": 40, "hidden": [64, 64]}), ..inputs() }, "config changed: epochs 10 → 40"),
+            (KeyInputs { precision: Precision::BFloat16, ..inputs() }, "precision changed: float32 → bfloat16"),
+            (KeyInputs { seed: 6, ..inputs() }, "seed changed: 5 → 6"),
+            (KeyInputs { data_fingerprint: "abd".into(), ..inputs() }, "data changed: abc → abd"),
+            (KeyInputs { code: [("src/train.rs".to_owned(), "12".to_owned()), ("src/experiments/q.rs".to_owned(), "22".to_owned())].into(), ..inputs() }, "code changed: src/train.rs"),
+            (KeyInputs { tch: "0.27.0".into(), ..inputs() }, "tch changed: 0.26.0 → 0.27.0"),
+            (KeyInputs { libtorch: "2.14.0".into(), ..inputs() }, "libtorch changed: 2.13.0+cu130 → 2.14.0"),
+        ];
+        for (changed, reason) in changes {
+            assert_ne!(changed.key(), base.key(), "{reason}");
+            assert_eq!(changed.differences(&base), [reason]);
+        }
+        assert!(base.differences(&inputs()).is_empty());
     }
 
     #[test]
     fn stores_loads_and_rejects_a_stale_or_broken_entry() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::new(dir.path());
+        let result = serde_json::json!({"accuracy": 0.5, "train_seconds": 3.0});
         let entry = Entry {
-            id: "q".into(),
-            key: "0123456789abcdef0123".into(),
-            version: 1,
-            seed: 3,
-            config: Value::Null,
-            precision: Precision::Float32,
-            data_fingerprint: "d".into(),
+            key: inputs().key(),
+            inputs: inputs(),
             wall_seconds: 1.5,
             device: "cpu".into(),
             threads: 2,
-            result: serde_json::json!({"accuracy": 0.5}),
+            cpu_class: "AVX2".into(),
+            result_sha256: result_sha256(&result),
+            result,
         };
         cache.store(&entry).unwrap();
         assert_eq!(cache.load("q", &entry.key).unwrap().unwrap().result, entry.result);
-        assert!(cache.load("q", "0123456789abcdef9999").unwrap().is_none());
+        assert!(cache.load("q", &format!("{}9999", &entry.key[..16])).unwrap().is_none(), "same file, other key");
         assert!(cache.load("q", "ffffffffffffffff0000").unwrap().is_none());
+        assert!(matches!(cache.earlier("q"), Earlier::Entry(e) if e.inputs == inputs()), "what a stale result was computed from");
+        assert!(matches!(cache.earlier("other"), Earlier::Nothing));
+        // Edited by hand: a config or a result that is not what was computed.
+        let edited = |change: &dyn Fn(&mut Value)| {
+            let mut json = serde_json::to_value(&entry).unwrap();
+            change(&mut json);
+            std::fs::write(cache.path("q", &entry.key), json.to_string()).unwrap();
+            cache.load("q", &entry.key)
+        };
+        let err = edited(&|j| j["config"] = serde_json::json!({"learning_rate": 0.005})).unwrap_err().to_string();
+        assert!(err.contains("was edited after it was computed"), "{err}");
+        let err = edited(&|j| j["result"]["accuracy"] = 0.99.into()).unwrap_err().to_string();
+        assert!(err.contains("its result was edited"), "{err}");
+        assert!(edited(&|j| j["result"]["train_seconds"] = 9.0.into()).unwrap().is_some(), "timings are not results");
         std::fs::write(cache.path("q", &entry.key), "{ truncated").unwrap();
+        assert!(matches!(cache.earlier("q"), Earlier::OtherFormat(_)));
+        // A temporary file left by a killed write goes once it is stale; a fresh one stays.
+        let (old, fresh) = (dir.path().join(".tmpAbC123"), dir.path().join(".tmpXyZ789"));
+        for path in [&old, &fresh] {
+            std::fs::write(path, "half").unwrap();
+        }
+        let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        std::fs::File::options().write(true).open(&old).unwrap().set_modified(an_hour_ago).unwrap();
+        cache.sweep_stale_temp_files();
+        assert!(!old.exists() && fresh.exists());
+        assert!(cache.path("q", &entry.key).exists(), "results are not temporary files");
         let err = cache.load("q", &entry.key).unwrap_err().to_string();
         assert!(err.contains("--force"), "{err}");
     }

@@ -50,14 +50,11 @@ const TEST_LABELS: IdxFile = IdxFile {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    #[error(
-        "{file}: not found (looked for {file}.gz and {file} in {dir}). \
-         Restore data/mnist/ from git (`git checkout -- data/mnist`) or pass --data-dir with the four standard IDX files"
-    )]
+    #[error("{file}: not found (looked for {file}.gz and {file} in {dir}). {}", restore_hint(dir))]
     Missing { file: String, dir: PathBuf },
-    #[error("{path}: cannot be read: {source}")]
+    #[error("{path}: cannot be read")]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("{path}: is not a complete gzip stream ({source}); the file is truncated or corrupted. Restore it from git or from ../shared/mnist/")]
+    #[error("{path}: is not a complete gzip stream; the file is truncated or corrupted. {}", restore_hint(path.parent().unwrap_or(path)))]
     Gzip { path: PathBuf, source: std::io::Error },
     #[error("{path}: {reason}")]
     Format { path: PathBuf, reason: String },
@@ -66,6 +63,16 @@ pub enum DataError {
          The file was altered or replaced; restore it from git, or pass --data-dir to use other data on purpose"
     )]
     Checksum { path: PathBuf, expected: String, found: String },
+}
+
+/// What to do about a missing or broken file in `dir`: restore the
+/// embedded MNIST from git, or fix the directory given with --data-dir.
+fn restore_hint(dir: &Path) -> String {
+    if dir == Path::new(EMBEDDED_DIR) {
+        "Restore data/mnist/ from git (`git checkout -- data/mnist`)".into()
+    } else {
+        format!("Check --data-dir {}: it needs the four standard IDX files, raw or gzip-compressed", dir.display())
+    }
 }
 
 /// Where the data came from, and whether its checksums were enforced.
@@ -172,7 +179,7 @@ impl Mnist {
     /// official ones; without, they are only recorded.
     pub fn load(dir: &Path, enforce: bool) -> Result<Mnist, DataError> {
         let mut files = Vec::new();
-        let mut read = |f: &IdxFile, dims: usize| -> Result<(Vec<usize>, Vec<u8>), DataError> {
+        let mut read = |f: &IdxFile, dims: usize| -> Result<(PathBuf, Vec<usize>, Vec<u8>), DataError> {
             let (path, bytes) = read_maybe_gz(dir, f.name)?;
             let found = hex(&Sha256::digest(&bytes));
             if enforce && found != f.sha256 {
@@ -186,10 +193,11 @@ impl Mnist {
                     reason: format!("expected {dims} dimensions, found {}", shape.len()),
                 });
             }
-            Ok((shape, data.to_vec()))
+            let data = data.to_vec();
+            Ok((path, shape, data))
         };
-        let train = read_split(&mut read, &TRAIN_IMAGES, &TRAIN_LABELS, dir)?;
-        let test = read_split(&mut read, &TEST_IMAGES, &TEST_LABELS, dir)?;
+        let train = read_split(&mut read, &TRAIN_IMAGES, &TRAIN_LABELS)?;
+        let test = read_split(&mut read, &TEST_IMAGES, &TEST_LABELS)?;
         let mut hasher = Sha256::new();
         for (_, sum) in &files {
             hasher.update(sum.as_bytes());
@@ -223,25 +231,25 @@ impl Mnist {
     }
 }
 
-type ReadFn<'a> = dyn FnMut(&IdxFile, usize) -> Result<(Vec<usize>, Vec<u8>), DataError> + 'a;
+type ReadFn<'a> = dyn FnMut(&IdxFile, usize) -> Result<(PathBuf, Vec<usize>, Vec<u8>), DataError> + 'a;
 
-fn read_split(read: &mut ReadFn, images: &IdxFile, labels: &IdxFile, dir: &Path) -> Result<Split, DataError> {
-    let (image_shape, images_data) = read(images, 3)?;
-    let (label_shape, labels_data) = read(labels, 1)?;
+fn read_split(read: &mut ReadFn, images: &IdxFile, labels: &IdxFile) -> Result<Split, DataError> {
+    let (images_path, image_shape, images_data) = read(images, 3)?;
+    let (labels_path, label_shape, labels_data) = read(labels, 1)?;
     if image_shape[1..] != [SIDE, SIDE] {
         return Err(DataError::Format {
-            path: dir.join(images.name),
+            path: images_path,
             reason: format!("expected 28x28 images, found {}x{}", image_shape[1], image_shape[2]),
         });
     }
     if image_shape[0] != label_shape[0] {
         return Err(DataError::Format {
-            path: dir.join(labels.name),
+            path: labels_path,
             reason: format!("{} labels for {} images", label_shape[0], image_shape[0]),
         });
     }
     if let Some(bad) = labels_data.iter().find(|&&l| l as usize >= CLASSES) {
-        return Err(DataError::Format { path: dir.join(labels.name), reason: format!("label {bad} is not a digit") });
+        return Err(DataError::Format { path: labels_path, reason: format!("label {bad} is not a digit") });
     }
     Ok(Split { images: images_data, labels: labels_data })
 }
@@ -398,7 +406,21 @@ mod tests {
         std::fs::remove_file(dir.path().join(TEST_LABELS.name)).unwrap();
         let err = Mnist::load(dir.path(), false).unwrap_err().to_string();
         assert!(err.starts_with("t10k-labels-idx1-ubyte: not found"), "{err}");
-        assert!(err.contains("--data-dir"), "{err}");
+        assert!(err.contains(&format!("Check --data-dir {}", dir.path().display())), "{err}");
+        assert!(!err.contains("Restore data/mnist/"), "not the embedded data: {err}");
+    }
+
+    #[test]
+    fn a_count_mismatch_names_the_file_as_it_is_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        write_dataset(dir.path(), 3, 2);
+        let labels = std::fs::read(dir.path().join(TRAIN_LABELS.name)).unwrap();
+        std::fs::remove_file(dir.path().join(TRAIN_LABELS.name)).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut gz, &idx(&[2], &labels[8..10])).unwrap();
+        std::fs::write(dir.path().join("train-labels-idx1-ubyte.gz"), gz.finish().unwrap()).unwrap();
+        let err = Mnist::load(dir.path(), false).unwrap_err().to_string();
+        assert!(err.contains("train-labels-idx1-ubyte.gz: 2 labels for 3 images"), "{err}");
     }
 
     #[test]
@@ -407,8 +429,11 @@ mod tests {
         write_dataset(dir.path(), 2, 2);
         let gz = std::fs::read(Path::new(EMBEDDED_DIR).join("t10k-labels-idx1-ubyte.gz")).unwrap();
         std::fs::write(dir.path().join("t10k-labels-idx1-ubyte.gz"), &gz[..gz.len() / 2]).unwrap();
-        let err = Mnist::load(dir.path(), false).unwrap_err().to_string();
-        assert!(err.contains("t10k-labels-idx1-ubyte.gz: is not a complete gzip stream"), "{err}");
+        let err = anyhow::Error::from(Mnist::load(dir.path(), false).unwrap_err());
+        let said = format!("{err:#}");
+        assert!(said.contains("t10k-labels-idx1-ubyte.gz: is not a complete gzip stream"), "{said}");
+        assert!(!said.contains("shared/mnist"), "names no directory the user may not have: {said}");
+        assert_eq!(said.matches(&err.root_cause().to_string()).count(), 1, "the cause once: {said}");
     }
 
     #[test]

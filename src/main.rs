@@ -4,6 +4,7 @@
 
 mod bench;
 mod cache;
+mod code;
 mod data;
 mod experiments;
 mod figures;
@@ -152,7 +153,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     let plan = Plan::new(o.profile, o.seed, chosen.clone(), &o.only)?;
+    match cli.command {
+        Command::BuildReport | Command::Run | Command::Render | Command::Package => writable_out(&o.out)?,
+        Command::List | Command::Verify { .. } if o.out.exists() && !o.out.is_dir() => {
+            bail!("--out {}: is not a directory; give the output directory of a run", o.out.display())
+        }
+        _ => {}
+    }
     let cache = Cache::new(o.out.join("cache"));
+    cache.sweep_stale_temp_files();
     let data = load_data(o.data_dir.as_deref())?;
     match cli.command {
         Command::List => list(&plan, &cache, &data),
@@ -169,11 +178,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run => plan.run(&data, &cache, device, o.force).map(|_| ()),
         Command::BuildReport => {
             let entries = plan.run(&data, &cache, device, o.force)?;
-            render(&plan, &entries, &data, o, device, threads)
+            render(&plan, &entries, &data, o)
         }
         Command::Render => {
             let entries = plan.cached(&data.provenance.fingerprint, &cache)?;
-            render(&plan, &entries, &data, o, device, threads)
+            render(&plan, &entries, &data, o)
         }
     }
 }
@@ -185,16 +194,31 @@ fn load_data(dir: Option<&Path>) -> anyhow::Result<Mnist> {
     })
 }
 
+/// Each experiment, whether its result is cached, why not (as `dvc status`
+/// names a stage's changed dependencies), and what running it costs.
 fn list(plan: &Plan, cache: &Cache, data: &Mnist) -> anyhow::Result<()> {
     println!("{:<24} {:<8} {:>16}  {}", "id", "cache", "training images", "title");
     for e in &plan.experiments {
-        let key = plan.key_of(e.as_ref(), &data.provenance.fingerprint);
-        let state = match cache.load(e.id(), &key) {
-            Ok(Some(_)) => "cached",
-            Ok(None) => "to run",
-            Err(_) => "broken",
+        let inputs = plan.inputs_of(e.as_ref(), &data.provenance.fingerprint);
+        let (state, why) = match cache.load(e.id(), &inputs.key()) {
+            Ok(Some(_)) => ("cached", None),
+            Ok(None) => match cache.earlier(e.id()) {
+                cache::Earlier::Nothing => ("to run", Some("not run yet".to_owned())),
+                cache::Earlier::OtherFormat(path) => {
+                    ("stale", Some(format!("{}: written by an older version of mnist-writeup (or broken)", path.display())))
+                }
+                cache::Earlier::Entry(old) => {
+                    let reasons = inputs.differences(&old.inputs);
+                    let was = format!("{:.0} s when last run", old.wall_seconds);
+                    ("stale", Some(format!("{}; {was}", if reasons.is_empty() { "other key".into() } else { reasons.join("; ") })))
+                }
+            },
+            Err(err) => ("broken", Some(format!("{err:#}"))),
         };
         println!("{:<24} {state:<8} {:>16}  {}", e.id(), e.training_images(), e.title());
+        if let Some(why) = why {
+            println!("{:<24} {}", "", why);
+        }
     }
     Ok(())
 }
@@ -204,8 +228,6 @@ fn render(
     entries: &std::collections::BTreeMap<String, cache::Entry>,
     data: &Mnist,
     o: &Options,
-    device: Device,
-    threads: i32,
 ) -> anyhow::Result<()> {
     plan.check_complete(entries)?;
     let project_dir = Path::new(PROJECT_DIR);
@@ -219,8 +241,8 @@ fn render(
         commit,
         dirty,
         date,
-        device: format!("{device:?}").to_lowercase(),
-        threads,
+        device: distinct(entries.values().map(|e| e.device.clone())),
+        threads: threads_summary(entries),
         precision: precision_summary(entries),
         precision_reason: plan.precision.reason.clone(),
         cpu_class: machine.cpu_class.clone(),
@@ -239,11 +261,11 @@ fn render(
     })
     .context("rendering the report")?;
     eprintln!("rendered {} pages and {} figures in {:.2} s", outputs.pages, outputs.figures.len(), start.elapsed().as_secs_f64());
-    let files: Vec<PathBuf> = [outputs.pdf.clone(), outputs.html.clone()].into_iter().chain(outputs.figures.iter().cloned()).collect();
+    let files = outputs.write(&o.out)?;
     let cache = Cache::new(o.out.join("cache"));
     manifest::Manifest::new(&run, machine, &data.provenance, entries, &cache, &o.out, &files)?.write(&o.out)?;
-    println!("{}", outputs.pdf.display());
-    println!("{}", outputs.html.display());
+    println!("{}", o.out.join("report.pdf").display());
+    println!("{}", o.out.join("report.html").display());
     Ok(())
 }
 
@@ -262,7 +284,7 @@ fn verify(o: &Options, data: &Mnist, device: Device, tolerance: f64) -> anyhow::
     let records: Vec<_> = recorded_manifest.experiments.iter().filter(|r| recorded.contains_key(&r.id)).collect();
     // The numbers came from the experiments' own thread count, which a
     // later `render --threads` does not change.
-    let threads = records.first().map_or(recorded_manifest.run.threads, |r| r.threads);
+    let threads = records.first().map_or_else(tch::get_num_threads, |r| r.threads);
     tch::set_num_threads(threads);
     let machine = &recorded_manifest.machine;
     let precision = Chosen {
@@ -277,6 +299,28 @@ fn verify(o: &Options, data: &Mnist, device: Device, tolerance: f64) -> anyhow::
         );
     }
     let plan = Plan::new(profile, recorded_manifest.seed, precision, &o.only)?;
+    // What the manifest lists must be what the code would compute: every
+    // experiment (of --only), each under the key its config gives now.
+    for e in plan.experiments.iter().filter(|e| o.only.is_empty() || o.only.iter().any(|id| id == e.id())) {
+        let record = recorded_manifest.experiments.iter().find(|r| r.id == e.id()).with_context(|| {
+            format!(
+                "{}: the manifest lists {} of the {} experiments and not this one; it was not written by `build-report`, or was edited",
+                manifest::Manifest::path(&o.out).display(),
+                recorded_manifest.experiments.len(),
+                plan.experiments.len()
+            )
+        })?;
+        if record.key != plan.key_of(e.as_ref(), &data.provenance.fingerprint) || record.config != e.config() {
+            bail!(
+                "{}: the manifest's config of {} is not the one this code computes (key {}); \
+                 it was made by other code or edited: re-run `build-report` with this code",
+                manifest::Manifest::path(&o.out).display(),
+                e.id(),
+                record.key
+            );
+        }
+    }
+    recorded_manifest.check_outputs(&o.out)?;
     let scratch = tempfile::tempdir()?;
     eprintln!(
         "re-running in {} (profile {}, seed {}, {threads} threads, {})",
@@ -327,12 +371,37 @@ fn verify(o: &Options, data: &Mnist, device: Device, tolerance: f64) -> anyhow::
     Ok(())
 }
 
+/// Creates `out` if needed and checks that files can be written there,
+/// before any work starts: a bad --out must not cost a training run.
+fn writable_out(out: &Path) -> anyhow::Result<()> {
+    if out.exists() && !out.is_dir() {
+        bail!("--out {}: is not a directory; give a directory (it is created if missing)", out.display());
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("--out {}: cannot be created", out.display()))?;
+    tempfile::tempfile_in(out).with_context(|| format!("--out {}: cannot be written to; give a writable directory", out.display()))?;
+    Ok(())
+}
+
+/// The values, each once, in order: "cpu", or "cpu and cuda".
+fn distinct(values: impl Iterator<Item = String>) -> String {
+    let set: std::collections::BTreeSet<String> = values.collect();
+    set.into_iter().collect::<Vec<_>>().join(" and ")
+}
+
+/// The thread counts the experiments' numbers came from (a later `render
+/// --threads` changes nothing they say): "1 thread", "1 and 2 threads".
+fn threads_summary(entries: &std::collections::BTreeMap<String, cache::Entry>) -> String {
+    let counts: std::collections::BTreeSet<i32> = entries.values().map(|e| e.threads).collect();
+    let plural = if counts.len() == 1 && counts.contains(&1) { "thread" } else { "threads" };
+    format!("{} {plural}", distinct(counts.iter().map(i32::to_string)))
+}
+
 /// What the experiments computed in: one precision, or each precision with
 /// the experiments that used it.
 fn precision_summary(entries: &std::collections::BTreeMap<String, cache::Entry>) -> String {
     let mut by_precision: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
     for e in entries.values() {
-        by_precision.entry(e.precision.name()).or_default().push(&e.id);
+        by_precision.entry(e.inputs.precision.name()).or_default().push(&e.inputs.id);
     }
     match by_precision.len() {
         0 | 1 => by_precision.keys().next().copied().unwrap_or("float32").to_owned(),

@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::cache::{Cache, Entry, write_atomic};
+use crate::cache::{Cache, Entry, is_timing, write_atomic};
 use crate::data::{Provenance, sha256_hex};
 use crate::precision::{Chosen, CpuFeatures, Precision};
 use crate::report::RunInfo;
@@ -50,6 +50,10 @@ pub struct ExperimentRecord {
     pub device: String,
     pub threads: i32,
     pub precision: Precision,
+    /// The CPU class it ran on.
+    pub cpu_class: String,
+    /// SHA-256 of each source file that computed it.
+    pub code: BTreeMap<String, String>,
     pub result_sha256: String,
 }
 
@@ -84,10 +88,6 @@ pub struct Manifest {
     pub outputs: BTreeMap<String, String>,
 }
 
-/// The hash a result is recorded under: SHA-256 of its JSON text.
-pub fn result_sha256(result: &Value) -> String {
-    sha256_hex(result.to_string().as_bytes())
-}
 
 pub fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
@@ -114,16 +114,18 @@ impl Manifest {
         let experiments = entries
             .values()
             .map(|e| ExperimentRecord {
-                id: e.id.clone(),
-                config: e.config.clone(),
-                seed: e.seed,
+                id: e.inputs.id.clone(),
+                config: e.inputs.config.clone(),
+                seed: e.inputs.seed,
                 key: e.key.clone(),
-                cache_file: relative(&cache.path(&e.id, &e.key)),
+                cache_file: relative(&cache.path(&e.inputs.id, &e.key)),
                 wall_seconds: e.wall_seconds,
                 device: e.device.clone(),
                 threads: e.threads,
-                precision: e.precision,
-                result_sha256: result_sha256(&e.result),
+                precision: e.inputs.precision,
+                cpu_class: e.cpu_class.clone(),
+                code: e.inputs.code.clone(),
+                result_sha256: e.result_sha256.clone(),
             })
             .collect();
         let mut hashes = BTreeMap::new();
@@ -156,20 +158,24 @@ impl Manifest {
         serde_json::from_str(&text).with_context(|| format!("{}: is not a manifest written by this program", path.display()))
     }
 
-    /// The recorded results, each checked against its hash before use.
+    /// The recorded results, each checked before use: its cache entry is
+    /// intact and is the one the manifest recorded (same key, same result
+    /// hash).
     pub fn recorded_results(&self, out: &Path, only: &[String]) -> anyhow::Result<BTreeMap<String, Value>> {
+        let cache = Cache::new(out.join("cache"));
         let mut results = BTreeMap::new();
         for record in self.experiments.iter().filter(|r| only.is_empty() || only.contains(&r.id)) {
             let path = out.join(&record.cache_file);
-            let text = std::fs::read_to_string(&path).with_context(|| format!("{}: cannot be read", path.display()))?;
-            let entry: Entry = serde_json::from_str(&text).with_context(|| format!("{}: not a cached result", path.display()))?;
-            let found = result_sha256(&entry.result);
-            if found != record.result_sha256 {
+            let entry = cache.load(&record.id, &record.key)?.with_context(|| {
+                format!("{}: the result the manifest records for {} is gone; re-run `build-report`", path.display(), record.id)
+            })?;
+            if entry.result_sha256 != record.result_sha256 {
                 bail!(
-                    "{}: the result of {} was changed after the run (SHA-256 {found}, the manifest records {}); \
+                    "{}: the result of {} was changed after the run (SHA-256 {}, the manifest records {}); \
                      its numbers cannot be trusted: re-run with `build-report --force --only {}`",
                     path.display(),
                     record.id,
+                    entry.result_sha256,
                     record.result_sha256,
                     record.id
                 );
@@ -177,6 +183,24 @@ impl Manifest {
             results.insert(record.id.clone(), entry.result);
         }
         Ok(results)
+    }
+
+    /// Fails, naming the first file, unless every output the manifest lists
+    /// still has the SHA-256 it recorded.
+    pub fn check_outputs(&self, out: &Path) -> anyhow::Result<()> {
+        for (file, recorded) in &self.outputs {
+            let path = out.join(file);
+            let bytes = std::fs::read(&path).with_context(|| format!("{}: listed in the manifest but cannot be read", path.display()))?;
+            let found = sha256_hex(&bytes);
+            if &found != recorded {
+                bail!(
+                    "{}: changed after the run that wrote it (SHA-256 {found}, the manifest records {recorded}); \
+                     render it again with `render`",
+                    path.display()
+                );
+            }
+        }
+        Ok(())
     }
 }
 
@@ -238,11 +262,6 @@ impl Comparison {
     }
 }
 
-/// Whether a metric measures speed (seconds, per second) rather than a result: such metrics
-/// differ between any two runs and are not compared.
-fn is_timing(path: &str) -> bool {
-    path.contains("second")
-}
 
 /// Every number of `recorded` and `rerun` at the same path, timings aside;
 /// a structural difference (a value missing on one side) is an error.

@@ -12,9 +12,29 @@ const CODE: &[&str] = &[
     "README.md", "report.toml",
 ];
 
+/// Assembles the submission in a scratch directory beside it and puts it in
+/// place only when complete: a failure leaves the previous one as it was.
 pub fn run(project_dir: &Path, out: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let submission = out.join("submission");
-    std::fs::create_dir_all(&submission).with_context(|| format!("{}: cannot create", submission.display()))?;
+    // Made the ordinary way, so that the user's umask decides who may read it.
+    let scratch = out.join(format!(".submission-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir(&scratch).with_context(|| format!("{}: cannot create", scratch.display()))?;
+    let files = match assemble(project_dir, out, &scratch) {
+        Ok(files) => files,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&scratch);
+            return Err(e);
+        }
+    };
+    if submission.exists() {
+        std::fs::remove_dir_all(&submission).with_context(|| format!("{}: cannot replace", submission.display()))?;
+    }
+    std::fs::rename(&scratch, &submission).with_context(|| format!("{}: cannot write", submission.display()))?;
+    Ok(files.iter().map(|f| submission.join(f.file_name().unwrap_or_default())).collect())
+}
+
+fn assemble(project_dir: &Path, out: &Path, submission: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     for file in ["report.pdf", "report.html", "manifest.json"] {
         let from = out.join(file);

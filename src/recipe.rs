@@ -52,8 +52,20 @@ pub struct Recipe {
     pub one_cycle: bool,
     /// Shift every training image by up to this many pixels each way (0: none).
     pub max_shift: i64,
+    /// Then rotate it by up to this many degrees either way (0: none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub max_rotation: f64,
+    /// And scale it by a factor within 1 ± this (0: none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub max_scale: f64,
     /// Keras `l2` factor on the hidden kernels of an MLP (0: none).
     pub l2: f64,
+}
+
+/// Options left at zero stay out of a recipe's JSON, so that adding one
+/// leaves the cache keys of the recipes that do not use it as they were.
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 pub const WARMUP: f64 = 0.1;
@@ -121,8 +133,12 @@ pub fn train(recipe: &Recipe, seed: u64, data: &Splits, ctx: &Context) -> anyhow
             nn::Sgd { momentum, nesterov: momentum > 0.0, ..Default::default() }.build(&vs, recipe.learning_rate)?
         }
     };
-    let max_shift = recipe.max_shift;
-    let augment = move |xs: &Tensor, rng: &mut ChaCha8Rng| shift::random_shift(xs, max_shift, rng);
+    let (max_shift, max_rotation, max_scale) = (recipe.max_shift, recipe.max_rotation, recipe.max_scale);
+    let augment = move |xs: &Tensor, rng: &mut ChaCha8Rng| {
+        let shifted = shift::random_shift(xs, max_shift, rng);
+        shift::random_rotate_scale(&shifted, max_rotation, max_scale, rng)
+    };
+    let augmented = max_shift > 0 || max_rotation > 0.0 || max_scale > 0.0;
     let peak = recipe.learning_rate;
     let schedule = move |t: f64| one_cycle(peak, t);
     let l2 = recipe.l2;
@@ -135,7 +151,7 @@ pub fn train(recipe: &Recipe, seed: u64, data: &Splits, ctx: &Context) -> anyhow
         batch_size: recipe.batch_size,
         shuffle_seed: seed,
         penalty: (l2 > 0.0).then_some(&penalty as &dyn Fn() -> Tensor),
-        augment: (max_shift > 0).then_some(&augment as &dyn Fn(&Tensor, &mut ChaCha8Rng) -> Tensor),
+        augment: augmented.then_some(&augment as &dyn Fn(&Tensor, &mut ChaCha8Rng) -> Tensor),
         learning_rate: recipe.one_cycle.then_some(&schedule as &dyn Fn(f64) -> f64),
         progress: ctx.progress,
     };

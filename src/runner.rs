@@ -4,14 +4,15 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use anyhow::bail;
+use anyhow::{Context as _, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use tch::Device;
 
-use crate::cache::{self, Cache, Entry};
+use crate::cache::{self, Cache, Entry, KeyInputs};
+use crate::code;
 use crate::data::Mnist;
 use crate::experiments::{self, Context, Experiment};
-use crate::precision::Chosen;
+use crate::precision::{Chosen, CpuFeatures};
 use crate::profile::Profile;
 use crate::seed;
 
@@ -48,8 +49,23 @@ impl Plan {
         seed::derive(self.master_seed, e.id())
     }
 
+    /// Everything `e`'s result depends on, as this code and data would compute it.
+    pub fn inputs_of(&self, e: &dyn Experiment, data_fingerprint: &str) -> KeyInputs {
+        KeyInputs {
+            id: e.id().to_owned(),
+            version: e.version(),
+            config: e.config(),
+            precision: e.precision(),
+            seed: self.seed_of(e),
+            data_fingerprint: data_fingerprint.to_owned(),
+            code: code::fingerprint(e.source_file()),
+            tch: env!("MNIST_WRITEUP_TCH").to_owned(),
+            libtorch: env!("MNIST_WRITEUP_LIBTORCH_BUILD").to_owned(),
+        }
+    }
+
     pub fn key_of(&self, e: &dyn Experiment, data_fingerprint: &str) -> String {
-        cache::key(e.id(), e.version(), &e.config(), e.precision(), self.seed_of(e), data_fingerprint)
+        self.inputs_of(e, data_fingerprint).key()
     }
 
     /// The data set reduced to the profile's subset, drawn from the master seed.
@@ -61,11 +77,13 @@ impl Plan {
     /// Results of the selected experiments, computing those not cached (all
     /// of them with `force`), and the cached results of the others.
     pub fn run(&self, full: &Mnist, cache: &Cache, device: Device, force: bool) -> anyhow::Result<BTreeMap<String, Entry>> {
+        self.check_data_size(full)?;
         let data = self.data_for(full);
         let fingerprint = &full.provenance.fingerprint;
         let mut results = BTreeMap::new();
         for e in &self.experiments {
-            let key = self.key_of(e.as_ref(), fingerprint);
+            let inputs = self.inputs_of(e.as_ref(), fingerprint);
+            let key = inputs.key();
             let selected = self.selected(e.as_ref());
             let cached = if force && selected {
                 None
@@ -89,23 +107,41 @@ impl Plan {
             let result = e.run(&ctx)?;
             progress.finish_and_clear();
             let entry = Entry {
-                id: e.id().to_owned(),
+                inputs,
                 key,
-                version: e.version(),
-                seed: ctx.seed,
-                config: e.config(),
-                precision: e.precision(),
-                data_fingerprint: fingerprint.clone(),
                 wall_seconds: start.elapsed().as_secs_f64(),
                 device: format!("{device:?}").to_lowercase(),
                 threads: tch::get_num_threads(),
+                cpu_class: CpuFeatures::detect().class(),
+                result_sha256: cache::result_sha256(&result),
                 result,
             };
+            // A result the report could not draw (a NaN stored as null, say)
+            // would break every later render: it is not kept.
+            e.figures(&entry.result).with_context(|| format!("{}: its result cannot be drawn, so it was not cached", e.id()))?;
             let path = cache.store(&entry)?;
             eprintln!("{:<24} ran in {:.1} s -> {}", e.id(), entry.wall_seconds, path.display());
             results.insert(e.id().to_owned(), entry);
         }
         Ok(results)
+    }
+
+    /// Fails before anything trains unless `full` holds at least the images
+    /// the profile uses: fewer would train on nothing, or on a handful of
+    /// images whose statistics are not numbers.
+    pub fn check_data_size(&self, full: &Mnist) -> anyhow::Result<()> {
+        let (train, test) = (self.profile.train_images(), self.profile.test_images());
+        if full.train.len() < train || full.test.len() < test {
+            bail!(
+                "the data in {} has {} training and {} test images; the {} profile needs at least {train} and {test}: \
+                 complete the data, or use --profile smoke (2,000 and 1,000)",
+                full.provenance.dir.display(),
+                full.train.len(),
+                full.test.len(),
+                self.profile.name()
+            );
+        }
+        Ok(())
     }
 
     /// Results of every experiment from the cache alone.
@@ -143,4 +179,41 @@ fn progress_bar(id: &str) -> ProgressBar {
             .progress_chars("=> "),
     );
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::precision::Precision;
+
+    /// The experiments whose key changes when `file` is edited (its hash
+    /// replaced, as a rebuild after the edit would).
+    fn stale_after_editing(plan: &Plan, file: &str) -> Vec<&'static str> {
+        plan.experiments
+            .iter()
+            .filter(|e| {
+                let before = plan.inputs_of(e.as_ref(), "data");
+                let mut after = before.clone();
+                if let Some(hash) = after.code.get_mut(file) {
+                    *hash = "edited".into();
+                }
+                after.key() != before.key()
+            })
+            .map(|e| e.id())
+            .collect()
+    }
+
+    #[test]
+    fn editing_a_source_file_makes_exactly_its_users_stale() {
+        let chosen = Chosen { precision: Precision::Float32, requested: "auto".into(), reason: "test".into() };
+        let plan = Plan::new(Profile::Smoke, 1, chosen, &[]).unwrap();
+        assert_eq!(stale_after_editing(&plan, "src/noise.rs"), ["q4_denoising_autoencoder"]);
+        assert_eq!(stale_after_editing(&plan, "src/models/autoencoder.rs"), ["q4_denoising_autoencoder"]);
+        let all_but_q1 = ["q2_notebook_mlp", "q2_weight_decay_sweep", "q2_tuned_mlp", "q3_cnn", "q4_denoising_autoencoder"];
+        assert_eq!(stale_after_editing(&plan, "src/train.rs"), all_but_q1);
+        assert_eq!(stale_after_editing(&plan, "src/experiments/q1_preprocessing.rs"), ["q1_preprocessing"]);
+        for drawing_only in ["src/figures.rs", "src/report/mod.rs", "src/main.rs", "answers/q2.md"] {
+            assert!(stale_after_editing(&plan, drawing_only).is_empty(), "{drawing_only}");
+        }
+    }
 }

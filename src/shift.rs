@@ -1,6 +1,8 @@
 //! Translations of 28x28 images by whole pixels, with zeros shifted in:
 //! random per-image shifts for data augmentation, and a fixed shift of the
-//! whole test set for measuring robustness to translation.
+//! whole test set for measuring robustness to translation. Also random small
+//! rotations and scalings about the centre (bilinear, zeros outside), the
+//! other augmentation a digit survives.
 
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
@@ -39,6 +41,37 @@ pub fn random_shift(images: &Tensor, max: i64, rng: &mut ChaCha8Rng) -> Tensor {
     let n = images.size()[0];
     let offsets: Vec<i64> = (0..2 * n).map(|_| rng.random_range(-max..=max)).collect();
     shift(images, &Tensor::from_slice(&offsets).view([n, 2]).to_device(images.device()))
+}
+
+/// Every image of the batch rotated by its own random angle in
+/// `-max_degrees..=max_degrees` and scaled by its own factor in
+/// `1 - max_scale..=1 + max_scale`, about the image centre.
+pub fn random_rotate_scale(images: &Tensor, max_degrees: f64, max_scale: f64, rng: &mut ChaCha8Rng) -> Tensor {
+    if max_degrees == 0.0 && max_scale == 0.0 {
+        return images.shallow_clone();
+    }
+    let mut draw = |max: f64| if max > 0.0 { rng.random_range(-max..=max) } else { 0.0 };
+    let transforms: Vec<(f64, f64)> = (0..images.size()[0]).map(|_| (draw(max_degrees), 1.0 + draw(max_scale))).collect();
+    rotate_scale(images, &transforms)
+}
+
+/// Images (N, 784) each rotated counter-clockwise by its (degrees, scale)
+/// pair's angle and scaled by its factor about the centre, bilinearly.
+pub fn rotate_scale(images: &Tensor, transforms: &[(f64, f64)]) -> Tensor {
+    let n = images.size()[0];
+    let side = SIDE as i64;
+    let theta: Vec<f32> = transforms
+        .iter()
+        .flat_map(|&(degrees, scale)| {
+            let (sin, cos) = degrees.to_radians().sin_cos();
+            // The grid maps each output pixel to where it samples the input
+            // (x to the right, y down): the inverse of the transform.
+            [cos / scale, -sin / scale, 0.0, sin / scale, cos / scale, 0.0].map(|v| v as f32)
+        })
+        .collect();
+    let theta = Tensor::from_slice(&theta).view([n, 2, 3]).to_device(images.device());
+    let grid = Tensor::affine_grid_generator(&theta, [n, 1, side, side], false);
+    images.view([n, 1, side, side]).grid_sampler(&grid, 0, 0, false).view([n, PIXELS as i64])
 }
 
 /// The whole batch moved by the same (down, right).
@@ -106,5 +139,37 @@ mod tests {
         let mut again = ChaCha8Rng::seed_from_u64(9);
         assert!(random_shift(&images, 2, &mut again).equal(&moved), "the same seed gives the same shifts");
         assert!(random_shift(&images, 0, &mut again).equal(&images));
+    }
+
+    #[test]
+    fn rotations_turn_about_the_centre_and_scalings_grow_from_it() {
+        // A one-pixel dot right of the centre (x = 19.5 against 14 in pixel
+        // centres; the image centre is at 13.5, 13.5).
+        let image = dot(13, 19);
+        let turned = rotate_scale(&image, &[(90.0, 1.0)]);
+        // Counter-clockwise on screen: from right of the centre to above it.
+        let (row, col) = brightest(&turned);
+        assert_eq!((row, col), (8, 13), "moved to above the centre");
+        let ink = |t: &Tensor| t.sum(Kind::Float).double_value(&[]);
+        assert!((ink(&turned) - 1.0).abs() < 1e-4, "a quarter turn maps pixels onto pixels");
+        let doubled = rotate_scale(&image, &[(0.0, 2.0)]);
+        let (row, col) = brightest(&doubled);
+        assert!((12..=13).contains(&row) && col >= 24, "twice as far from the centre: {:?}", (row, col));
+        assert!(rotate_scale(&image, &[(0.0, 1.0)]).allclose(&image, 1e-6, 1e-6, false), "identity");
+    }
+
+    #[test]
+    fn random_rotations_are_drawn_per_image_from_the_seed() {
+        let images = Tensor::cat(&[dot(10, 20), dot(10, 20)], 0);
+        let (mut a, mut b) = (ChaCha8Rng::seed_from_u64(5), ChaCha8Rng::seed_from_u64(5));
+        let once = random_rotate_scale(&images, 10.0, 0.1, &mut a);
+        assert!(once.equal(&random_rotate_scale(&images, 10.0, 0.1, &mut b)), "the same seed, the same transforms");
+        assert!(!once.get(0).equal(&once.get(1)), "each image draws its own transform");
+        assert!(random_rotate_scale(&images, 0.0, 0.0, &mut a).equal(&images));
+    }
+
+    fn brightest(image: &Tensor) -> (usize, usize) {
+        let i = image.flatten(0, -1).argmax(0, false).int64_value(&[]) as usize;
+        (i / SIDE, i % SIDE)
     }
 }

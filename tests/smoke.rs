@@ -4,13 +4,39 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn mnist_writeup(out: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mnist-writeup"))
+    smoke_run(Command::new(env!("CARGO_BIN_EXE_mnist-writeup")), out, args)
+}
+
+/// As `mnist_writeup`, under the given umask.
+fn mnist_writeup_with_umask(umask: &str, out: &Path, args: &[&str]) -> Output {
+    let mut sh = Command::new("sh");
+    sh.args(["-c", &format!("umask {umask}; exec \"$0\" \"$@\""), env!("CARGO_BIN_EXE_mnist-writeup")]);
+    smoke_run(sh, out, args)
+}
+
+fn smoke_run(mut command: Command, out: &Path, args: &[&str]) -> Output {
+    command
         .args(args)
         // One thread each: the tests run side by side on a small machine.
         .args(["--profile", "smoke", "--threads", "1", "--device", "cpu", "--out"])
         .arg(out)
         .output()
         .expect("the binary runs")
+}
+
+/// Permission bits of every file under `dir`, by path.
+fn modes(dir: &Path) -> Vec<(std::path::PathBuf, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(modes(&path));
+        } else {
+            found.push((path.clone(), std::fs::metadata(&path).unwrap().permissions().mode() & 0o777));
+        }
+    }
+    found
 }
 
 fn stderr(output: &Output) -> String {
@@ -28,8 +54,14 @@ fn pdf_page_count(pdf: &[u8]) -> usize {
 #[test]
 fn build_report_end_to_end_then_from_the_cache() {
     let out = tempfile::tempdir().unwrap();
-    let first = mnist_writeup(out.path(), &["build-report"]);
+    let first = mnist_writeup_with_umask("022", out.path(), &["build-report"]);
     assert!(first.status.success(), "{}", stderr(&first));
+    // Outputs can be shared: what the user's umask allows, not owner-only.
+    let written = modes(out.path());
+    assert!(written.len() > 20, "{written:?}");
+    for (path, mode) in &written {
+        assert_eq!(*mode, 0o644, "{} is {mode:o} under umask 022", path.display());
+    }
     let printed = String::from_utf8_lossy(&first.stdout);
     assert!(printed.contains("report.pdf") && printed.contains("report.html"), "{printed}");
 
@@ -111,6 +143,37 @@ fn bad_flags_and_bad_data_get_clear_errors() {
     assert!(!unknown.status.success());
     assert!(stderr(&unknown).contains("--only: no experiment `q7_nothing`; the experiments are: q1_preprocessing"));
 
+    // A bad --out fails before anything is trained.
+    let file = out.path().join("a-file");
+    std::fs::write(&file, "not a directory").unwrap();
+    for command in ["run", "list"] {
+        let not_a_dir = mnist_writeup(&file, &[command, "--only", "q2_notebook_mlp"]);
+        assert!(!not_a_dir.status.success(), "{command}");
+        assert!(stderr(&not_a_dir).contains("a-file: is not a directory"), "{}", stderr(&not_a_dir));
+        assert!(!stderr(&not_a_dir).contains("ran in"), "{}", stderr(&not_a_dir));
+    }
+
+    // Too few images for the profile: refused before training, nothing cached.
+    for images in [0u32, 5] {
+        let tiny = tempfile::tempdir().unwrap();
+        for (name, shape) in [
+            ("train-images-idx3-ubyte", vec![images, 28, 28]),
+            ("train-labels-idx1-ubyte", vec![images]),
+            ("t10k-images-idx3-ubyte", vec![images, 28, 28]),
+            ("t10k-labels-idx1-ubyte", vec![images]),
+        ] {
+            let mut bytes = vec![0, 0, 8, shape.len() as u8];
+            bytes.extend(shape.iter().flat_map(|d| d.to_be_bytes()));
+            bytes.resize(bytes.len() + shape.iter().product::<u32>() as usize, 0);
+            std::fs::write(tiny.path().join(name), bytes).unwrap();
+        }
+        let small = mnist_writeup(out.path(), &["run", "--data-dir", tiny.path().to_str().unwrap()]);
+        assert!(!small.status.success(), "{images} images");
+        let said = stderr(&small);
+        assert!(said.contains(&format!("has {images} training and {images} test images; the smoke profile needs at least 2000 and 1000")), "{said}");
+        assert!(!out.path().join("cache").exists() || std::fs::read_dir(out.path().join("cache")).unwrap().next().is_none(), "nothing cached");
+    }
+
     let empty = tempfile::tempdir().unwrap();
     let missing = mnist_writeup(out.path(), &["list", "--data-dir", empty.path().to_str().unwrap()]);
     assert!(!missing.status.success());
@@ -191,7 +254,18 @@ fn same_seed_same_numbers_and_a_grader_can_check_them() {
     assert_eq!(q3["config"]["chosen"]["network"]["cnn"]["precision"], precision);
     assert!(records.iter().filter(|r| r["id"] != "q3_cnn").all(|r| r["precision"] == "float32"), "dense networks compute in float32");
     let html = std::fs::read_to_string(a.path().join("report.html")).unwrap();
-    assert!(html.contains(&format!("cpu, 1 threads, {precision}")), "the front page names the precision");
+    assert!(html.contains(&format!("cpu, 1 thread, {precision}")), "the front page names the precision");
+
+    // The front page names the threads that computed the numbers, not the
+    // ones a later render was given.
+    let rerendered = Command::new(env!("CARGO_BIN_EXE_mnist-writeup"))
+        .args(["render", "--profile", "smoke", "--threads", "2", "--device", "cpu", "--out"])
+        .arg(a.path())
+        .output()
+        .unwrap();
+    assert!(rerendered.status.success(), "{}", stderr(&rerendered));
+    let html = std::fs::read_to_string(a.path().join("report.html")).unwrap();
+    assert!(html.contains(&format!("cpu, 1 thread, {precision}")) && !html.contains("1 threads"), "threads of the results");
 
     // A result computed in one precision is not served for the other: the
     // CNN is to run again, the float32-only experiments stay cached.
@@ -200,7 +274,8 @@ fn same_seed_same_numbers_and_a_grader_can_check_them() {
     assert!(list.status.success(), "{}", stderr(&list));
     let listed = String::from_utf8_lossy(&list.stdout);
     let state = |id: &str| listed.lines().find(|l| l.starts_with(id)).unwrap().split_whitespace().nth(1).unwrap().to_owned();
-    assert_eq!((state("q3_cnn"), state("q2_notebook_mlp")), ("to".into(), "cached".into()), "{listed}");
+    assert_eq!((state("q3_cnn"), state("q2_notebook_mlp")), ("stale".into(), "cached".into()), "{listed}");
+    assert!(listed.contains(&format!("precision changed: {precision} → {other}")), "list says why: {listed}");
     let same = mnist_writeup(a.path(), &["list", "--precision", precision]);
     assert!(String::from_utf8_lossy(&same.stdout).lines().skip(1).all(|l| l.contains(" cached ")), "{}", String::from_utf8_lossy(&same.stdout));
 
@@ -231,31 +306,88 @@ fn same_seed_same_numbers_and_a_grader_can_check_them() {
         assert!(!said.contains("re-running"), "checked before anything runs: {said}");
     }
 
-    // ...refuses a result edited by hand before re-running anything...
+    // ...refuses a result edited by hand before re-running anything, and
+    // so does `render` (it would otherwise re-approve it in a new manifest)...
     let record = manifest["experiments"].as_array().unwrap().iter().find(|r| r["id"] == "q2_notebook_mlp").unwrap();
     let cache_file = a.path().join(record["cache_file"].as_str().unwrap());
     let original = std::fs::read_to_string(&cache_file).unwrap();
-    let mut entry: serde_json::Value = serde_json::from_str(&original).unwrap();
-    let accuracy = entry["result"]["history"]["final_val_accuracy"].as_f64().unwrap();
-    entry["result"]["history"]["final_val_accuracy"] = (accuracy + 0.01).into();
-    std::fs::write(&cache_file, serde_json::to_string(&entry).unwrap()).unwrap();
-    let tampered = mnist_writeup(a.path(), &["verify", "--only", "q2_notebook_mlp"]);
-    assert!(!tampered.status.success());
-    assert!(stderr(&tampered).contains("the result of q2_notebook_mlp was changed after the run"), "{}", stderr(&tampered));
-    assert!(!stderr(&tampered).contains("re-running"), "detected before anything re-runs");
+    let edit = |change: &dyn Fn(&mut serde_json::Value)| {
+        let mut entry: serde_json::Value = serde_json::from_str(&original).unwrap();
+        change(&mut entry);
+        std::fs::write(&cache_file, serde_json::to_string(&entry).unwrap()).unwrap();
+        entry
+    };
+    let raise = |e: &mut serde_json::Value| {
+        let accuracy = e["result"]["history"]["final_val_accuracy"].as_f64().unwrap();
+        e["result"]["history"]["final_val_accuracy"] = (accuracy + 0.01).into();
+    };
+    edit(&raise);
+    for command in ["verify", "render"] {
+        let tampered = mnist_writeup(a.path(), &[command, "--only", "q2_notebook_mlp"]);
+        assert!(!tampered.status.success(), "{command} accepted an edited result");
+        assert!(stderr(&tampered).contains("its result was edited after it was computed"), "{}", stderr(&tampered));
+        assert!(!stderr(&tampered).contains("re-running"), "detected before anything re-runs");
+    }
+    assert_eq!(std::fs::read_to_string(a.path().join("manifest.json")).unwrap(), serde_json::to_string(&manifest).unwrap());
 
-    // ...and, when the manifest was doctored to match, names the metric that differs.
+    // ...refuses an edited config (learning rate, batch size) likewise...
+    edit(&|e| {
+        e["config"]["learning_rate"] = 0.005.into();
+        e["config"]["batch_size"] = 32.into();
+    });
+    let config = mnist_writeup(a.path(), &["verify", "--only", "q2_notebook_mlp"]);
+    assert!(!config.status.success() && stderr(&config).contains("was edited after it was computed"), "{}", stderr(&config));
+
+    // ...refuses a manifest that leaves experiments out, or whose config is
+    // not what the code computes...
+    std::fs::write(&cache_file, &original).unwrap();
+    let mut emptied = manifest.clone();
+    emptied["experiments"] = serde_json::json!([]);
+    std::fs::write(a.path().join("manifest.json"), serde_json::to_string(&emptied).unwrap()).unwrap();
+    let empty = mnist_writeup(a.path(), &["verify"]);
+    assert!(!empty.status.success() && stderr(&empty).contains("the manifest lists 0 of the 6 experiments"), "{}", stderr(&empty));
+    let mut reconfigured = manifest.clone();
+    for r in reconfigured["experiments"].as_array_mut().unwrap() {
+        if r["id"] == "q2_notebook_mlp" {
+            r["config"]["learning_rate"] = 0.005.into();
+        }
+    }
+    std::fs::write(a.path().join("manifest.json"), serde_json::to_string(&reconfigured).unwrap()).unwrap();
+    let other_code = mnist_writeup(a.path(), &["verify", "--only", "q2_notebook_mlp"]);
+    assert!(stderr(&other_code).contains("is not the one this code computes"), "{}", stderr(&other_code));
+
+    // ...refuses an edited report...
+    std::fs::write(a.path().join("manifest.json"), serde_json::to_string(&manifest).unwrap()).unwrap();
+    let html_path = a.path().join("report.html");
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    std::fs::write(&html_path, format!("{html}<!-- edited -->")).unwrap();
+    let edited_output = mnist_writeup(a.path(), &["verify", "--only", "q2_notebook_mlp"]);
+    assert!(!edited_output.status.success() && stderr(&edited_output).contains("report.html: changed after the run"), "{}", stderr(&edited_output));
+    std::fs::write(&html_path, &html).unwrap();
+
+    // ...gives no false alarm after a legitimate re-run (new timings, same numbers)...
+    let rerun = mnist_writeup(a.path(), &["run", "--force", "--only", "q2_notebook_mlp"]);
+    assert!(rerun.status.success(), "{}", stderr(&rerun));
+    assert_ne!(std::fs::read_to_string(&cache_file).unwrap(), original, "new timings");
+    let after_rerun = mnist_writeup(a.path(), &["verify", "--only", "q2_notebook_mlp"]);
+    assert!(after_rerun.status.success(), "{}{}", stderr(&after_rerun), String::from_utf8_lossy(&after_rerun.stdout));
+
+    // ...and, when a forger fixed every hash to match, names the metric that differs.
+    let forged = edit(&|e| {
+        raise(e);
+        e["result_sha256"] = sha256_of_result(&without_timings(&e["result"])).into();
+    });
     let mut doctored = manifest.clone();
     for r in doctored["experiments"].as_array_mut().unwrap() {
         if r["id"] == "q2_notebook_mlp" {
-            r["result_sha256"] = sha256_of_result(&entry["result"]).into();
+            r["result_sha256"] = forged["result_sha256"].clone();
         }
     }
     std::fs::write(a.path().join("manifest.json"), serde_json::to_string(&doctored).unwrap()).unwrap();
     let mismatch = mnist_writeup(a.path(), &["verify", "--only", "q2_notebook_mlp"]);
     assert!(!mismatch.status.success());
     let table = String::from_utf8_lossy(&mismatch.stdout);
-    assert!(table.contains("history.final_val_accuracy") && table.contains("MISMATCH"), "{table}");
+    assert!(table.contains("history.final_val_accuracy") && table.contains("MISMATCH"), "{table}{}", stderr(&mismatch));
 }
 
 fn sha256_of_result(result: &serde_json::Value) -> String {
@@ -272,13 +404,28 @@ fn package_writes_the_three_artifacts_and_the_code_zip() {
     let early = mnist_writeup(out.path(), &["package"]);
     assert!(!early.status.success());
     assert!(stderr(&early).contains("run `build-report`"), "{}", stderr(&early));
+    assert!(!out.path().join("submission").exists(), "a failed package leaves no submission behind");
     // A cheap stand-in for a built report: package only copies these.
     for file in ["report.pdf", "report.html", "manifest.json"] {
         std::fs::write(out.path().join(file), file).unwrap();
     }
-    let run = mnist_writeup(out.path(), &["package"]);
+    let run = mnist_writeup_with_umask("022", out.path(), &["package"]);
     assert!(run.status.success(), "{}", stderr(&run));
     let submission = out.path().join("submission");
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&submission).unwrap().permissions()) & 0o777, 0o755);
+    for (path, mode) in modes(&submission) {
+        assert_eq!(mode, 0o644, "{}", path.display());
+    }
+    // A package that fails half-way leaves the complete one in place.
+    let complete: Vec<_> = ["report.pdf", "report.html", "manifest.json"].iter().map(|f| std::fs::read(submission.join(f)).unwrap()).collect();
+    std::fs::write(out.path().join("report.pdf"), "a newer pdf").unwrap();
+    std::fs::remove_file(out.path().join("manifest.json")).unwrap();
+    let half = mnist_writeup(out.path(), &["package"]);
+    assert!(!half.status.success());
+    let after: Vec<_> = ["report.pdf", "report.html", "manifest.json"].iter().map(|f| std::fs::read(submission.join(f)).unwrap()).collect();
+    assert_eq!(after, complete, "old and new outputs are never mixed");
+    std::fs::write(out.path().join("manifest.json"), "manifest.json").unwrap();
+    std::fs::write(out.path().join("report.pdf"), "report.pdf").unwrap();
     for file in ["report.pdf", "report.html", "manifest.json", "code.zip"] {
         assert!(submission.join(file).exists(), "{file}");
     }

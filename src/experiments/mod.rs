@@ -33,6 +33,9 @@ pub trait Experiment {
     /// Bumped when the code changes what the result would be.
     fn version(&self) -> u32;
     fn config(&self) -> Value;
+    /// The file that defines it, as `file!()` names it: its result is keyed
+    /// by that file and the computing files it imports.
+    fn source_file(&self) -> &'static str;
     /// What its networks compute in: float32 unless the experiment has a
     /// reduced-precision path and the run chose one.
     fn precision(&self) -> Precision {

@@ -99,6 +99,9 @@ impl Experiment for NotebookMlp {
     fn version(&self) -> u32 {
         1
     }
+    fn source_file(&self) -> &'static str {
+        file!()
+    }
     fn config(&self) -> Value {
         serde_json::to_value(&self.0).expect("config serialises")
     }
@@ -329,6 +332,9 @@ impl Experiment for WeightDecaySweep {
     fn version(&self) -> u32 {
         2
     }
+    fn source_file(&self) -> &'static str {
+        file!()
+    }
     fn config(&self) -> Value {
         serde_json::to_value(&self.0).expect("config serialises")
     }
@@ -387,6 +393,8 @@ impl TunedMlp {
             learning_rate: 0.05,
             one_cycle: true,
             max_shift: 2,
+            max_rotation: 0.0,
+            max_scale: 0.0,
             l2: 0.0,
         };
         let without_dropout = Network::Mlp { hidden: vec![500, 300], dropout: 0.0 };
@@ -421,6 +429,9 @@ impl Experiment for TunedMlp {
     }
     fn version(&self) -> u32 {
         1
+    }
+    fn source_file(&self) -> &'static str {
+        file!()
     }
     fn config(&self) -> Value {
         serde_json::to_value(&self.0).expect("config serialises")

@@ -120,6 +120,8 @@ impl ConvolutionalNetwork {
             learning_rate: 2e-3,
             one_cycle: true,
             max_shift: 2,
+            max_rotation: 0.0,
+            max_scale: 0.0,
             l2: 0.0,
         };
         let ablations = vec![
@@ -145,6 +147,8 @@ impl ConvolutionalNetwork {
             learning_rate: 1e-3,
             one_cycle: false,
             max_shift: 0,
+            max_rotation: 0.0,
+            max_scale: 0.0,
             l2: 0.0,
         };
         let validation_images = profile.train_images() / 12;
@@ -341,6 +345,9 @@ impl Experiment for ConvolutionalNetwork {
     }
     fn version(&self) -> u32 {
         1
+    }
+    fn source_file(&self) -> &'static str {
+        file!()
     }
     fn config(&self) -> Value {
         serde_json::to_value(&self.0).expect("config serialises")

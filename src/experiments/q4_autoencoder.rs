@@ -308,6 +308,9 @@ impl Experiment for DenoisingAutoencoder {
     fn version(&self) -> u32 {
         1
     }
+    fn source_file(&self) -> &'static str {
+        file!()
+    }
     fn config(&self) -> Value {
         serde_json::to_value(&self.0).expect("config serialises")
     }

@@ -39,28 +39,30 @@ pub fn render(files: &[PathBuf], context: &serde_json::Value) -> anyhow::Result<
         })
         .collect::<anyhow::Result<_>>()?;
     for (name, text) in &sources {
-        env.add_template_owned(name.clone(), text.clone()).map_err(|e| describe(&e))?;
+        env.add_template_owned(name.clone(), text.clone()).map_err(|e| describe(&e, text))?;
     }
     let context = Value::from_serialize(context);
     files
         .iter()
         .zip(&sources)
-        .map(|(file, (name, _))| {
-            let markdown = env.get_template(name).and_then(|t| t.render(&context)).map_err(|e| describe(&e))?;
+        .map(|(file, (name, text))| {
+            let markdown = env.get_template(name).and_then(|t| t.render(&context)).map_err(|e| describe(&e, text))?;
             Ok(Answer { file: file.clone(), markdown })
         })
         .collect()
 }
 
-/// `FILE:LINE: what went wrong`, as an editor understands it.
-fn describe(e: &Error) -> anyhow::Error {
+/// `FILE:LINE: what went wrong, in `the expression``, as an editor
+/// understands it; `source` is the template's text.
+fn describe(e: &Error, source: &str) -> anyhow::Error {
     let place = match (e.name(), e.line()) {
         (Some(name), Some(line)) => format!("{name}:{line}: "),
         (Some(name), None) => format!("{name}: "),
         _ => String::new(),
     };
     let detail = e.detail().map(|d| format!(": {d}")).unwrap_or_default();
-    anyhow::anyhow!("{place}template error: {}{detail}", e.kind())
+    let expression = e.range().and_then(|r| source.get(r)).map(|x| format!(", in `{x}`")).unwrap_or_default();
+    anyhow::anyhow!("{place}template error: {}{detail}{expression}", e.kind())
 }
 
 /// The template environment: strict about undefined values (a typo in a
@@ -76,6 +78,7 @@ pub fn environment() -> Environment<'static> {
     env.add_filter("shape", shape);
     env.add_filter("signed", signed);
     env.add_filter("sci", sci);
+    env.add_filter("count", count);
     env
 }
 
@@ -134,6 +137,12 @@ fn int(v: &Value) -> Result<String, Error> {
     Ok(if n < 0 { format!("-{out}") } else { out })
 }
 
+/// 1 | count("thread") -> "1 thread"; 2 -> "2 threads".
+fn count(v: &Value, noun: String) -> Result<String, Error> {
+    let n = number(v, "count")?;
+    Ok(format!("{} {noun}{}", int(v)?, if n == 1.0 { "" } else { "s" }))
+}
+
 /// [60000, 28, 28] -> "(60000, 28, 28)".
 fn shape(v: &Value) -> Result<String, Error> {
     let dims: Vec<String> = v
@@ -162,12 +171,15 @@ mod tests {
         assert_eq!(out.unwrap(), "97.35 % 0.97 55,050 (60000, 28, 28) n/a +0.0042");
         let out = render_str("{{ f | sci }} {{ g | sci }} {{ 0 | sci }}", ctx);
         assert_eq!(out.unwrap(), r"$3.16 \times 10^{-5}$ $10^{-3}$ $0$");
+        let out = render_str(r#"{{ 1 | count("thread") }}, {{ 2 | count("CPU thread") }}, {{ n | count("image") }}"#, serde_json::json!({"n": 55050}));
+        assert_eq!(out.unwrap(), "1 thread, 2 CPU threads, 55,050 images");
     }
 
     #[test]
     fn an_undefined_value_names_file_and_line() {
         let err = render_str("line one\n\n{{ results.typo }}\n", serde_json::json!({})).unwrap_err();
         assert!(err.contains("q9.md:3: template error"), "{err}");
+        assert!(err.contains("results.typo"), "names the value: {err}");
     }
 
     #[test]

@@ -52,8 +52,11 @@ pub struct RunInfo {
     pub dirty: bool,
     /// The report's date (the commit's), as YYYY-MM-DD.
     pub date: String,
+    /// The devices the experiments ran on, e.g. "cpu".
     pub device: String,
-    pub threads: i32,
+    /// The thread counts that computed the numbers, e.g. "2 threads", or
+    /// "1 and 2 threads" where experiments differ.
+    pub threads: String,
     /// What the networks computed in, e.g. "float32", or one precision per
     /// group of experiments where they differ.
     pub precision: String,
@@ -75,45 +78,57 @@ pub struct Inputs<'a> {
     pub out_dir: &'a Path,
 }
 
+/// The rendered report, in memory until every part of it has rendered.
 pub struct Outputs {
-    pub pdf: PathBuf,
-    pub html: PathBuf,
+    pub pdf: Vec<u8>,
+    pub html: String,
     pub pages: usize,
-    pub figures: Vec<PathBuf>,
+    /// Each figure's file name and SVG.
+    pub figures: BTreeMap<String, String>,
 }
 
+impl Outputs {
+    /// Writes the figures, the HTML and the PDF under `out`, and returns
+    /// their paths. Nothing is written before everything has rendered, so a
+    /// failed render leaves the previous outputs as they were.
+    pub fn write(&self, out: &Path) -> anyhow::Result<Vec<PathBuf>> {
+        let mut paths = Vec::new();
+        for (file, svg) in &self.figures {
+            let path = out.join("figures").join(file);
+            write_atomic(&path, svg.as_bytes())?;
+            paths.push(path);
+        }
+        for (name, bytes) in [("report.html", self.html.as_bytes()), ("report.pdf", &self.pdf[..])] {
+            let path = out.join(name);
+            write_atomic(&path, bytes)?;
+            paths.push(path);
+        }
+        Ok(paths)
+    }
+}
+
+/// Draws the figures, renders the answers and lays out both outputs.
 pub fn build(inputs: &Inputs) -> anyhow::Result<Outputs> {
-    let (figures, figure_paths) = write_figures(inputs)?;
+    let svgs = draw_figures(inputs)?;
     let context = template_context(inputs);
     let answer_files = answers::files(&inputs.project_dir.join("answers"))?;
     let rendered = answers::render(&answer_files, &context)?;
-    let mut figures = Figures::new(figures);
+    let mut figures = Figures::new(svgs.clone());
     figures.number_in_order(rendered.iter().map(|a| a.markdown.as_str()));
-
     let html = build_html(inputs, &rendered, &figures, &context)?;
-    let html_path = inputs.out_dir.join("report.html");
-    write_atomic(&html_path, html.as_bytes())?;
-
     let (pdf, pages) = build_pdf(inputs, &rendered, &figures, &context)?;
-    let pdf_path = inputs.out_dir.join("report.pdf");
-    write_atomic(&pdf_path, &pdf)?;
-    Ok(Outputs { pdf: pdf_path, html: html_path, pages, figures: figure_paths })
+    Ok(Outputs { pdf, html, pages, figures: svgs })
 }
 
-fn write_figures(inputs: &Inputs) -> anyhow::Result<(BTreeMap<String, String>, Vec<PathBuf>)> {
+fn draw_figures(inputs: &Inputs) -> anyhow::Result<BTreeMap<String, String>> {
     let mut svgs = BTreeMap::new();
-    let mut paths = Vec::new();
     for e in &inputs.plan.experiments {
         let Some(entry) = inputs.entries.get(e.id()) else { continue };
         for figure in e.figures(&entry.result).with_context(|| format!("{}: drawing its figures", e.id()))? {
-            let file = format!("{}.svg", figure.name);
-            let path = inputs.out_dir.join("figures").join(&file);
-            write_atomic(&path, figure.svg.as_bytes())?;
-            paths.push(path);
-            svgs.insert(file, figure.svg);
+            svgs.insert(format!("{}.svg", figure.name), figure.svg);
         }
     }
-    Ok((svgs, paths))
+    Ok(svgs)
 }
 
 /// What the answers' templates see: `run`, `report`, `experiments` (the
@@ -131,9 +146,9 @@ fn template_context(inputs: &Inputs) -> serde_json::Value {
         .filter_map(|e| {
             let entry = inputs.entries.get(e.id())?;
             Some(serde_json::json!({
-                "id": e.id(), "title": e.title(), "seed": entry.seed, "key": entry.key,
+                "id": e.id(), "title": e.title(), "seed": entry.inputs.seed, "key": entry.key,
                 "wall_seconds": entry.wall_seconds, "training_images": e.training_images(),
-                "device": entry.device, "threads": entry.threads, "precision": entry.precision,
+                "device": entry.device, "threads": entry.threads, "precision": entry.inputs.precision,
             }))
         })
         .collect();
@@ -143,8 +158,8 @@ fn template_context(inputs: &Inputs) -> serde_json::Value {
         context.insert(
             format!("{id}_run"),
             serde_json::json!({
-                "seed": entry.seed, "wall_seconds": entry.wall_seconds, "key": entry.key, "config": entry.config,
-                "device": entry.device, "threads": entry.threads, "precision": entry.precision,
+                "seed": entry.inputs.seed, "wall_seconds": entry.wall_seconds, "key": entry.key, "config": entry.inputs.config,
+                "device": entry.device, "threads": entry.threads, "precision": entry.inputs.precision,
             }),
         );
     }
