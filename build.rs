@@ -67,8 +67,8 @@ fn record_versions() {
 /// changes a number, so no experiment's fingerprint covers them.
 const NOT_COMPUTING: &[&str] = &["figures", "report", "manifest", "bench", "runner", "package", "cache", "main"];
 
-/// Writes `$OUT_DIR/sources.rs`: the SHA-256 of every source file on the
-/// computing side, and for each experiment file the files it reaches
+/// Writes `$OUT_DIR/sources.rs`: the SHA-256 of the code of every source
+/// file on the computing side (see `code_of`), and for each experiment file the files it reaches
 /// through `crate::` and `super::` paths (itself included, tests left out).
 fn fingerprint_sources() {
     use sha2::{Digest, Sha256};
@@ -84,8 +84,7 @@ fn fingerprint_sources() {
         })
         .map(|f| {
             let text = std::fs::read_to_string(f).unwrap_or_default();
-            let code = text.split("#[cfg(test)]").next().unwrap_or("").to_owned();
-            (f.clone(), code)
+            (f.clone(), code_of(&text))
         })
         .collect();
     let hashes: BTreeMap<&String, String> =
@@ -115,6 +114,13 @@ fn fingerprint_sources() {
     out += "];\n";
     let dest = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("sources.rs");
     std::fs::write(dest, out).expect("OUT_DIR is writable");
+}
+
+/// What of a source file can change a result: its lines before the tests,
+/// without comment lines (doc comments included).
+fn code_of(text: &str) -> String {
+    let before_tests = text.split("#[cfg(test)]").next().unwrap_or("");
+    before_tests.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n")
 }
 
 fn collect_rs(dir: &Path, files: &mut Vec<String>) {
