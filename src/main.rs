@@ -4,6 +4,7 @@
 
 mod bench;
 mod cache;
+mod certificate;
 mod code;
 mod data;
 mod experiments;
@@ -348,9 +349,13 @@ fn verify(o: &Options, data: &Mnist, device: Device, tolerance: f64) -> anyhow::
     }
     println!("{:<26} {:<44} {:>14} {:>14} {:>11}  verdict", "experiment", "metric", "recorded", "re-run", "difference");
     let mut failed = false;
+    let mut checks = Vec::new();
     for (id, result) in &recorded {
-        let rerun = &reruns.get(id).with_context(|| format!("{id}: was not re-run"))?.result;
+        let rerun_entry = reruns.get(id).with_context(|| format!("{id}: was not re-run"))?;
+        let rerun = &rerun_entry.result;
         let comparisons = manifest::compare(result, rerun).map_err(|e| anyhow::anyhow!("{id}: {e}"))?;
+        let recorded_sha256 = records.iter().find(|r| &r.id == id).map_or("", |r| r.result_sha256.as_str());
+        checks.push(certificate::ExperimentCheck::new(id, recorded_sha256, &rerun_entry.result_sha256, &comparisons, tolerance));
         let bad: Vec<_> = comparisons.iter().filter(|c| !(c.difference() <= tolerance)).collect();
         for c in bad.iter().take(20) {
             println!("{id:<26} {:<44} {:>14.6} {:>14.6} {:>11.2e}  MISMATCH", c.metric, c.recorded, c.rerun, c.difference());
@@ -360,6 +365,46 @@ fn verify(o: &Options, data: &Mnist, device: Device, tolerance: f64) -> anyhow::
         let summary = format!("all {} metrics ({} differ)", comparisons.len(), bad.len());
         println!("{id:<26} {summary:<44} {:>14} {:>14} {max:>11.2e}  {verdict}", "", "");
         failed |= !bad.is_empty();
+    }
+    let (reproduced, verdict) = certificate::Certificate::verdict(&checks);
+    let tolerance_reason = match (tolerance == 0.0, other_class) {
+        (true, false) => "bit-identity: the same code, data, seed, precision, threads and CPU class".to_owned(),
+        (true, true) => "bit-identity asked for, though the CPU classes differ".to_owned(),
+        (false, _) => format!(
+            "given with --tolerance{}",
+            suggested.as_ref().map_or(String::new(), |s| format!("; the run's own suggestion: {}", s.describe()))
+        ),
+    };
+    let recorded_threads = records.first().map_or(threads, |r| r.threads);
+    let certificate = certificate::Certificate {
+        verdict,
+        reproduced,
+        date: today(),
+        program_version: env!("CARGO_PKG_VERSION").into(),
+        commit: recorded_manifest.run.commit.clone(),
+        profile: recorded_manifest.profile.clone(),
+        seed: recorded_manifest.seed,
+        recorded_on: certificate::Machine {
+            cpu_model: machine.cpu_model.clone(),
+            cpu_class: machine.cpu_class.clone(),
+            device: records.first().map_or(String::new(), |r| r.device.clone()),
+            threads: recorded_threads,
+            precision: machine.precision.precision.name().into(),
+        },
+        rerun_on: certificate::Machine {
+            cpu_model: manifest::cpu_model(),
+            cpu_class: here.class(),
+            device: here_device.clone(),
+            threads,
+            precision: plan.precision.precision.name().into(),
+        },
+        tolerance,
+        tolerance_reason,
+        experiments: checks,
+        outputs_checked: recorded_manifest.outputs.iter().map(|(f, h)| (f.clone(), h.clone())).collect(),
+    };
+    for path in certificate.write(&o.out, &Path::new(PROJECT_DIR).join("templates/certificate.html"))? {
+        eprintln!("certificate: {}", path.display());
     }
     if failed {
         let hint = match &suggested {

@@ -283,6 +283,19 @@ fn same_seed_same_numbers_and_a_grader_can_check_them() {
     let verify = mnist_writeup(a.path(), &["verify", "--only", "q2_notebook_mlp"]);
     assert!(verify.status.success(), "{}{}", stderr(&verify), String::from_utf8_lossy(&verify.stdout));
     assert!(String::from_utf8_lossy(&verify.stdout).contains("ok"));
+    // ...and writes a certificate a grader can attach.
+    let certificate = |out: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(out.join("verify/certificate.json")).unwrap()).unwrap()
+    };
+    let issued = certificate(a.path());
+    assert_eq!(issued["reproduced"], true, "{issued}");
+    assert!(issued["verdict"].as_str().unwrap().starts_with("reproduced: all 1 experiments"), "{issued}");
+    assert_eq!(issued["experiments"][0]["id"], "q2_notebook_mlp");
+    assert_eq!(issued["experiments"][0]["recorded_result_sha256"], issued["experiments"][0]["rerun_result_sha256"]);
+    assert_eq!(issued["recorded_on"]["precision"], precision);
+    assert!(issued["outputs_checked"].as_array().unwrap().iter().any(|o| o[0] == "report.pdf"), "{issued}");
+    let certificate_html = std::fs::read_to_string(a.path().join("verify/certificate.html")).unwrap();
+    assert!(certificate_html.contains("Certificate of reproducible computation") && certificate_html.contains("q2_notebook_mlp"));
 
     // A grader on another class of machine is told not to expect
     // bit-identity, with a tolerance drawn from the run's own spread.
@@ -388,6 +401,10 @@ fn same_seed_same_numbers_and_a_grader_can_check_them() {
     assert!(!mismatch.status.success());
     let table = String::from_utf8_lossy(&mismatch.stdout);
     assert!(table.contains("history.final_val_accuracy") && table.contains("MISMATCH"), "{table}{}", stderr(&mismatch));
+    let refused = certificate(a.path());
+    assert_eq!(refused["reproduced"], false, "{refused}");
+    assert_eq!(refused["experiments"][0]["largest_difference_metric"], "history.final_val_accuracy", "{refused}");
+    assert_ne!(refused["experiments"][0]["recorded_result_sha256"], refused["experiments"][0]["rerun_result_sha256"]);
 }
 
 fn sha256_of_result(result: &serde_json::Value) -> String {
