@@ -405,6 +405,18 @@ fn same_seed_same_numbers_and_a_grader_can_check_them() {
     assert_eq!(refused["reproduced"], false, "{refused}");
     assert_eq!(refused["experiments"][0]["largest_difference_metric"], "history.final_val_accuracy", "{refused}");
     assert_ne!(refused["experiments"][0]["recorded_result_sha256"], refused["experiments"][0]["rerun_result_sha256"]);
+
+    // A render that fails (here: a forged result it cannot draw) leaves the
+    // previous outputs and manifest together, as they were.
+    let before: Vec<Vec<u8>> = ["report.html", "report.pdf", "manifest.json"].iter().map(|f| std::fs::read(a.path().join(f)).unwrap()).collect();
+    edit(&|e| {
+        e["result"].as_object_mut().unwrap().remove("history");
+        e["result_sha256"] = sha256_of_result(&without_timings(&e["result"])).into();
+    });
+    let failed_render = mnist_writeup(a.path(), &["render"]);
+    assert!(!failed_render.status.success(), "{}", stderr(&failed_render));
+    let after: Vec<Vec<u8>> = ["report.html", "report.pdf", "manifest.json"].iter().map(|f| std::fs::read(a.path().join(f)).unwrap()).collect();
+    assert!(before == after, "a failed render changed the outputs: {}", stderr(&failed_render));
 }
 
 fn sha256_of_result(result: &serde_json::Value) -> String {
