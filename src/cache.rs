@@ -131,13 +131,21 @@ pub struct Cache {
     dir: PathBuf,
 }
 
+/// How many characters of its key a cache file's name carries.
+const KEY_IN_NAME: usize = 16;
+
+/// `<id>-<first characters of the key>.json`.
+fn file_name(id: &str, key: &str) -> String {
+    format!("{id}-{}.json", &key[..KEY_IN_NAME])
+}
+
 impl Cache {
     pub fn new(dir: impl Into<PathBuf>) -> Cache {
         Cache { dir: dir.into() }
     }
 
     pub fn path(&self, id: &str, key: &str) -> PathBuf {
-        self.dir.join(format!("{id}-{}.json", &key[..16]))
+        self.dir.join(file_name(id, key))
     }
 
     /// The cached entry for `key`, if there is a readable one.
@@ -191,7 +199,10 @@ impl Cache {
         let Ok(entries) = std::fs::read_dir(&self.dir) else { return Earlier::Nothing };
         let newest = entries
             .flatten()
-            .filter(|e| e.file_name().to_string_lossy().strip_prefix(&prefix).is_some_and(|rest| rest.len() == 21 && rest.ends_with(".json")))
+            .filter(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.strip_prefix(&prefix).and_then(|rest| rest.strip_suffix(".json")).is_some_and(|key| key.len() == KEY_IN_NAME)
+            })
             .filter_map(|e| Some((e.metadata().and_then(|m| m.modified()).ok()?, e.path())))
             .max_by_key(|(modified, _)| *modified);
         match newest {

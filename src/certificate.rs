@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::cache::write_atomic;
 use crate::manifest::Comparison;
+use crate::report::answers;
 
 /// The machine a run computed on, as far as its numbers go.
 #[derive(Debug, Clone, Serialize)]
@@ -89,8 +90,7 @@ impl Certificate {
         let json = dir.join("certificate.json");
         write_atomic(&json, serde_json::to_string_pretty(self)?.as_bytes())?;
         let source = std::fs::read_to_string(template).with_context(|| format!("{}: cannot be read", template.display()))?;
-        let mut env = minijinja::Environment::new();
-        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        let mut env = answers::environment();
         env.add_template("certificate.html", &source).map_err(|e| anyhow::anyhow!("{}: {e}", template.display()))?;
         let html = env
             .get_template("certificate.html")

@@ -375,7 +375,6 @@ fn verify(o: &Options, data: &Mnist, device: Device, tolerance: f64) -> anyhow::
             suggested.as_ref().map_or(String::new(), |s| format!("; the run's own suggestion: {}", s.describe()))
         ),
     };
-    let recorded_threads = records.first().map_or(threads, |r| r.threads);
     let certificate = certificate::Certificate {
         verdict,
         reproduced,
@@ -388,7 +387,7 @@ fn verify(o: &Options, data: &Mnist, device: Device, tolerance: f64) -> anyhow::
             cpu_model: machine.cpu_model.clone(),
             cpu_class: machine.cpu_class.clone(),
             device: records.first().map_or(String::new(), |r| r.device.clone()),
-            threads: recorded_threads,
+            threads,
             precision: machine.precision.precision.name().into(),
         },
         rerun_on: certificate::Machine {
@@ -438,7 +437,8 @@ fn distinct(values: impl Iterator<Item = String>) -> String {
 fn threads_summary(entries: &std::collections::BTreeMap<String, cache::Entry>) -> String {
     let counts: std::collections::BTreeSet<i32> = entries.values().map(|e| e.threads).collect();
     let plural = if counts.len() == 1 && counts.contains(&1) { "thread" } else { "threads" };
-    format!("{} {plural}", distinct(counts.iter().map(i32::to_string)))
+    let counts: Vec<String> = counts.iter().map(i32::to_string).collect();
+    format!("{} {plural}", counts.join(" and "))
 }
 
 /// What the experiments computed in: one precision, or each precision with

@@ -88,7 +88,6 @@ pub struct Manifest {
     pub outputs: BTreeMap<String, String>,
 }
 
-
 pub fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -261,7 +260,6 @@ impl Comparison {
         if self.recorded.to_bits() == self.rerun.to_bits() { 0.0 } else { (self.recorded - self.rerun).abs() }
     }
 }
-
 
 /// Every number of `recorded` and `rerun` at the same path, timings aside;
 /// a structural difference (a value missing on one side) is an error.

@@ -134,11 +134,13 @@ impl Plan {
         if full.train.len() < train || full.test.len() < test {
             bail!(
                 "the data in {} has {} training and {} test images; the {} profile needs at least {train} and {test}: \
-                 complete the data, or use --profile smoke (2,000 and 1,000)",
+                 complete the data, or use --profile smoke ({} and {})",
                 full.provenance.dir.display(),
                 full.train.len(),
                 full.test.len(),
-                self.profile.name()
+                self.profile.name(),
+                Profile::Smoke.train_images(),
+                Profile::Smoke.test_images()
             );
         }
         Ok(())

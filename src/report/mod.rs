@@ -109,15 +109,14 @@ impl Outputs {
 
 /// Draws the figures, renders the answers and lays out both outputs.
 pub fn build(inputs: &Inputs) -> anyhow::Result<Outputs> {
-    let svgs = draw_figures(inputs)?;
     let context = template_context(inputs);
     let answer_files = answers::files(&inputs.project_dir.join("answers"))?;
     let rendered = answers::render(&answer_files, &context)?;
-    let mut figures = Figures::new(svgs.clone());
+    let mut figures = Figures::new(draw_figures(inputs)?);
     figures.number_in_order(rendered.iter().map(|a| a.markdown.as_str()));
     let html = build_html(inputs, &rendered, &figures, &context)?;
     let (pdf, pages) = build_pdf(inputs, &rendered, &figures, &context)?;
-    Ok(Outputs { pdf, html, pages, figures: svgs })
+    Ok(Outputs { pdf, html, pages, figures: figures.svgs })
 }
 
 fn draw_figures(inputs: &Inputs) -> anyhow::Result<BTreeMap<String, String>> {
