@@ -111,6 +111,15 @@ fn fingerprint_sources() {
         }
         out += &format!("    ({root:?}, &{:?}),\n", seen.iter().collect::<Vec<_>>());
     }
+    out += "];\n\n/// Per source file (tests left out), the source files it imports.\n";
+    out += "#[cfg_attr(not(test), allow(dead_code))]\npub const IMPORTS: &[(&str, &[&str])] = &[\n";
+    for f in &files {
+        let code = code_of(&std::fs::read_to_string(f).unwrap_or_default());
+        let mut deps: Vec<String> = imports(f, &code).into_iter().filter(|d| d != f).collect();
+        deps.sort();
+        deps.dedup();
+        out += &format!("    ({f:?}, &{deps:?}),\n");
+    }
     out += "];\n";
     let dest = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("sources.rs");
     std::fs::write(dest, out).expect("OUT_DIR is writable");
@@ -144,7 +153,11 @@ fn imports(file: &str, code: &str) -> Vec<String> {
     let parent = Path::new(file).parent().unwrap_or(Path::new("src"));
     let super_dir = if file.ends_with("mod.rs") { parent.parent().unwrap_or(Path::new("src")) } else { parent };
     let module_file = |dir: &Path, name: &str| -> Vec<String> {
-        [dir.join(format!("{name}.rs")), dir.join(name).join("mod.rs")].iter().filter(|p| p.exists()).map(|p| p.display().to_string()).collect()
+        [dir.join(format!("{name}.rs")), dir.join(name).join("mod.rs")]
+            .iter()
+            .filter(|p| p.exists())
+            .map(|p| p.display().to_string())
+            .collect()
     };
     let ident = |s: &str| s.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect::<String>();
     let mut found = Vec::new();
@@ -152,8 +165,11 @@ fn imports(file: &str, code: &str) -> Vec<String> {
         for (at, _) in code.match_indices(prefix) {
             let rest = &code[at + prefix.len()..];
             let (base, rest) = if prefix == "super::" {
-                // `super::x` names x in the parent module (its mod.rs).
-                found.extend(module_file(base.parent().unwrap_or(base), base.file_name().map_or("", |n| n.to_str().unwrap_or(""))));
+                // `super::x` names the sibling module x where there is one,
+                // else an item of the parent module (its mod.rs).
+                if module_file(base, &ident(rest)).is_empty() {
+                    found.extend(module_file(base.parent().unwrap_or(base), base.file_name().map_or("", |n| n.to_str().unwrap_or(""))));
+                }
                 (base.to_path_buf(), rest)
             } else {
                 let top = ident(rest);
@@ -168,6 +184,24 @@ fn imports(file: &str, code: &str) -> Vec<String> {
             };
             for child in children.iter().filter(|c| !c.is_empty() && c.as_str() != "self") {
                 found.extend(module_file(&base, child));
+            }
+        }
+    }
+    // A module's own children, named without a prefix (`answers::render`
+    // in report/mod.rs after `pub mod answers;`).
+    let own_dir = if file.ends_with("mod.rs") || file == "src/main.rs" {
+        parent.to_path_buf()
+    } else {
+        parent.join(Path::new(file).file_stem().unwrap_or_default())
+    };
+    for line in code.lines() {
+        let decl = line.trim_start().trim_start_matches("pub ").trim_start_matches("pub(crate) ");
+        if let Some(child) = decl.strip_prefix("mod ").and_then(|rest| rest.strip_suffix(';')) {
+            let used = code
+                .match_indices(&format!("{child}::"))
+                .any(|(at, _)| !code[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == ':'));
+            if used {
+                found.extend(module_file(&own_dir, child));
             }
         }
     }

@@ -13,10 +13,11 @@ use serde::Deserialize;
 use tch::{Device, Kind, Tensor};
 
 use crate::data::Mnist;
-use crate::experiments::Context;
-use crate::experiments::q2_mlp::{self, MlpConfig, SweepConfig, SweepPath};
-use crate::experiments::q3_cnn::{self, ConvolutionalNetwork};
+use crate::experiment::Context;
+use crate::experiments::q2_mlp::{self, SweepConfig, SweepPath};
 use crate::models;
+use crate::models::mlp::dense_macs;
+use crate::networks;
 use crate::precision::{Chosen, CpuFeatures, Precision};
 use crate::profile::Profile;
 use crate::recipe::{self, Network, Recipe, Splits};
@@ -51,14 +52,6 @@ pub fn matmul_gflops(device: Device, kind: Kind) -> f64 {
     2.0 * (n * n * n) as f64 / best / 1e9
 }
 
-/// Training FLOPs per image of an MLP (forward, weight gradients, and input
-/// gradients for all but the first layer).
-fn mlp_flops_per_image(hidden: &[i64]) -> f64 {
-    let widths: Vec<i64> = [784].iter().chain(hidden).chain(&[10]).copied().collect();
-    let macs: Vec<f64> = widths.windows(2).map(|w| (w[0] * w[1]) as f64).collect();
-    2.0 * (2.0 * macs.iter().sum::<f64>() + macs[1..].iter().sum::<f64>())
-}
-
 /// The precisions whose paths are timed: bfloat16 only where the device
 /// computes it natively, or where `--precision bfloat16` asks for it.
 fn timed_precisions(o: &Options) -> Vec<Precision> {
@@ -89,7 +82,13 @@ pub fn run(data: &Mnist, o: &Options) -> anyhow::Result<()> {
     let precisions = timed_precisions(o);
     let peaks: Vec<(Precision, f64)> = precisions.iter().map(|&p| (p, matmul_gflops(o.device, p.kind()))).collect();
     let peaks_text: Vec<String> = peaks.iter().map(|(p, g)| format!("{} {g:.1} GFLOP/s", p.name())).collect();
-    println!("device {:?}, {} threads, CPU {}; 2048x2048 matmul: {}", o.device, tch::get_num_threads(), o.cpu.class(), peaks_text.join(", "));
+    println!(
+        "device {:?}, {} threads, CPU {}; 2048x2048 matmul: {}",
+        o.device,
+        tch::get_num_threads(),
+        o.cpu.class(),
+        peaks_text.join(", ")
+    );
     println!("one epoch = {} training images, batch 128, validation on {} test images", data.train.len(), data.test.len());
     println!();
     let float32_peak = peaks[0].1;
@@ -111,31 +110,16 @@ fn mlp_paths(data: &Mnist, ctx: &Context, epochs: usize, gflops: f64) -> anyhow:
     let n = data.train.len() as f64;
     let report = |name: &str, hidden: &[i64], models: usize, seconds: f64| {
         let per_model_epoch = seconds / (models * epochs) as f64;
-        let achieved = mlp_flops_per_image(hidden) * n / per_model_epoch / 1e9;
-        println!(
-            "{name:<52} {models:>6} {per_model_epoch:>14.3} {:>10.0} {:>8.0}%",
-            n / per_model_epoch,
-            100.0 * achieved / gflops
-        );
+        let achieved = models::training_flops_per_image(dense_macs(hidden)) * n / per_model_epoch / 1e9;
+        println!("{name:<52} {models:>6} {per_model_epoch:>14.3} {:>10.0} {:>8.0}%", n / per_model_epoch, 100.0 * achieved / gflops);
         per_model_epoch
     };
-    let single = |hidden: Vec<i64>| MlpConfig {
-        hidden,
-        learning_rate: 0.1,
-        batch_size: 128,
-        epochs,
-        l2: 0.0,
-        train_images: data.train.len(),
-        test_images: data.test.len(),
-    };
-    let notebook = q2_mlp::train_mlp(&single(vec![64, 64]), ctx)?;
-    let notebook_epoch = report("784-64-64-10, alone (training only)", &[64, 64], 1, notebook.history.train_seconds);
+    let splits = Splits::new(&data.train, &data.test, &data.test, ctx.device);
+    let (_, notebook) = recipe::train(&networks::notebook_mlp(epochs), ctx.seed, &splits, ctx.progress)?;
+    let notebook_epoch = report("784-64-64-10, alone (training only)", &[64, 64], 1, notebook.train_seconds);
     let sweep_config = SweepConfig {
-        hidden: vec![500, 300],
-        learning_rate: 0.1,
-        batch_size: 128,
-        epochs,
-        factors: vec![0.0, 1e-6, 5.6e-6, 3.2e-5, 1.8e-4, 1e-3],
+        recipe: networks::wide_mlp(epochs),
+        decay_factors: vec![1e-6, 5.6e-6, 3.2e-5, 1.8e-4, 1e-3],
         replicates: 3,
         train_images: data.train.len(),
         test_images: data.test.len(),
@@ -157,7 +141,7 @@ fn mlp_paths(data: &Mnist, ctx: &Context, epochs: usize, gflops: f64) -> anyhow:
 /// the same precision. Returns the reference network's seconds per epoch
 /// in the run's precision, channels-last (what the experiment trains).
 fn cnn_paths(data: &Mnist, ctx: &Context, o: &Options, peaks: &[(Precision, f64)]) -> anyhow::Result<f64> {
-    let q3 = ConvolutionalNetwork::new(Profile::Full, o.precision.precision).0;
+    let (reference_cnn, chosen_cnn) = (networks::reference_cnn(o.precision.precision, 1), networks::chosen_cnn(o.precision.precision, 1));
     let splits = Splits::new(&data.train, &data.test, &data.test, ctx.device);
     // oneDNN builds its kernels for each new shape on first use: one epoch
     // over a small subset first keeps that out of the measured epochs.
@@ -166,14 +150,15 @@ fn cnn_paths(data: &Mnist, ctx: &Context, o: &Options, peaks: &[(Precision, f64)
     println!("{:<52} {:>10} {:>10} {:>10} {:>9}", "CNN path (one model, training only)", "precision", "s/epoch", "images/s", "% matmul");
     let n = data.train.len() as f64;
     let mut reference = Vec::new();
-    for (name, recipe) in [("reference 32-64 conv net", &q3.reference), ("chosen CNN", &q3.chosen)] {
+    for (name, recipe) in [("reference 32-64 conv net", &reference_cnn), ("chosen CNN", &chosen_cnn)] {
         for &(precision, peak) in peaks {
             for channels_last in [false, true] {
-                let cnn = q3_cnn::cnn_config(recipe).clone().with_precision(precision, channels_last);
+                let Network::Cnn(cnn) = &recipe.network else { unreachable!("the named CNNs are CNNs") };
+                let cnn = cnn.clone().with_precision(precision, channels_last);
                 let macs = cnn.forward_macs();
                 let recipe = Recipe { network: Network::Cnn(cnn), epochs: o.epochs, ..recipe.clone() };
-                recipe::train(&Recipe { epochs: 1, ..recipe.clone() }, 1, &warm_up, ctx)?;
-                let (_, history) = recipe::train(&recipe, 1, &splits, ctx)?;
+                recipe::train(&Recipe { epochs: 1, ..recipe.clone() }, 1, &warm_up, ctx.progress)?;
+                let (_, history) = recipe::train(&recipe, 1, &splits, ctx.progress)?;
                 let seconds = history.train_seconds / o.epochs as f64;
                 let flops = models::training_flops_per_image(macs) * n / seconds / 1e9;
                 let label = format!("{name}, {}", if channels_last { "channels-last" } else { "channels-first" });
@@ -260,7 +245,7 @@ fn peers(data: &Mnist, o: &Options, ours: &Ours) -> anyhow::Result<()> {
         }
         lines.extend(parse_peer_output(&stdout)?);
     }
-    println!("{:<52} {:>8} {:>8} {:>8}  {}", "peer workload (same data, threads, batch 128)", "peer s", "ours s", "ratio", "target");
+    println!("{:<52} {:>8} {:>8} {:>8}  target", "peer workload (same data, threads, batch 128)", "peer s", "ours s", "ratio");
     for line in &lines {
         if let Some(why) = &line.skipped {
             println!("{} peer: skipped: {why}", line.engine);
@@ -274,14 +259,18 @@ fn peers(data: &Mnist, o: &Options, ours: &Ours) -> anyhow::Result<()> {
                 ours.wide_model_epoch,
                 Some(1.3),
             ),
-            "reference_cnn" => ("reference conv net epoch, training only", line.train_seconds_per_epoch, ours.reference_cnn_epoch, Some(1.4)),
+            "reference_cnn" => {
+                ("reference conv net epoch, training only", line.train_seconds_per_epoch, ours.reference_cnn_epoch, Some(1.4))
+            }
             other => anyhow::bail!("the peer reported an unknown workload `{other}`"),
         };
         let ratio = peer / ours;
         let verdict = target.map_or(String::new(), |t: f64| format!("{t:.1}x: {}", if ratio >= t { "met" } else { "missed" }));
         println!("{:<52} {peer:>8.3} {ours:>8.3} {ratio:>7.2}x  {verdict}", format!("{} {label}", line.engine));
     }
-    println!("(ratio: the peer's seconds over ours; above 1, mnist-writeup is faster; the sweep's are per model, all models trained batched)");
+    println!(
+        "(ratio: the peer's seconds over ours; above 1, mnist-writeup is faster; the sweep's are per model, all models trained batched)"
+    );
     Ok(())
 }
 

@@ -156,9 +156,8 @@ impl Cache {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e).with_context(|| format!("{}: cannot be read", path.display())),
         };
-        let entry: Entry = serde_json::from_str(&text).with_context(|| {
-            format!("{}: is not a valid cached result; delete it (or run with --force) to recompute", path.display())
-        })?;
+        let entry: Entry = serde_json::from_str(&text)
+            .with_context(|| format!("{}: is not a valid cached result; delete it (or run with --force) to recompute", path.display()))?;
         if entry.key != key {
             return Ok(None);
         }
@@ -277,7 +276,13 @@ mod tests {
             (KeyInputs { precision: Precision::BFloat16, ..inputs() }, "precision changed: float32 → bfloat16"),
             (KeyInputs { seed: 6, ..inputs() }, "seed changed: 5 → 6"),
             (KeyInputs { data_fingerprint: "abd".into(), ..inputs() }, "data changed: abc → abd"),
-            (KeyInputs { code: [("src/train.rs".to_owned(), "12".to_owned()), ("src/experiments/q.rs".to_owned(), "22".to_owned())].into(), ..inputs() }, "code changed: src/train.rs"),
+            (
+                KeyInputs {
+                    code: [("src/train.rs".to_owned(), "12".to_owned()), ("src/experiments/q.rs".to_owned(), "22".to_owned())].into(),
+                    ..inputs()
+                },
+                "code changed: src/train.rs",
+            ),
             (KeyInputs { tch: "0.27.0".into(), ..inputs() }, "tch changed: 0.26.0 → 0.27.0"),
             (KeyInputs { libtorch: "2.14.0".into(), ..inputs() }, "libtorch changed: 2.13.0+cu130 → 2.14.0"),
         ];

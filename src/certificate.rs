@@ -40,7 +40,7 @@ pub struct ExperimentCheck {
 impl ExperimentCheck {
     pub fn new(id: &str, recorded_sha256: &str, rerun_sha256: &str, comparisons: &[Comparison], tolerance: f64) -> ExperimentCheck {
         let largest = comparisons.iter().max_by(|a, b| a.difference().total_cmp(&b.difference()));
-        let differing = comparisons.iter().filter(|c| !(c.difference() <= tolerance)).count();
+        let differing = comparisons.iter().filter(|c| !c.within(tolerance)).count();
         ExperimentCheck {
             id: id.to_owned(),
             recorded_result_sha256: recorded_sha256.to_owned(),

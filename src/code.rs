@@ -35,14 +35,14 @@ mod tests {
         let q4 = fingerprint("src/experiments/q4_autoencoder.rs");
         for (name, files) in [("q1", &q1), ("q2", &q2), ("q3", &q3), ("q4", &q4)] {
             assert!(files.keys().any(|f| f.starts_with(&format!("src/experiments/{name}_"))), "{name}: {files:?}");
-            assert!(files.contains_key("src/experiments/mod.rs"), "{name}: the Experiment trait and Context");
+            assert!(files.contains_key("src/experiment.rs"), "{name}: the Experiment trait and Context");
             assert!(files.values().all(|h| h.len() == 64), "{name}: {files:?}");
             for drawing in ["src/figures.rs", "src/report/mod.rs", "src/manifest.rs", "src/runner.rs", "src/main.rs"] {
                 assert!(!files.contains_key(drawing), "{name} depends on {drawing}");
             }
         }
         // Through `use crate::train::...` and `crate::models::cnn::...`.
-        assert!(q2.contains_key("src/train.rs") && q2.contains_key("src/models/batched_mlp.rs"), "{q2:?}");
+        assert!(q2.contains_key("src/train/mod.rs") && q2.contains_key("src/models/batched_mlp.rs"), "{q2:?}");
         assert!(q3.contains_key("src/models/cnn.rs") && q3.contains_key("src/shift.rs"), "{q3:?}");
         assert!(!q2.contains_key("src/noise.rs") && !q3.contains_key("src/models/autoencoder.rs"), "{q2:?} {q3:?}");
         assert!(q4.contains_key("src/noise.rs") && q4.contains_key("src/models/autoencoder.rs"), "{q4:?}");
@@ -50,12 +50,66 @@ mod tests {
         assert!(fingerprint("src/experiments/nothing.rs").is_empty());
     }
 
+    /// A cycle of imports among the source files, if there is one.
+    fn find_cycle() -> Option<Vec<&'static str>> {
+        fn visit(
+            file: &'static str,
+            path: &mut Vec<&'static str>,
+            done: &mut std::collections::BTreeSet<&'static str>,
+        ) -> Option<Vec<&'static str>> {
+            if let Some(at) = path.iter().position(|f| *f == file) {
+                return Some([&path[at..], &[file]].concat());
+            }
+            if done.contains(file) {
+                return None;
+            }
+            path.push(file);
+            let deps = IMPORTS.iter().find(|(f, _)| *f == file).map_or(&[][..], |(_, d)| *d);
+            for dep in deps {
+                if let Some(cycle) = visit(dep, path, done) {
+                    return Some(cycle);
+                }
+            }
+            path.pop();
+            done.insert(file);
+            None
+        }
+        let mut done = std::collections::BTreeSet::new();
+        IMPORTS.iter().find_map(|(file, _)| visit(file, &mut Vec::new(), &mut done))
+    }
+
+    #[test]
+    fn the_modules_import_in_one_direction_and_no_question_imports_another() {
+        assert!(IMPORTS.len() > 30, "every source file is scanned: {}", IMPORTS.len());
+        assert_eq!(find_cycle(), None);
+        let imports_of = |file: &str| IMPORTS.iter().find(|(f, _)| *f == file).map_or(&[][..], |(_, d)| *d);
+        let questions: Vec<&str> = IMPORTS.iter().map(|(f, _)| *f).filter(|f| f.starts_with("src/experiments/q")).collect();
+        assert_eq!(questions.len(), 4, "{questions:?}");
+        for q in &questions {
+            let others: Vec<&&str> = imports_of(q).iter().filter(|d| d.starts_with("src/experiments/")).collect();
+            assert!(others.is_empty(), "{q} imports {others:?}");
+        }
+        // The layers below the experiments never reach up into them, the
+        // runner, the report or the manifest.
+        for lower in ["src/train/mod.rs", "src/recipe.rs", "src/study.rs", "src/networks.rs", "src/models/cnn.rs"] {
+            for upper in ["src/experiment.rs", "src/experiments/mod.rs", "src/runner.rs", "src/report/mod.rs", "src/manifest.rs"] {
+                assert!(!imports_of(lower).contains(&upper), "{lower} imports {upper}");
+            }
+        }
+        // The scan sees what it must: a question's shared layers, and a
+        // module's use of its own children.
+        assert!(imports_of("src/experiments/q3_cnn.rs").contains(&"src/study.rs"));
+        assert!(imports_of("src/report/mod.rs").contains(&"src/report/markdown.rs"));
+        assert!(imports_of("src/experiments/mod.rs").contains(&"src/experiments/q2_mlp.rs"));
+    }
+
     #[test]
     fn every_computing_file_is_hashed_as_it_is_now() {
         use sha2::Digest;
         for (file, hash) in SOURCES {
             let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/").to_owned() + file).unwrap();
-            let code: Vec<&str> = text.split("#[cfg(test)]").next().unwrap().lines().filter(|l| !l.trim_start().starts_with("//")).collect();
+            let code: Vec<&str> =
+                text.split("#[cfg(test)]").next().unwrap().lines().filter(|l| !l.trim_start().starts_with("//")).collect();
             assert_eq!(crate::data::hex(&sha2::Sha256::digest(code.join("\n").as_bytes())), *hash, "{file}: comments and tests aside");
         }
     }

@@ -31,22 +31,14 @@ struct IdxFile {
     sha256: &'static str,
 }
 
-const TRAIN_IMAGES: IdxFile = IdxFile {
-    name: "train-images-idx3-ubyte",
-    sha256: "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-};
-const TRAIN_LABELS: IdxFile = IdxFile {
-    name: "train-labels-idx1-ubyte",
-    sha256: "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-};
-const TEST_IMAGES: IdxFile = IdxFile {
-    name: "t10k-images-idx3-ubyte",
-    sha256: "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-};
-const TEST_LABELS: IdxFile = IdxFile {
-    name: "t10k-labels-idx1-ubyte",
-    sha256: "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-};
+const TRAIN_IMAGES: IdxFile =
+    IdxFile { name: "train-images-idx3-ubyte", sha256: "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db" };
+const TRAIN_LABELS: IdxFile =
+    IdxFile { name: "train-labels-idx1-ubyte", sha256: "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5" };
+const TEST_IMAGES: IdxFile =
+    IdxFile { name: "t10k-images-idx3-ubyte", sha256: "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7" };
+const TEST_LABELS: IdxFile =
+    IdxFile { name: "t10k-labels-idx1-ubyte", sha256: "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2" };
 
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
@@ -188,10 +180,7 @@ impl Mnist {
             files.push((f.name.to_owned(), found));
             let (shape, data) = parse_idx(&bytes).map_err(|reason| DataError::Format { path: path.clone(), reason })?;
             if shape.len() != dims {
-                return Err(DataError::Format {
-                    path,
-                    reason: format!("expected {dims} dimensions, found {}", shape.len()),
-                });
+                return Err(DataError::Format { path, reason: format!("expected {dims} dimensions, found {}", shape.len()) });
             }
             let data = data.to_vec();
             Ok((path, shape, data))
@@ -202,8 +191,7 @@ impl Mnist {
         for (_, sum) in &files {
             hasher.update(sum.as_bytes());
         }
-        let provenance =
-            Provenance { dir: dir.to_owned(), official: enforce, files, fingerprint: hex(&hasher.finalize()) };
+        let provenance = Provenance { dir: dir.to_owned(), official: enforce, files, fingerprint: hex(&hasher.finalize()) };
         Ok(Mnist { train, test, provenance })
     }
 
@@ -243,10 +231,7 @@ fn read_split(read: &mut ReadFn, images: &IdxFile, labels: &IdxFile) -> Result<S
         });
     }
     if image_shape[0] != label_shape[0] {
-        return Err(DataError::Format {
-            path: labels_path,
-            reason: format!("{} labels for {} images", label_shape[0], image_shape[0]),
-        });
+        return Err(DataError::Format { path: labels_path, reason: format!("{} labels for {} images", label_shape[0], image_shape[0]) });
     }
     if let Some(bad) = labels_data.iter().find(|&&l| l as usize >= CLASSES) {
         return Err(DataError::Format { path: labels_path, reason: format!("label {bad} is not a digit") });
@@ -265,9 +250,7 @@ fn read_maybe_gz(dir: &Path, name: &str) -> Result<(PathBuf, Vec<u8>), DataError
     if gz.exists() {
         let file = std::fs::File::open(&gz).map_err(io(&gz))?;
         let mut bytes = Vec::new();
-        GzDecoder::new(file)
-            .read_to_end(&mut bytes)
-            .map_err(|source| DataError::Gzip { path: gz.clone(), source })?;
+        GzDecoder::new(file).read_to_end(&mut bytes).map_err(|source| DataError::Gzip { path: gz.clone(), source })?;
         Ok((gz, bytes))
     } else if raw.exists() {
         let bytes = std::fs::read(&raw).map_err(io(&raw))?;
@@ -293,17 +276,11 @@ pub fn parse_idx(bytes: &[u8]) -> Result<(Vec<usize>, &[u8]), String> {
     if bytes.len() < header {
         return Err(format!("header announces {ndims} dimensions but the file ends after {} bytes", bytes.len()));
     }
-    let shape: Vec<usize> = bytes[4..header]
-        .chunks_exact(4)
-        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
-        .collect();
+    let shape: Vec<usize> = bytes[4..header].chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize).collect();
     let expected: usize = shape.iter().product();
     let data = &bytes[header..];
     if data.len() != expected {
-        return Err(format!(
-            "shape {shape:?} needs {expected} data bytes, found {} (truncated or padded file)",
-            data.len()
-        ));
+        return Err(format!("shape {shape:?} needs {expected} data bytes, found {} (truncated or padded file)", data.len()));
     }
     Ok((shape, data))
 }

@@ -5,6 +5,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::data::SIDE;
+use crate::study::Study;
+use crate::train::{EpochMetrics, History};
 
 pub use plotters::style::colors::BLACK;
 pub const TRAIN_COLOUR: RGBColor = RGBColor(0x1f, 0x77, 0xb4);
@@ -25,7 +27,11 @@ pub struct Figure {
 
 type DrawResult<T> = Result<T, Box<dyn std::error::Error>>;
 
-fn draw(name: &str, size: (u32, u32), paint: impl FnOnce(DrawingArea<SVGBackend, plotters::coord::Shift>) -> DrawResult<()>) -> anyhow::Result<Figure> {
+fn draw(
+    name: &str,
+    size: (u32, u32),
+    paint: impl FnOnce(DrawingArea<SVGBackend, plotters::coord::Shift>) -> DrawResult<()>,
+) -> anyhow::Result<Figure> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
@@ -118,7 +124,15 @@ pub fn count_matrix(name: &str, x_label: &str, y_label: &str, counts: &[Vec<u64>
 pub fn layer_stack(name: &str, layers: &[(String, String, String)]) -> anyhow::Result<Figure> {
     let (w, box_h, gap) = (640i32, 30i32, 12i32);
     let h = 12 + layers.len() as i32 * (box_h + gap);
-    let palette = [TRAIN_COLOUR, VALIDATION_COLOUR, RGBColor(0x2c, 0xa0, 0x2c), RGBColor(0x94, 0x67, 0xbd), RGBColor(0xff, 0x7f, 0x0e), RGBColor(0x8c, 0x56, 0x4b), RGBColor(0x7f, 0x7f, 0x7f)];
+    let palette = [
+        TRAIN_COLOUR,
+        VALIDATION_COLOUR,
+        RGBColor(0x2c, 0xa0, 0x2c),
+        RGBColor(0x94, 0x67, 0xbd),
+        RGBColor(0xff, 0x7f, 0x0e),
+        RGBColor(0x8c, 0x56, 0x4b),
+        RGBColor(0x7f, 0x7f, 0x7f),
+    ];
     let mut kinds: Vec<&str> = Vec::new();
     draw(name, (w as u32, h as u32), |root| {
         let left = |s: &str, x: i32, y: i32| text(s, (x, y), 15, &BLACK, (HPos::Left, VPos::Center));
@@ -171,11 +185,8 @@ pub fn lines(
     let ys: Vec<f64> = series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).filter(|y| y.is_finite()).collect();
     let (y_min, y_max) = padded_range(&ys);
     draw(name, (640, 380), |root| {
-        let mut chart = ChartBuilder::on(&root)
-            .margin(12)
-            .x_label_area_size(38)
-            .y_label_area_size(58)
-            .build_cartesian_2d(x_lo..x_hi, y_min..y_max)?;
+        let mut chart =
+            ChartBuilder::on(&root).margin(12).x_label_area_size(38).y_label_area_size(58).build_cartesian_2d(x_lo..x_hi, y_min..y_max)?;
         chart
             .configure_mesh()
             .x_desc(x_label)
@@ -252,9 +263,7 @@ pub fn log_factor_plot(
                 .legend(legend_mark(colour));
         }
         let colour = VALIDATION_COLOUR;
-        chart.draw_series(
-            points.iter().map(|&(x, m, sd)| ErrorBar::new_vertical(x, m - sd, m, m + sd, colour.stroke_width(2), 10)),
-        )?;
+        chart.draw_series(points.iter().map(|&(x, m, sd)| ErrorBar::new_vertical(x, m - sd, m, m + sd, colour.stroke_width(2), 10)))?;
         chart
             .draw_series(LineSeries::new(points.iter().map(|&(x, m, _)| (x, m)), colour.stroke_width(2)))?
             .label("mean ± 1 standard deviation over replicates")
@@ -339,6 +348,42 @@ fn padded_range(ys: &[f64]) -> (f64, f64) {
     }
     let margin = ((hi - lo) * 0.08).max(1e-3);
     (lo - margin, hi + margin)
+}
+
+/// Training and validation accuracy per epoch of one network.
+pub fn history_curves(name: &str, history: &History) -> anyhow::Result<Figure> {
+    let points = |f: fn(&EpochMetrics) -> f64| history.epochs.iter().map(|e| (e.epoch as f64, f(e))).collect();
+    curves(
+        name,
+        "epoch",
+        "accuracy",
+        &[
+            Series { label: "training (running mean over the epoch)", colour: TRAIN_COLOUR, points: points(|e| e.train_accuracy) },
+            Series { label: "validation (test set, after the epoch)", colour: VALIDATION_COLOUR, points: points(|e| e.val_accuracy) },
+        ],
+    )
+}
+
+/// Training and validation accuracy per epoch, each the mean over a study's seeds.
+pub fn study_curves(name: &str, study: &Study) -> anyhow::Result<Figure> {
+    let epochs = study.replicates.first().map_or(0, |r| r.history.epochs.len());
+    let mean_curve = |f: fn(&EpochMetrics) -> f64| -> Vec<(f64, f64)> {
+        (0..epochs)
+            .map(|e| {
+                let values: Vec<f64> = study.replicates.iter().filter_map(|r| r.history.epochs.get(e)).map(f).collect();
+                ((e + 1) as f64, values.iter().sum::<f64>() / values.len() as f64)
+            })
+            .collect()
+    };
+    curves(
+        name,
+        "epoch",
+        "accuracy (mean over seeds)",
+        &[
+            Series { label: "training (shifted images, dropout on)", colour: TRAIN_COLOUR, points: mean_curve(|e| e.train_accuracy) },
+            Series { label: "validation", colour: VALIDATION_COLOUR, points: mean_curve(|e| e.val_accuracy) },
+        ],
+    )
 }
 
 #[cfg(test)]

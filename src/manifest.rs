@@ -12,7 +12,88 @@ use serde_json::Value;
 use crate::cache::{Cache, Entry, is_timing, write_atomic};
 use crate::data::{Provenance, sha256_hex};
 use crate::precision::{Chosen, CpuFeatures, Precision};
-use crate::report::RunInfo;
+use crate::runner::{Computed, Plan};
+
+/// What the report says about the run that made it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub profile: String,
+    /// True when made with the assignment's exact settings.
+    pub full: bool,
+    pub seed: u64,
+    pub commit: String,
+    pub dirty: bool,
+    /// The report's date (the commit's), as YYYY-MM-DD.
+    pub date: String,
+    /// The devices the experiments ran on, e.g. "cpu".
+    pub device: String,
+    /// The thread counts that computed the numbers, e.g. "2 threads", or
+    /// "1 and 2 threads" where experiments differ.
+    pub threads: String,
+    /// What the networks computed in, e.g. "float32", or one precision per
+    /// group of experiments where they differ.
+    pub precision: String,
+    /// Why the run chose that precision.
+    pub precision_reason: String,
+    pub cpu_class: String,
+    pub data_official: bool,
+    pub data_fingerprint: String,
+    pub program_version: String,
+}
+
+impl RunInfo {
+    /// What the report says of the run of `plan` that computed `results`
+    /// from `data`, on `machine`, with the code in `project_dir`.
+    pub fn new(plan: &Plan, results: &[Computed], machine: &Machine, data: &Provenance, project_dir: &Path) -> RunInfo {
+        let (commit, dirty, date) = crate::git::state(project_dir);
+        let mut entries: Vec<&Entry> = results.iter().map(|c| &c.entry).collect();
+        entries.sort_by(|a, b| a.inputs.id.cmp(&b.inputs.id));
+        RunInfo {
+            profile: plan.profile.name().into(),
+            full: plan.profile == crate::profile::Profile::Full,
+            seed: plan.master_seed,
+            commit,
+            dirty,
+            date,
+            device: distinct(entries.iter().map(|e| e.device.clone())),
+            threads: threads_summary(&entries),
+            precision: precision_summary(&entries),
+            precision_reason: plan.precision.reason.clone(),
+            cpu_class: machine.cpu_class.clone(),
+            data_official: data.official,
+            data_fingerprint: data.fingerprint.clone(),
+            program_version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+}
+
+/// The values, each once, in order: "cpu", or "cpu and cuda".
+fn distinct(values: impl Iterator<Item = String>) -> String {
+    let set: std::collections::BTreeSet<String> = values.collect();
+    set.into_iter().collect::<Vec<_>>().join(" and ")
+}
+
+/// The thread counts the experiments' numbers came from (a later `render
+/// --threads` changes nothing they say): "1 thread", "1 and 2 threads".
+fn threads_summary(entries: &[&Entry]) -> String {
+    let counts: std::collections::BTreeSet<i32> = entries.iter().map(|e| e.threads).collect();
+    let plural = if counts.len() == 1 && counts.contains(&1) { "thread" } else { "threads" };
+    let counts: Vec<String> = counts.iter().map(i32::to_string).collect();
+    format!("{} {plural}", counts.join(" and "))
+}
+
+/// What the experiments computed in: one precision, or each precision with
+/// the experiments that used it.
+fn precision_summary(entries: &[&Entry]) -> String {
+    let mut by_precision: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for e in entries {
+        by_precision.entry(e.inputs.precision.name()).or_default().push(&e.inputs.id);
+    }
+    match by_precision.len() {
+        0 | 1 => by_precision.keys().next().copied().unwrap_or("float32").to_owned(),
+        _ => by_precision.iter().map(|(p, ids)| format!("{p} ({})", ids.join(", "))).collect::<Vec<_>>().join("; "),
+    }
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Versions {
@@ -104,14 +185,16 @@ impl Manifest {
         run: &RunInfo,
         machine: Machine,
         data: &Provenance,
-        entries: &BTreeMap<String, Entry>,
+        results: &[Computed],
         cache: &Cache,
         out: &Path,
         outputs: &[PathBuf],
     ) -> anyhow::Result<Manifest> {
         let relative = |p: &Path| p.strip_prefix(out).unwrap_or(p).to_path_buf();
+        let mut entries: Vec<&Entry> = results.iter().map(|c| &c.entry).collect();
+        entries.sort_by(|a, b| a.inputs.id.cmp(&b.inputs.id));
         let experiments = entries
-            .values()
+            .into_iter()
             .map(|e| ExperimentRecord {
                 id: e.inputs.id.clone(),
                 config: e.inputs.config.clone(),
@@ -152,8 +235,8 @@ impl Manifest {
 
     pub fn read(out: &Path) -> anyhow::Result<Manifest> {
         let path = Self::path(out);
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("{}: cannot be read; run `build-report` first", path.display()))?;
+        let text =
+            std::fs::read_to_string(&path).with_context(|| format!("{}: cannot be read; run `build-report` first", path.display()))?;
         serde_json::from_str(&text).with_context(|| format!("{}: is not a manifest written by this program", path.display()))
     }
 
@@ -215,7 +298,10 @@ pub struct SuggestedTolerance {
 
 impl SuggestedTolerance {
     pub fn describe(&self) -> String {
-        format!("{:.1e}: twice the largest replicate standard deviation the run measured, {} = {:.1e}", self.tolerance, self.metric, self.spread)
+        format!(
+            "{:.1e}: twice the largest replicate standard deviation the run measured, {} = {:.1e}",
+            self.tolerance, self.metric, self.spread
+        )
     }
 }
 
@@ -259,6 +345,12 @@ impl Comparison {
     pub fn difference(&self) -> f64 {
         if self.recorded.to_bits() == self.rerun.to_bits() { 0.0 } else { (self.recorded - self.rerun).abs() }
     }
+
+    /// Whether the two values differ by at most `tolerance`; a NaN
+    /// difference (one side NaN) never is.
+    pub fn within(&self, tolerance: f64) -> bool {
+        matches!(self.difference().partial_cmp(&tolerance), Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal))
+    }
 }
 
 /// Every number of `recorded` and `rerun` at the same path, timings aside;
@@ -275,12 +367,16 @@ fn walk(path: &str, a: &Value, b: &Value, out: &mut Vec<Comparison>) -> Result<(
     }
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => {
-            out.push(Comparison { metric: path.to_owned(), recorded: x.as_f64().unwrap_or(f64::NAN), rerun: y.as_f64().unwrap_or(f64::NAN) });
+            out.push(Comparison {
+                metric: path.to_owned(),
+                recorded: x.as_f64().unwrap_or(f64::NAN),
+                rerun: y.as_f64().unwrap_or(f64::NAN),
+            });
         }
         (Value::Object(x), Value::Object(y)) => {
             for (k, v) in x {
                 let w = y.get(k).ok_or_else(|| format!("{path}.{k}: missing in the re-run"))?;
-                walk(&format!("{path}.{k}").trim_start_matches('.').to_owned(), v, w, out)?;
+                walk(format!("{path}.{k}").trim_start_matches('.'), v, w, out)?;
             }
         }
         (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {

@@ -16,7 +16,13 @@ pub fn salt_and_pepper(images: &Tensor, level: f64, seed: u64) -> Tensor {
         .map(|&x| {
             let keep = rng.random_bool(1.0 - level);
             let salt = rng.random_bool(level);
-            if keep { x } else if salt { 1.0 } else { 0.0 }
+            if keep {
+                x
+            } else if salt {
+                1.0
+            } else {
+                0.0
+            }
         })
         .collect();
     Tensor::from_slice(&noisy).view(images.size().as_slice()).to_device(images.device())

@@ -8,8 +8,18 @@ use anyhow::{Context, bail};
 /// The code that goes into the zip: everything written for the project,
 /// without data, outputs or build products.
 const CODE: &[&str] = &[
-    "src", "answers", "templates", "tests", "scripts", ".cargo", ".ci", "Cargo.toml", "Cargo.lock", "build.rs",
-    "README.md", "report.toml",
+    "src",
+    "answers",
+    "templates",
+    "tests",
+    "scripts",
+    ".cargo",
+    ".ci",
+    "Cargo.toml",
+    "Cargo.lock",
+    "build.rs",
+    "README.md",
+    "report.toml",
 ];
 
 /// Assembles the submission in a scratch directory beside it and puts it in
@@ -58,12 +68,7 @@ fn assemble(project_dir: &Path, out: &Path, submission: &Path) -> anyhow::Result
     if !status.success() {
         bail!("git archive failed: the code zip is made from the committed tree, so {} must be a git checkout", project_dir.display());
     }
-    let dirty = std::process::Command::new("git")
-        .args(["status", "--porcelain", "--untracked-files=no"])
-        .current_dir(project_dir)
-        .output()
-        .is_ok_and(|o| !o.stdout.is_empty());
-    if dirty {
+    if crate::git::dirty(project_dir) {
         eprintln!("warning: uncommitted changes are not in code.zip (it holds the last commit); commit them and package again");
     }
     written.push(zip);

@@ -58,10 +58,10 @@ impl CpuFeatures {
     /// This machine's features: the `flags` of `/proc/cpuinfo` where there
     /// is one, the running CPU's answers to `cpuid` elsewhere on x86-64.
     pub fn detect() -> CpuFeatures {
-        if let Ok(info) = std::fs::read_to_string("/proc/cpuinfo") {
-            if let Some(flags) = info.lines().find_map(|l| l.strip_prefix("flags")) {
-                return CpuFeatures::from_flags(flags);
-            }
+        if let Ok(info) = std::fs::read_to_string("/proc/cpuinfo")
+            && let Some(flags) = info.lines().find_map(|l| l.strip_prefix("flags"))
+        {
+            return CpuFeatures::from_flags(flags);
         }
         #[cfg(target_arch = "x86_64")]
         {

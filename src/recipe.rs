@@ -1,26 +1,20 @@
-//! Training recipes beyond the notebook's: a network (a CNN, or an MLP with
-//! dropout), Adam or SGD with momentum, an optional one-cycle learning rate,
-//! random shifts of the training images and L2 decay, trained on the
-//! training images less a held-out validation split. A study trains the
-//! chosen recipe from several seeds, tests each model once, and compares
-//! variants of it on the validation split only.
+//! Training recipes: a network (a CNN, or an MLP with dropout), Adam or SGD
+//! (with or without momentum), an optional one-cycle learning rate, random
+//! shifts, rotations and scalings of the training images and L2 decay. The
+//! notebook's network is a recipe like any other, and one function trains
+//! any recipe on a set of splits.
 
-use std::time::Instant;
-
+use indicatif::ProgressBar;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use tch::nn::{self, ModuleT, OptimizerConfig};
 use tch::Tensor;
+use tch::nn::{self, ModuleT, OptimizerConfig};
 
 use crate::data::Split;
-use crate::experiments::Context;
-use crate::figures::{self, Figure, Series};
 use crate::models::LayerSummary;
 use crate::models::cnn::{Cnn, CnnConfig};
 use crate::models::mlp::Mlp;
-use crate::seed;
 use crate::shift;
-use crate::stats::mean_std;
 use crate::train::{self, Batches, FitOptions, History};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -28,7 +22,29 @@ use crate::train::{self, Batches, FitOptions, History};
 pub enum Network {
     Cnn(CnnConfig),
     /// Dense ReLU layers with dropout after each.
-    Mlp { hidden: Vec<i64>, dropout: f64 },
+    Mlp {
+        hidden: Vec<i64>,
+        dropout: f64,
+    },
+}
+
+impl Network {
+    /// Parameters of the network this builds (weights and biases; batch
+    /// normalisation's moving statistics counted as Keras counts them).
+    pub fn parameters(&self) -> i64 {
+        match self {
+            Network::Cnn(config) => config.parameters(),
+            Network::Mlp { hidden, .. } => crate::models::mlp::dense_parameters(hidden),
+        }
+    }
+
+    /// Multiply-accumulates of one image's forward pass.
+    pub fn forward_macs(&self) -> i64 {
+        match self {
+            Network::Cnn(config) => config.forward_macs(),
+            Network::Mlp { hidden, .. } => crate::models::mlp::dense_macs(hidden),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -36,7 +52,9 @@ pub enum Network {
 pub enum Optimiser {
     Adam,
     /// With Nesterov momentum.
-    Sgd { momentum: f64 },
+    Sgd {
+        momentum: f64,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -83,6 +101,10 @@ pub enum Trained {
 }
 
 impl Trained {
+    pub fn parameters(&self) -> i64 {
+        self.summary().iter().map(|l| l.parameters).sum()
+    }
+
     pub fn summary(&self) -> Vec<LayerSummary> {
         match self {
             Trained::Cnn(m) => m.summary(),
@@ -108,6 +130,12 @@ pub struct Splits {
 }
 
 impl Splits {
+    /// Training and validation images; the test images are `validation`'s
+    /// too, as the notebook validates on the test set.
+    pub fn validated_on_test(train: &Split, test: &Split, device: tch::Device) -> Splits {
+        Splits::new(train, test, test, device)
+    }
+
     pub fn new(train: &Split, validation: &Split, test: &Split, device: tch::Device) -> Splits {
         let pair = |s: &Split| (s.images_tensor(device), s.labels_tensor(device));
         Splits { train: pair(train), validation: pair(validation), test: pair(test) }
@@ -119,10 +147,11 @@ pub fn batches(pair: &(Tensor, Tensor)) -> Batches<'_> {
 }
 
 /// Trains a network by `recipe` from `seed` (initialisation, dropout, batch
-/// order and shifts), validating after every epoch.
-pub fn train(recipe: &Recipe, seed: u64, data: &Splits, ctx: &Context) -> anyhow::Result<(Trained, History)> {
+/// order and augmentation) on `data.train`, validating on
+/// `data.validation` after every epoch.
+pub fn train(recipe: &Recipe, seed: u64, data: &Splits, progress: &ProgressBar) -> anyhow::Result<(Trained, History)> {
     tch::manual_seed(seed as i64);
-    let vs = nn::VarStore::new(ctx.device);
+    let vs = nn::VarStore::new(data.train.0.device());
     let model = match &recipe.network {
         Network::Cnn(config) => Trained::Cnn(Cnn::new(&vs.root(), config)),
         Network::Mlp { hidden, dropout } => Trained::Mlp(Mlp::new(&vs.root(), hidden).with_dropout(*dropout)),
@@ -151,125 +180,17 @@ pub fn train(recipe: &Recipe, seed: u64, data: &Splits, ctx: &Context) -> anyhow
         batch_size: recipe.batch_size,
         shuffle_seed: seed,
         penalty: (l2 > 0.0).then_some(&penalty as &dyn Fn() -> Tensor),
-        augment: augmented.then_some(&augment as &dyn Fn(&Tensor, &mut ChaCha8Rng) -> Tensor),
+        augment: augmented.then_some(&augment as &train::Augment),
         learning_rate: recipe.one_cycle.then_some(&schedule as &dyn Fn(f64) -> f64),
-        progress: ctx.progress,
+        progress,
     };
-    let history = train::fit(&model, &mut opt, &batches(&data.train), &batches(&data.validation), &options);
+    let history = train::fit(&model, &mut opt, &batches(&data.train), &batches(&data.validation), &options)?;
     Ok((model, history))
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Replicate {
-    pub seed: u64,
-    pub history: History,
-    pub test_accuracy: f64,
-    pub seconds_per_epoch: f64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AblationRow {
-    pub name: String,
-    pub validation_accuracy: f64,
-    pub seconds_per_epoch: f64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Study {
-    pub summary: Vec<LayerSummary>,
-    pub parameters: i64,
-    pub train_images: usize,
-    pub validation_images: usize,
-    pub replicates: Vec<Replicate>,
-    pub test_accuracy_mean: f64,
-    pub test_accuracy_std: f64,
-    pub validation_accuracy_mean: f64,
-    /// Training time of all replicates together, evaluation included.
-    pub replicates_seconds: f64,
-    /// The chosen recipe (first replicate), then each variant from the same seed.
-    pub ablation: Vec<AblationRow>,
-}
-
-pub fn seconds_per_epoch(history: &History) -> f64 {
-    history.train_seconds / history.epochs.len() as f64
-}
-
+/// Accuracy of `model` on the test split.
 pub fn test_accuracy(model: &dyn ModuleT, data: &Splits) -> f64 {
     train::evaluate(model, &batches(&data.test)).1
-}
-
-/// Trains `chosen` from `replicates` seeds derived from `ctx.seed`, tests
-/// each model once, then trains every variant of `ablations` from the first
-/// seed and compares them on the validation split. Returns the first
-/// replicate's model with the study.
-pub fn study(
-    chosen: &Recipe,
-    replicates: usize,
-    ablations: &[(String, Recipe)],
-    data: &Splits,
-    ctx: &Context,
-) -> anyhow::Result<(Trained, Study)> {
-    let mut runs = Vec::new();
-    let mut first = None;
-    let start = Instant::now();
-    for r in 0..replicates {
-        let seed = seed::derive(ctx.seed, &format!("replicate-{r}"));
-        ctx.progress.set_prefix(format!("seed {}/{replicates}", r + 1));
-        let (model, history) = train(chosen, seed, data, ctx)?;
-        runs.push(Replicate { seed, test_accuracy: test_accuracy(&model, data), seconds_per_epoch: seconds_per_epoch(&history), history });
-        first.get_or_insert(model);
-    }
-    let replicates_seconds = start.elapsed().as_secs_f64();
-    let model = first.expect("at least one replicate");
-    let (test_accuracy_mean, test_accuracy_std) = mean_std(&runs.iter().map(|r| r.test_accuracy).collect::<Vec<_>>());
-    let (validation_accuracy_mean, _) = mean_std(&runs.iter().map(|r| r.history.final_val_accuracy).collect::<Vec<_>>());
-    let mut ablation = vec![AblationRow {
-        name: "chosen recipe".into(),
-        validation_accuracy: runs[0].history.final_val_accuracy,
-        seconds_per_epoch: runs[0].seconds_per_epoch,
-    }];
-    for (name, recipe) in ablations {
-        ctx.progress.set_prefix(format!("ablation: {name}"));
-        let (_, history) = train(recipe, runs[0].seed, data, ctx)?;
-        ablation.push(AblationRow { name: name.clone(), validation_accuracy: history.final_val_accuracy, seconds_per_epoch: seconds_per_epoch(&history) });
-    }
-    ctx.progress.set_prefix("");
-    let summary = model.summary();
-    let study = Study {
-        parameters: summary.iter().map(|l| l.parameters).sum(),
-        summary,
-        train_images: data.train.1.size()[0] as usize,
-        validation_images: data.validation.1.size()[0] as usize,
-        replicates: runs,
-        test_accuracy_mean,
-        test_accuracy_std,
-        validation_accuracy_mean,
-        replicates_seconds,
-        ablation,
-    };
-    Ok((model, study))
-}
-
-/// Training and validation accuracy per epoch, each the mean over a study's seeds.
-pub fn study_curves(name: &str, study: &Study) -> anyhow::Result<Figure> {
-    let epochs = study.replicates[0].history.epochs.len();
-    let mean_curve = |f: fn(&train::EpochMetrics) -> f64| -> Vec<(f64, f64)> {
-        (0..epochs)
-            .map(|e| {
-                let values: Vec<f64> = study.replicates.iter().filter_map(|r| r.history.epochs.get(e)).map(f).collect();
-                ((e + 1) as f64, values.iter().sum::<f64>() / values.len() as f64)
-            })
-            .collect()
-    };
-    figures::curves(
-        name,
-        "epoch",
-        "accuracy (mean over seeds)",
-        &[
-            Series { label: "training (shifted images, dropout on)", colour: figures::TRAIN_COLOUR, points: mean_curve(|e| e.train_accuracy) },
-            Series { label: "validation", colour: figures::VALIDATION_COLOUR, points: mean_curve(|e| e.val_accuracy) },
-        ],
-    )
 }
 
 #[cfg(test)]

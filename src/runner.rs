@@ -1,5 +1,6 @@
 //! Runs the experiments a command selects: each one's result comes from the
 //! cache when its key matches, otherwise it is computed and stored at once.
+//! Hands the report plain values: each result with its figures.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -11,7 +12,9 @@ use tch::Device;
 use crate::cache::{self, Cache, Entry, KeyInputs};
 use crate::code;
 use crate::data::Mnist;
-use crate::experiments::{self, Context, Experiment};
+use crate::experiment::{AnyExperiment, Context};
+use crate::experiments;
+use crate::figures::Figure;
 use crate::precision::{Chosen, CpuFeatures};
 use crate::profile::Profile;
 use crate::seed;
@@ -22,7 +25,7 @@ pub struct Plan {
     /// The precision the run chose, and why.
     pub precision: Chosen,
     /// Every experiment of the report.
-    pub experiments: Vec<Box<dyn Experiment>>,
+    pub experiments: Vec<Box<dyn AnyExperiment>>,
     /// The ids `--only` selected to run; empty for all.
     only: Vec<String>,
 }
@@ -32,6 +35,9 @@ impl Plan {
     /// when it is empty) may run.
     pub fn new(profile: Profile, master_seed: u64, precision: Chosen, only: &[String]) -> anyhow::Result<Plan> {
         let experiments = experiments::all(profile, precision.precision);
+        for e in &experiments {
+            e.check().with_context(|| format!("profile {}", profile.name()))?;
+        }
         for id in only {
             if !experiments.iter().any(|e| e.id() == id) {
                 let known: Vec<_> = experiments.iter().map(|e| e.id()).collect();
@@ -41,16 +47,16 @@ impl Plan {
         Ok(Plan { profile, master_seed, precision, experiments, only: only.to_vec() })
     }
 
-    fn selected(&self, e: &dyn Experiment) -> bool {
+    fn selected(&self, e: &dyn AnyExperiment) -> bool {
         self.only.is_empty() || self.only.iter().any(|id| id == e.id())
     }
 
-    pub fn seed_of(&self, e: &dyn Experiment) -> u64 {
+    pub fn seed_of(&self, e: &dyn AnyExperiment) -> u64 {
         seed::derive(self.master_seed, e.id())
     }
 
     /// Everything `e`'s result depends on, as this code and data would compute it.
-    pub fn inputs_of(&self, e: &dyn Experiment, data_fingerprint: &str) -> KeyInputs {
+    pub fn inputs_of(&self, e: &dyn AnyExperiment, data_fingerprint: &str) -> KeyInputs {
         KeyInputs {
             id: e.id().to_owned(),
             version: e.version(),
@@ -64,7 +70,7 @@ impl Plan {
         }
     }
 
-    pub fn key_of(&self, e: &dyn Experiment, data_fingerprint: &str) -> String {
+    pub fn key_of(&self, e: &dyn AnyExperiment, data_fingerprint: &str) -> String {
         self.inputs_of(e, data_fingerprint).key()
     }
 
@@ -157,6 +163,20 @@ impl Plan {
         Ok(results)
     }
 
+    /// Every experiment's result with its figures and what the report says
+    /// of it, in the plan's order; fails unless `results` has them all.
+    pub fn computed(&self, mut results: BTreeMap<String, Entry>) -> anyhow::Result<Vec<Computed>> {
+        self.check_complete(&results)?;
+        self.experiments
+            .iter()
+            .map(|e| {
+                let entry = results.remove(e.id()).expect("checked complete");
+                let figures = e.figures(&entry.result).with_context(|| format!("{}: drawing its figures", e.id()))?;
+                Ok(Computed { id: e.id(), title: e.title(), training_images: e.training_images(), entry, figures })
+            })
+            .collect()
+    }
+
     /// Fails, naming the first experiment without a result, unless `results` has them all.
     pub fn check_complete(&self, results: &BTreeMap<String, Entry>) -> anyhow::Result<()> {
         if let Some(e) = self.experiments.iter().find(|e| !results.contains_key(e.id())) {
@@ -171,6 +191,16 @@ impl Plan {
         }
         Ok(())
     }
+}
+
+/// One experiment's result as the report uses it.
+pub struct Computed {
+    pub id: &'static str,
+    pub title: &'static str,
+    /// Images passed through a network in training.
+    pub training_images: u64,
+    pub entry: Entry,
+    pub figures: Vec<Figure>,
 }
 
 fn progress_bar(id: &str) -> ProgressBar {
@@ -212,7 +242,7 @@ mod tests {
         assert_eq!(stale_after_editing(&plan, "src/noise.rs"), ["q4_denoising_autoencoder"]);
         assert_eq!(stale_after_editing(&plan, "src/models/autoencoder.rs"), ["q4_denoising_autoencoder"]);
         let all_but_q1 = ["q2_notebook_mlp", "q2_weight_decay_sweep", "q2_tuned_mlp", "q3_cnn", "q4_denoising_autoencoder"];
-        assert_eq!(stale_after_editing(&plan, "src/train.rs"), all_but_q1);
+        assert_eq!(stale_after_editing(&plan, "src/train/mod.rs"), all_but_q1);
         assert_eq!(stale_after_editing(&plan, "src/experiments/q1_preprocessing.rs"), ["q1_preprocessing"]);
         for drawing_only in ["src/figures.rs", "src/report/mod.rs", "src/main.rs", "answers/q2.md"] {
             assert!(stale_after_editing(&plan, drawing_only).is_empty(), "{drawing_only}");

@@ -19,10 +19,7 @@ const PADDED: i64 = SIDE as i64 + 2 * MAX_SHIFT;
 pub fn shift(images: &Tensor, offsets: &Tensor) -> Tensor {
     let n = images.size()[0];
     let side = SIDE as i64;
-    let padded = images
-        .view([n, side, side])
-        .constant_pad_nd([MAX_SHIFT, MAX_SHIFT, MAX_SHIFT, MAX_SHIFT])
-        .view([n, PADDED * PADDED]);
+    let padded = images.view([n, side, side]).constant_pad_nd([MAX_SHIFT, MAX_SHIFT, MAX_SHIFT, MAX_SHIFT]).view([n, PADDED * PADDED]);
     let grid = Tensor::arange(side, (Kind::Int64, images.device()));
     let base = (grid.view([side, 1]) * PADDED + grid.view([1, side])).view([1, PIXELS as i64]);
     let down = offsets.narrow(1, 0, 1);

@@ -34,5 +34,4 @@ mod tests {
         assert!(!paired_t(&[0.01, -0.01, 0.005]).1);
         assert_eq!(paired_t(&[0.0, 0.0]), (None, false));
     }
-
 }

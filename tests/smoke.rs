@@ -103,9 +103,10 @@ fn build_report_end_to_end_then_from_the_cache() {
     // Question 3's confusion matrix counts every test image once, and its
     // shifted-test accuracy starts from the unshifted test accuracy.
     let cache = out.path().join("cache");
-    let q3 = std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().path()).find(|p| {
-        p.file_name().unwrap().to_string_lossy().starts_with("q3_cnn-")
-    });
+    let q3 = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("q3_cnn-"));
     let q3: serde_json::Value = serde_json::from_slice(&std::fs::read(q3.expect("a q3 result")).unwrap()).unwrap();
     let result = &q3["result"];
     let test_images = q3["config"]["test_images"].as_u64().unwrap();
@@ -114,7 +115,7 @@ fn build_report_end_to_end_then_from_the_cache() {
     let correct: u64 = (0..10).map(|k| confusion[k][k]).sum();
     assert_eq!(result["errors"].as_u64().unwrap(), test_images - correct);
     let first_test = result["replicates"][0]["test_accuracy"].as_f64().unwrap();
-    assert_eq!(result["translation"][0]["mean"][0].as_f64().unwrap(), first_test);
+    assert_eq!(result["translation"]["chosen_cnn"]["mean"][0].as_f64().unwrap(), first_test);
     assert_eq!(first_test, correct as f64 / test_images as f64);
 
     // The second run trains nothing and renders the same report.
@@ -170,11 +171,21 @@ fn bad_flags_and_bad_data_get_clear_errors() {
         let small = mnist_writeup(out.path(), &["run", "--data-dir", tiny.path().to_str().unwrap()]);
         assert!(!small.status.success(), "{images} images");
         let said = stderr(&small);
-        assert!(said.contains(&format!("has {images} training and {images} test images; the smoke profile needs at least 2000 and 1000")), "{said}");
-        assert!(!out.path().join("cache").exists() || std::fs::read_dir(out.path().join("cache")).unwrap().next().is_none(), "nothing cached");
+        assert!(
+            said.contains(&format!("has {images} training and {images} test images; the smoke profile needs at least 2000 and 1000")),
+            "{said}"
+        );
+        assert!(
+            !out.path().join("cache").exists() || std::fs::read_dir(out.path().join("cache")).unwrap().next().is_none(),
+            "nothing cached"
+        );
     }
 
     let empty = tempfile::tempdir().unwrap();
+    // `package` needs no data: it fails for want of a report, not of MNIST.
+    let package = mnist_writeup(out.path(), &["package", "--data-dir", empty.path().to_str().unwrap()]);
+    assert!(!package.status.success());
+    assert!(stderr(&package).contains("report.pdf: missing; run `build-report`"), "{}", stderr(&package));
     let missing = mnist_writeup(out.path(), &["list", "--data-dir", empty.path().to_str().unwrap()]);
     assert!(!missing.status.success());
     assert!(stderr(&missing).contains("train-images-idx3-ubyte: not found"), "{}", stderr(&missing));
@@ -229,8 +240,7 @@ fn same_seed_same_numbers_and_a_grader_can_check_them() {
     assert_eq!(std::fs::read(a.path().join("report.pdf")).unwrap(), pdf);
 
     // The manifest holds what a grader needs.
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(a.path().join("manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(a.path().join("manifest.json")).unwrap()).unwrap();
     for key in ["profile", "seed", "versions", "run", "machine", "data", "experiments", "outputs"] {
         assert!(manifest.get(key).is_some(), "manifest lacks {key}");
     }
@@ -277,7 +287,11 @@ fn same_seed_same_numbers_and_a_grader_can_check_them() {
     assert_eq!((state("q3_cnn"), state("q2_notebook_mlp")), ("stale".into(), "cached".into()), "{listed}");
     assert!(listed.contains(&format!("precision changed: {precision} → {other}")), "list says why: {listed}");
     let same = mnist_writeup(a.path(), &["list", "--precision", precision]);
-    assert!(String::from_utf8_lossy(&same.stdout).lines().skip(1).all(|l| l.contains(" cached ")), "{}", String::from_utf8_lossy(&same.stdout));
+    assert!(
+        String::from_utf8_lossy(&same.stdout).lines().skip(1).all(|l| l.contains(" cached ")),
+        "{}",
+        String::from_utf8_lossy(&same.stdout)
+    );
 
     // verify passes on an untouched output...
     let verify = mnist_writeup(a.path(), &["verify", "--only", "q2_notebook_mlp"]);
@@ -306,7 +320,8 @@ fn same_seed_same_numbers_and_a_grader_can_check_them() {
     let printed = String::from_utf8_lossy(&across.stdout);
     let first_line = printed.lines().next().unwrap_or("");
     assert!(
-        first_line.starts_with("recorded on AVX-512+AMX-BF16 (elsewhere), re-run on ") && first_line.contains("bit-identity is not expected"),
+        first_line.starts_with("recorded on AVX-512+AMX-BF16 (elsewhere), re-run on ")
+            && first_line.contains("bit-identity is not expected"),
         "{printed}{}",
         stderr(&across)
     );
@@ -315,7 +330,11 @@ fn same_seed_same_numbers_and_a_grader_can_check_them() {
     for bad in ["-1", "nan"] {
         let refused = mnist_writeup(a.path(), &["verify", "--tolerance", bad]);
         let said = stderr(&refused);
-        assert!(!refused.status.success() && said.contains(&format!("--tolerance {}: give a finite difference", bad.to_uppercase().replace("NAN", "NaN"))), "{said}");
+        assert!(
+            !refused.status.success()
+                && said.contains(&format!("--tolerance {}: give a finite difference", bad.to_uppercase().replace("NAN", "NaN"))),
+            "{said}"
+        );
         assert!(!said.contains("re-running"), "checked before anything runs: {said}");
     }
 
@@ -375,7 +394,11 @@ fn same_seed_same_numbers_and_a_grader_can_check_them() {
     let html = std::fs::read_to_string(&html_path).unwrap();
     std::fs::write(&html_path, format!("{html}<!-- edited -->")).unwrap();
     let edited_output = mnist_writeup(a.path(), &["verify", "--only", "q2_notebook_mlp"]);
-    assert!(!edited_output.status.success() && stderr(&edited_output).contains("report.html: changed after the run"), "{}", stderr(&edited_output));
+    assert!(
+        !edited_output.status.success() && stderr(&edited_output).contains("report.html: changed after the run"),
+        "{}",
+        stderr(&edited_output)
+    );
     std::fs::write(&html_path, &html).unwrap();
 
     // ...gives no false alarm after a legitimate re-run (new timings, same numbers)...
@@ -408,14 +431,16 @@ fn same_seed_same_numbers_and_a_grader_can_check_them() {
 
     // A render that fails (here: a forged result it cannot draw) leaves the
     // previous outputs and manifest together, as they were.
-    let before: Vec<Vec<u8>> = ["report.html", "report.pdf", "manifest.json"].iter().map(|f| std::fs::read(a.path().join(f)).unwrap()).collect();
+    let before: Vec<Vec<u8>> =
+        ["report.html", "report.pdf", "manifest.json"].iter().map(|f| std::fs::read(a.path().join(f)).unwrap()).collect();
     edit(&|e| {
         e["result"].as_object_mut().unwrap().remove("history");
         e["result_sha256"] = sha256_of_result(&without_timings(&e["result"])).into();
     });
     let failed_render = mnist_writeup(a.path(), &["render"]);
     assert!(!failed_render.status.success(), "{}", stderr(&failed_render));
-    let after: Vec<Vec<u8>> = ["report.html", "report.pdf", "manifest.json"].iter().map(|f| std::fs::read(a.path().join(f)).unwrap()).collect();
+    let after: Vec<Vec<u8>> =
+        ["report.html", "report.pdf", "manifest.json"].iter().map(|f| std::fs::read(a.path().join(f)).unwrap()).collect();
     assert!(before == after, "a failed render changed the outputs: {}", stderr(&failed_render));
 }
 
@@ -446,7 +471,8 @@ fn package_writes_the_three_artifacts_and_the_code_zip() {
         assert_eq!(mode, 0o644, "{}", path.display());
     }
     // A package that fails half-way leaves the complete one in place.
-    let complete: Vec<_> = ["report.pdf", "report.html", "manifest.json"].iter().map(|f| std::fs::read(submission.join(f)).unwrap()).collect();
+    let complete: Vec<_> =
+        ["report.pdf", "report.html", "manifest.json"].iter().map(|f| std::fs::read(submission.join(f)).unwrap()).collect();
     std::fs::write(out.path().join("report.pdf"), "a newer pdf").unwrap();
     std::fs::remove_file(out.path().join("manifest.json")).unwrap();
     let half = mnist_writeup(out.path(), &["package"]);
@@ -460,7 +486,9 @@ fn package_writes_the_three_artifacts_and_the_code_zip() {
     }
     let listing = Command::new("python3").args(["-m", "zipfile", "-l"]).arg(submission.join("code.zip")).output().unwrap();
     let listing = String::from_utf8_lossy(&listing.stdout);
-    for expected in ["mnist-writeup/src/main.rs", "mnist-writeup/answers/q1.md", "mnist-writeup/Cargo.toml", "mnist-writeup/templates/report.typ"] {
+    for expected in
+        ["mnist-writeup/src/main.rs", "mnist-writeup/answers/q1.md", "mnist-writeup/Cargo.toml", "mnist-writeup/templates/report.typ"]
+    {
         assert!(listing.contains(expected), "{expected} not in\n{listing}");
     }
     for excluded in ["data/mnist", "target/", "out/"] {
@@ -490,8 +518,37 @@ fn bench_times_what_the_machine_computes_natively_and_runs_the_peer() {
     // The peer ran on the same data and each of its workloads has a measured ratio.
     for workload in ["pytorch 64-64 MLP epoch", "pytorch 500-300 MLP model-epoch", "pytorch reference conv net epoch"] {
         let line = printed.lines().find(|l| l.starts_with(workload)).unwrap_or_else(|| panic!("no {workload} in\n{printed}"));
-        let ratio: f64 = line.split_whitespace().find(|w| w.ends_with('x') && w.contains('.')).unwrap().trim_end_matches('x').parse().unwrap();
+        let ratio: f64 =
+            line.split_whitespace().find(|w| w.ends_with('x') && w.contains('.')).unwrap().trim_end_matches('x').parse().unwrap();
         assert!(ratio.is_finite() && ratio > 0.0, "{line}");
     }
     assert!(printed.contains("keras peer: skipped") || printed.lines().any(|l| l.starts_with("keras ")), "{printed}");
+}
+
+#[test]
+fn every_subcommand_describes_itself_in_help() {
+    let out = tempfile::tempdir().unwrap();
+    let described = [
+        ("build-report", "Run what is not cached, then render"),
+        ("run", "Run the experiments only"),
+        ("render", "Render the reports from cached results only"),
+        ("list", "List the experiments"),
+        ("verify", "Re-run the experiments of out/manifest.json"),
+        ("package", "Write out/submission/"),
+        ("bench", "Measure training throughput"),
+    ];
+    let overview = mnist_writeup(out.path(), &["--help"]);
+    let overview = String::from_utf8_lossy(&overview.stdout).into_owned();
+    for (command, about) in described {
+        let line = overview
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{command} ")))
+            .unwrap_or_else(|| panic!("{command} in {overview}"));
+        assert!(line.contains(about), "{command}: {line}");
+        let help = mnist_writeup(out.path(), &[command, "--help"]);
+        assert!(help.status.success());
+        let text = String::from_utf8_lossy(&help.stdout).into_owned();
+        assert!(text.starts_with(about), "{command} --help starts: {}", text.lines().next().unwrap_or(""));
+        assert!(text.contains("--device <DEVICE>") && text.contains("Where the networks train"), "{command}: every flag is described");
+    }
 }

@@ -3,11 +3,10 @@
 //! balance, and sample digits for a figure.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use tch::{Kind, Tensor};
 
-use super::{Context, Experiment};
 use crate::data::{CLASSES, SIDE, Split};
+use crate::experiment::{About, Context, Experiment};
 use crate::figures::{self, Figure};
 use crate::profile::Profile;
 
@@ -25,12 +24,7 @@ pub struct Preprocessing(Config);
 
 impl Preprocessing {
     pub fn new(profile: Profile) -> Self {
-        Preprocessing(Config {
-            train_images: profile.train_images(),
-            test_images: profile.test_images(),
-            samples: 24,
-            one_hot_examples: 5,
-        })
+        Preprocessing(Config { train_images: profile.train_images(), test_images: profile.test_images(), samples: 24, one_hot_examples: 5 })
     }
 }
 
@@ -90,31 +84,31 @@ fn raw(split: &Split) -> Tensor {
 }
 
 impl Experiment for Preprocessing {
-    fn id(&self) -> &'static str {
-        "q1_preprocessing"
-    }
-    fn title(&self) -> &'static str {
-        "Q1 preprocessing: shapes, ranges, one-hot labels, class balance"
-    }
-    fn version(&self) -> u32 {
-        1
-    }
-    fn source_file(&self) -> &'static str {
-        file!()
-    }
-    fn config(&self) -> Value {
-        serde_json::to_value(&self.0).expect("config serialises")
+    type Config = Config;
+    type Output = Preprocessed;
+    const ABOUT: About = About {
+        id: "q1_preprocessing",
+        title: "Q1 preprocessing: shapes, ranges, one-hot labels, class balance",
+        version: 1,
+        source_file: file!(),
+    };
+    fn config(&self) -> &Config {
+        &self.0
     }
     fn training_images(&self) -> u64 {
         0
     }
-    fn run(&self, ctx: &Context) -> anyhow::Result<Value> {
+    fn check(&self) -> anyhow::Result<()> {
+        Ok(())
+    }
+    fn run(&self, ctx: &Context) -> anyhow::Result<Preprocessed> {
         let (train, test) = (&ctx.data.train, &ctx.data.test);
         let labels = train.labels_tensor(tch::Device::Cpu);
         let one_hot = labels.one_hot(CLASSES as i64).to_kind(Kind::Float);
         let examples = (0..self.0.one_hot_examples)
-            .map(|i| (train.labels[i], Vec::<i64>::try_from(one_hot.get(i as i64).to_kind(Kind::Int64)).unwrap()))
-            .collect();
+            .map(|i| (train.labels[i], Vec::<i64>::try_from(one_hot.get(i as i64).to_kind(Kind::Int64))))
+            .map(|(label, row)| Ok((label, row?)))
+            .collect::<anyhow::Result<_>>()?;
         let result = Preprocessed {
             raw_train: ArrayStats::of(&raw(train), "uint8"),
             raw_test: ArrayStats::of(&raw(test), "uint8"),
@@ -130,12 +124,10 @@ impl Experiment for Preprocessing {
                 .collect(),
         };
         ctx.progress.finish_and_clear();
-        Ok(serde_json::to_value(result)?)
+        Ok(result)
     }
-    fn figures(&self, result: &Value) -> anyhow::Result<Vec<Figure>> {
-        let result: Preprocessed = serde_json::from_value(result.clone())?;
-        let digits: Vec<(String, &[u8])> =
-            result.samples.iter().map(|s| (s.label.to_string(), s.pixels.as_slice())).collect();
+    fn figures(&self, result: &Preprocessed) -> anyhow::Result<Vec<Figure>> {
+        let digits: Vec<(String, &[u8])> = result.samples.iter().map(|s| (s.label.to_string(), s.pixels.as_slice())).collect();
         Ok(vec![figures::digit_grid("q1_samples", &digits, 12)?])
     }
 }

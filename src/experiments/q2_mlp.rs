@@ -1,134 +1,111 @@
 //! Question 2: fully connected classifiers. A-C: the notebook's 784-64-64-10
 //! network trained with SGD for 10 epochs. D: the 784-500-300-10 network
-//! without and with weight decay, all factors and replicates trained together.
+//! without and with weight decay, all factors and replicates trained
+//! together; and the same network with a recipe tuned on a validation split.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use tch::nn::{self, OptimizerConfig};
 
-use super::{Context, Experiment};
+use crate::experiment::{About, Context, Experiment, at_least_one};
+use crate::figures::{self, Figure};
 use crate::models::LayerSummary;
 use crate::models::batched_mlp::BatchedMlp;
-use crate::models::mlp::Mlp;
-use crate::figures::{self, Figure, Series};
+use crate::networks;
 use crate::profile::Profile;
-use crate::recipe::{self, Network, Optimiser, Recipe, Splits, Study};
+use crate::recipe::{self, Network, Optimiser, Recipe, Splits};
 use crate::seed;
 use crate::stats::{mean_std, paired_t};
-use crate::train::{self, BatchedFitOptions, Batches, FitOptions, History};
+use crate::study::{self, Study, Variant};
+use crate::train::History;
+use crate::train::batched::{self, BatchedFitOptions};
 
-/// Settings of one fully connected network's training.
+/// A recipe trained on the training images and validated on the test images
+/// after every epoch, as the notebook does.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct MlpConfig {
-    pub hidden: Vec<i64>,
-    pub learning_rate: f64,
-    pub batch_size: i64,
-    pub epochs: usize,
-    /// Keras `l2` factor on the hidden kernels (0 for none).
-    pub l2: f64,
+pub struct NotebookConfig {
+    #[serde(flatten)]
+    pub recipe: Recipe,
     pub train_images: usize,
     pub test_images: usize,
+}
+
+/// One dense layer of a trained classifier.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DenseLayer {
+    pub inputs: i64,
+    pub outputs: i64,
+    pub parameters: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MlpResult {
     pub summary: Vec<LayerSummary>,
     pub parameters: i64,
+    /// Pixels per image: the flattened input.
+    pub inputs: i64,
+    pub hidden_widths: Vec<i64>,
+    /// One per class.
+    pub outputs: i64,
+    pub dense_layers: Vec<DenseLayer>,
     pub history: History,
 }
 
-/// Trains one MLP as the notebook does: SGD without momentum, categorical
-/// cross-entropy, the test set as validation data.
-pub fn train_mlp(config: &MlpConfig, ctx: &Context) -> anyhow::Result<MlpResult> {
-    Ok(fit_mlp(config, ctx)?.1)
-}
-
-/// As `train_mlp`, also returning the trained network.
-pub fn fit_mlp(config: &MlpConfig, ctx: &Context) -> anyhow::Result<(Mlp, MlpResult)> {
-    tch::manual_seed(ctx.seed as i64);
-    let vs = nn::VarStore::new(ctx.device);
-    let model = Mlp::new(&vs.root(), &config.hidden);
-    let mut opt = nn::Sgd::default().build(&vs, config.learning_rate)?;
-    let (train_x, train_y) = (ctx.data.train.images_tensor(ctx.device), ctx.data.train.labels_tensor(ctx.device));
-    let (test_x, test_y) = (ctx.data.test.images_tensor(ctx.device), ctx.data.test.labels_tensor(ctx.device));
-    let penalty = || model.hidden_kernel_sq_sum() * config.l2;
-    let options = FitOptions {
-        epochs: config.epochs,
-        batch_size: config.batch_size,
-        shuffle_seed: ctx.seed,
-        penalty: (config.l2 > 0.0).then_some(&penalty as &dyn Fn() -> tch::Tensor),
-        augment: None,
-        learning_rate: None,
-        progress: ctx.progress,
-    };
-    let history = train::fit(
-        &model,
-        &mut opt,
-        &Batches { images: &train_x, labels: &train_y },
-        &Batches { images: &test_x, labels: &test_y },
-        &options,
-    );
-    let summary = model.summary();
-    Ok((model, MlpResult { parameters: summary.iter().map(|l| l.parameters).sum(), summary, history }))
-}
-
 /// The notebook's network, question 2 A-C.
-pub struct NotebookMlp(MlpConfig);
+pub struct NotebookMlp(NotebookConfig);
 
 impl NotebookMlp {
     pub fn new(profile: Profile) -> Self {
-        NotebookMlp(MlpConfig {
-            hidden: vec![64, 64],
-            learning_rate: 0.1,
-            batch_size: 128,
-            epochs: profile.epochs(10),
-            l2: 0.0,
+        NotebookMlp(NotebookConfig {
+            recipe: networks::notebook_mlp(profile.epochs(10)),
             train_images: profile.train_images(),
             test_images: profile.test_images(),
         })
     }
 }
 
-impl Experiment for NotebookMlp {
-    fn id(&self) -> &'static str {
-        "q2_notebook_mlp"
-    }
-    fn title(&self) -> &'static str {
-        "Q2 A-C the notebook's 784-64-64-10 MLP, SGD 0.1"
-    }
-    fn version(&self) -> u32 {
-        1
-    }
-    fn source_file(&self) -> &'static str {
-        file!()
-    }
-    fn config(&self) -> Value {
-        serde_json::to_value(&self.0).expect("config serialises")
-    }
-    fn training_images(&self) -> u64 {
-        (self.0.epochs * self.0.train_images) as u64
-    }
-    fn run(&self, ctx: &Context) -> anyhow::Result<Value> {
-        Ok(serde_json::to_value(train_mlp(&self.0, ctx)?)?)
-    }
-    fn figures(&self, result: &Value) -> anyhow::Result<Vec<Figure>> {
-        let result: MlpResult = serde_json::from_value(result.clone())?;
-        Ok(vec![accuracy_curves("q2_notebook_accuracy", &result.history)?])
+fn hidden_widths(recipe: &Recipe) -> &[i64] {
+    match &recipe.network {
+        Network::Mlp { hidden, .. } => hidden,
+        Network::Cnn(_) => unreachable!("question 2 trains MLPs"),
     }
 }
 
-/// Training and validation accuracy per epoch.
-pub fn accuracy_curves(name: &str, history: &History) -> anyhow::Result<Figure> {
-    let points = |f: fn(&train::EpochMetrics) -> f64| history.epochs.iter().map(|e| (e.epoch as f64, f(e))).collect();
-    figures::curves(
-        name,
-        "epoch",
-        "accuracy",
-        &[
-            Series { label: "training (running mean over the epoch)", colour: figures::TRAIN_COLOUR, points: points(|e| e.train_accuracy) },
-            Series { label: "validation (test set, after the epoch)", colour: figures::VALIDATION_COLOUR, points: points(|e| e.val_accuracy) },
-        ],
-    )
+impl Experiment for NotebookMlp {
+    type Config = NotebookConfig;
+    type Output = MlpResult;
+    const ABOUT: About =
+        About { id: "q2_notebook_mlp", title: "Q2 A-C the notebook's 784-64-64-10 MLP, SGD 0.1", version: 1, source_file: file!() };
+    fn config(&self) -> &NotebookConfig {
+        &self.0
+    }
+    fn training_images(&self) -> u64 {
+        (self.0.recipe.epochs * self.0.train_images) as u64
+    }
+    fn check(&self) -> anyhow::Result<()> {
+        at_least_one(self.0.recipe.epochs, "the number of epochs")
+    }
+    fn run(&self, ctx: &Context) -> anyhow::Result<MlpResult> {
+        let data = Splits::validated_on_test(&ctx.data.train, &ctx.data.test, ctx.device);
+        let (model, history) = recipe::train(&self.0.recipe, ctx.seed, &data, ctx.progress)?;
+        let summary = model.summary();
+        let widths = crate::models::mlp::widths(hidden_widths(&self.0.recipe));
+        Ok(MlpResult {
+            parameters: summary.iter().map(|l| l.parameters).sum(),
+            inputs: widths[0],
+            hidden_widths: hidden_widths(&self.0.recipe).to_vec(),
+            outputs: widths[widths.len() - 1],
+            dense_layers: summary
+                .iter()
+                .filter(|l| l.kind == crate::models::LayerKind::Dense)
+                .zip(widths.windows(2))
+                .map(|(l, w)| DenseLayer { inputs: w[0], outputs: w[1], parameters: l.parameters })
+                .collect(),
+            summary,
+            history,
+        })
+    }
+    fn figures(&self, result: &MlpResult) -> anyhow::Result<Vec<Figure>> {
+        Ok(vec![figures::history_curves("q2_notebook_accuracy", &result.history)?])
+    }
 }
 
 /// Hinton's test accuracy for the 784-500-300-10 network with weight decay,
@@ -138,15 +115,21 @@ pub const HINTON_ACCURACY: f64 = 0.9847;
 /// Settings of the weight-decay study of question 2 D.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SweepConfig {
-    pub hidden: Vec<i64>,
-    pub learning_rate: f64,
-    pub batch_size: i64,
-    pub epochs: usize,
-    /// L2 factors on the hidden kernels; 0 is the network without decay.
-    pub factors: Vec<f64>,
+    /// The network and its training without decay (plain SGD, constant rate).
+    pub recipe: Recipe,
+    /// L2 factors on the hidden kernels, each trained beside the network
+    /// without decay.
+    pub decay_factors: Vec<f64>,
     pub replicates: usize,
     pub train_images: usize,
     pub test_images: usize,
+}
+
+impl SweepConfig {
+    /// Per group (replicate), the L2 factor of each model: none, then the decayed ones.
+    fn factors(&self) -> Vec<f64> {
+        std::iter::once(0.0).chain(self.decay_factors.iter().copied()).collect()
+    }
 }
 
 /// One trained network of the study.
@@ -182,7 +165,10 @@ pub struct FactorSummary {
 pub struct SweepResult {
     pub parameters: i64,
     pub hinton: f64,
-    pub factors: Vec<FactorSummary>,
+    /// The network without decay.
+    pub baseline: FactorSummary,
+    /// Each decay factor, in the config's order.
+    pub decayed: Vec<FactorSummary>,
     pub runs: Vec<SweepRun>,
     /// The run with the highest validation accuracy at any epoch.
     pub best_run: usize,
@@ -204,102 +190,88 @@ pub enum SweepPath {
 /// Trains every factor x replicate network of `config`; replicate r of
 /// every factor starts from the same weights and sees the same batches.
 pub fn train_sweep(config: &SweepConfig, ctx: &Context, path: SweepPath) -> anyhow::Result<SweepResult> {
+    let factors = config.factors();
     let seeds: Vec<u64> = (0..config.replicates).map(|r| seed::derive(ctx.seed, &format!("replicate-{r}"))).collect();
-    let l2: Vec<f64> = seeds.iter().flat_map(|_| config.factors.iter().copied()).collect();
+    let l2: Vec<f64> = seeds.iter().flat_map(|_| factors.iter().copied()).collect();
+    let data = Splits::validated_on_test(&ctx.data.train, &ctx.data.test, ctx.device);
     let start = std::time::Instant::now();
-    let (histories, parameters) = match path {
-        SweepPath::Batched => train_batched(config, ctx, &seeds, &l2)?,
-        SweepPath::OneAtATime => {
-            let mut histories = Vec::new();
-            let mut parameters = 0;
-            for (m, &factor) in l2.iter().enumerate() {
-                let single = MlpConfig {
-                    hidden: config.hidden.clone(),
-                    learning_rate: config.learning_rate,
-                    batch_size: config.batch_size,
-                    epochs: config.epochs,
-                    l2: factor,
-                    train_images: config.train_images,
-                    test_images: config.test_images,
-                };
-                ctx.progress.set_prefix(format!("{} {}/{}", ctx.progress.prefix().split(' ').next().unwrap_or(""), m + 1, l2.len()));
-                let result = train_mlp(&single, &Context { seed: seeds[m / config.factors.len()], ..*ctx })?;
-                parameters = result.parameters;
-                histories.push(result.history);
-            }
-            (histories, parameters)
-        }
+    let histories = match path {
+        SweepPath::Batched => train_batched(config, &data, ctx, &seeds, &l2)?,
+        SweepPath::OneAtATime => train_one_at_a_time(config, &data, ctx, &seeds, &l2)?,
     };
     let train_seconds = start.elapsed().as_secs_f64();
-    let per_group = config.factors.len();
+    let per_group = factors.len();
     let runs: Vec<SweepRun> = histories
         .into_iter()
         .enumerate()
         .map(|(m, history)| SweepRun { l2: l2[m], replicate: m / per_group, seed: seeds[m / per_group], history })
         .collect();
-    let run = |f: usize, r: usize| &runs[r * per_group + f];
-    let baseline = config.factors.iter().position(|&f| f == 0.0);
-    let factors = config
-        .factors
-        .iter()
-        .enumerate()
-        .map(|(f, &factor)| {
-            let finals: Vec<f64> = (0..config.replicates).map(|r| run(f, r).history.final_val_accuracy).collect();
-            let bests: Vec<f64> = (0..config.replicates).map(|r| run(f, r).history.best_val_accuracy).collect();
-            let gains: Vec<f64> = (0..config.replicates)
-                .map(|r| finals[r] - baseline.map_or(f64::NAN, |b| run(b, r).history.final_val_accuracy))
-                .collect();
-            let ((final_mean, final_std), (best_mean, best_std)) = (mean_std(&finals), mean_std(&bests));
-            let (paired_gain_mean, paired_gain_std) = mean_std(&gains);
-            let (paired_t, gain_significant) = paired_t(&gains);
-            FactorSummary {
-                paired_t,
-                gain_significant,
-                l2: factor,
-                final_mean,
-                final_std,
-                best_mean,
-                best_std,
-                paired_gain_mean,
-                paired_gain_std,
-                diverged: (0..config.replicates).filter(|&r| run(f, r).history.diverged_at.is_some()).count(),
-            }
-        })
-        .collect();
-    let best_run = (0..runs.len())
-        .max_by(|&a, &b| runs[a].history.best_val_accuracy.total_cmp(&runs[b].history.best_val_accuracy))
-        .expect("at least one run");
+    let mut summaries = (0..per_group).map(|f| summarise_factor(&runs, per_group, f, config.replicates));
+    let baseline = summaries.next().expect("the network without decay is always trained");
+    let decayed = summaries.collect();
+    let best_run =
+        (0..runs.len()).max_by(|&a, &b| runs[a].history.best_val_accuracy.total_cmp(&runs[b].history.best_val_accuracy)).unwrap_or(0);
     Ok(SweepResult {
-        parameters,
+        parameters: config.recipe.network.parameters(),
         hinton: HINTON_ACCURACY,
-        factors,
+        baseline,
+        decayed,
         best_run,
         models: runs.len(),
-        seconds_per_model_epoch: train_seconds / (runs.len() * config.epochs) as f64,
+        seconds_per_model_epoch: train_seconds / (runs.len() * config.recipe.epochs) as f64,
         runs,
         train_seconds,
     })
 }
 
-fn train_batched(config: &SweepConfig, ctx: &Context, seeds: &[u64], l2: &[f64]) -> anyhow::Result<(Vec<History>, i64)> {
-    let model = BatchedMlp::new(ctx.device, &config.hidden, seeds, config.factors.len() as i64);
-    let (train_x, train_y) = (ctx.data.train.images_tensor(ctx.device), ctx.data.train.labels_tensor(ctx.device));
-    let (test_x, test_y) = (ctx.data.test.images_tensor(ctx.device), ctx.data.test.labels_tensor(ctx.device));
+/// Factor `f`'s replicates (run r * per_group + f), each paired with the
+/// same replicate without decay (factor 0).
+fn summarise_factor(runs: &[SweepRun], per_group: usize, f: usize, replicates: usize) -> FactorSummary {
+    let run = |f: usize, r: usize| &runs[r * per_group + f];
+    let finals: Vec<f64> = (0..replicates).map(|r| run(f, r).history.final_val_accuracy).collect();
+    let bests: Vec<f64> = (0..replicates).map(|r| run(f, r).history.best_val_accuracy).collect();
+    let gains: Vec<f64> = (0..replicates).map(|r| finals[r] - run(0, r).history.final_val_accuracy).collect();
+    let ((final_mean, final_std), (best_mean, best_std)) = (mean_std(&finals), mean_std(&bests));
+    let (paired_gain_mean, paired_gain_std) = mean_std(&gains);
+    let (paired_t, gain_significant) = paired_t(&gains);
+    FactorSummary {
+        l2: run(f, 0).l2,
+        final_mean,
+        final_std,
+        best_mean,
+        best_std,
+        paired_gain_mean,
+        paired_gain_std,
+        paired_t,
+        gain_significant,
+        diverged: (0..replicates).filter(|&r| run(f, r).history.diverged_at.is_some()).count(),
+    }
+}
+
+fn train_batched(config: &SweepConfig, data: &Splits, ctx: &Context, seeds: &[u64], l2: &[f64]) -> anyhow::Result<Vec<History>> {
+    let model = BatchedMlp::new(ctx.device, hidden_widths(&config.recipe), seeds, config.factors().len() as i64);
     let options = BatchedFitOptions {
-        epochs: config.epochs,
-        learning_rate: config.learning_rate,
-        batch_size: config.batch_size,
+        epochs: config.recipe.epochs,
+        learning_rate: config.recipe.learning_rate,
+        batch_size: config.recipe.batch_size,
         group_seeds: seeds,
         l2,
         progress: ctx.progress,
     };
-    let histories = train::fit_batched(
-        &model,
-        &Batches { images: &train_x, labels: &train_y },
-        &Batches { images: &test_x, labels: &test_y },
-        &options,
-    );
-    Ok((histories, model.parameters_per_model()))
+    batched::fit_batched(&model, &recipe::batches(&data.train), &recipe::batches(&data.validation), &options)
+}
+
+fn train_one_at_a_time(config: &SweepConfig, data: &Splits, ctx: &Context, seeds: &[u64], l2: &[f64]) -> anyhow::Result<Vec<History>> {
+    let per_group = config.factors().len();
+    let prefix = ctx.progress.prefix().split(' ').next().unwrap_or("").to_owned();
+    l2.iter()
+        .enumerate()
+        .map(|(m, &factor)| {
+            ctx.progress.set_prefix(format!("{prefix} {}/{}", m + 1, l2.len()));
+            let single = Recipe { l2: factor, ..config.recipe.clone() };
+            Ok(recipe::train(&single, seeds[m / per_group], data, ctx.progress)?.1)
+        })
+        .collect()
 }
 
 /// Question 2 D: the 500-300 network without decay and with five L2
@@ -308,13 +280,9 @@ pub struct WeightDecaySweep(SweepConfig);
 
 impl WeightDecaySweep {
     pub fn new(profile: Profile) -> Self {
-        let decayed = (0..5).map(|i| 1e-6 * 10f64.powf(0.75 * i as f64));
         WeightDecaySweep(SweepConfig {
-            hidden: vec![500, 300],
-            learning_rate: 0.1,
-            batch_size: 128,
-            epochs: profile.epochs(40),
-            factors: std::iter::once(0.0).chain(decayed).collect(),
+            recipe: networks::wide_mlp(profile.epochs(40)),
+            decay_factors: (0..5).map(|i| 1e-6 * 10f64.powf(0.75 * i as f64)).collect(),
             replicates: profile.replicates(3),
             train_images: profile.train_images(),
             test_images: profile.test_images(),
@@ -323,36 +291,33 @@ impl WeightDecaySweep {
 }
 
 impl Experiment for WeightDecaySweep {
-    fn id(&self) -> &'static str {
-        "q2_weight_decay_sweep"
-    }
-    fn title(&self) -> &'static str {
-        "Q2 D the 784-500-300-10 MLP: no decay and 5 L2 factors x replicates, batched"
-    }
-    fn version(&self) -> u32 {
-        2
-    }
-    fn source_file(&self) -> &'static str {
-        file!()
-    }
-    fn config(&self) -> Value {
-        serde_json::to_value(&self.0).expect("config serialises")
+    type Config = SweepConfig;
+    type Output = SweepResult;
+    const ABOUT: About = About {
+        id: "q2_weight_decay_sweep",
+        title: "Q2 D the 784-500-300-10 MLP: no decay and 5 L2 factors x replicates, batched",
+        version: 2,
+        source_file: file!(),
+    };
+    fn config(&self) -> &SweepConfig {
+        &self.0
     }
     fn training_images(&self) -> u64 {
-        (self.0.epochs * self.0.train_images * self.0.factors.len() * self.0.replicates) as u64
+        (self.0.recipe.epochs * self.0.train_images * self.0.factors().len() * self.0.replicates) as u64
     }
-    fn run(&self, ctx: &Context) -> anyhow::Result<Value> {
-        Ok(serde_json::to_value(train_sweep(&self.0, ctx, SweepPath::Batched)?)?)
+    fn check(&self) -> anyhow::Result<()> {
+        at_least_one(self.0.recipe.epochs, "the number of epochs")?;
+        at_least_one(self.0.replicates, "the number of replicates")
     }
-    fn figures(&self, result: &Value) -> anyhow::Result<Vec<Figure>> {
-        let result: SweepResult = serde_json::from_value(result.clone())?;
-        let decayed: Vec<(f64, f64, f64)> =
-            result.factors.iter().filter(|f| f.l2 > 0.0).map(|f| (f.l2, f.final_mean, f.final_std)).collect();
-        let mut references = vec![figures::Reference { label: "Hinton (LeCun's MNIST page)", y: result.hinton, colour: figures::BLACK }];
-        let baseline = result.factors.iter().find(|f| f.l2 == 0.0);
-        if let Some(b) = baseline {
-            references.push(figures::Reference { label: "no weight decay (mean)", y: b.final_mean, colour: figures::TRAIN_COLOUR });
-        }
+    fn run(&self, ctx: &Context) -> anyhow::Result<SweepResult> {
+        train_sweep(&self.0, ctx, SweepPath::Batched)
+    }
+    fn figures(&self, result: &SweepResult) -> anyhow::Result<Vec<Figure>> {
+        let decayed: Vec<(f64, f64, f64)> = result.decayed.iter().map(|f| (f.l2, f.final_mean, f.final_std)).collect();
+        let references = [
+            figures::Reference { label: "Hinton (LeCun's MNIST page)", y: result.hinton, colour: figures::BLACK },
+            figures::Reference { label: "no weight decay (mean)", y: result.baseline.final_mean, colour: figures::TRAIN_COLOUR },
+        ];
         let sweep = figures::log_factor_plot(
             "q2_weight_decay",
             "L2 factor on the hidden kernels",
@@ -360,8 +325,8 @@ impl Experiment for WeightDecaySweep {
             &decayed,
             &references,
         )?;
-        let first_baseline = result.runs.iter().find(|r| r.l2 == 0.0).unwrap_or(&result.runs[0]);
-        Ok(vec![sweep, accuracy_curves("q2_wide_accuracy", &first_baseline.history)?])
+        let first_baseline = result.runs.iter().find(|r| r.l2 == 0.0 && r.replicate == 0).unwrap_or(&result.runs[0]);
+        Ok(vec![sweep, figures::history_curves("q2_wide_accuracy", &first_baseline.history)?])
     }
 }
 
@@ -371,7 +336,7 @@ pub struct TunedConfig {
     pub chosen: Recipe,
     pub replicates: usize,
     /// The chosen recipe less one ingredient each, on the validation split.
-    pub ablations: Vec<(String, Recipe)>,
+    pub variants: Vec<Variant>,
     pub validation_images: usize,
     pub train_images: usize,
     pub test_images: usize,
@@ -386,36 +351,31 @@ pub struct TunedMlp(TunedConfig);
 
 impl TunedMlp {
     pub fn new(profile: Profile) -> Self {
+        let notebook = networks::wide_mlp(profile.epochs(40));
         let chosen = Recipe {
-            network: Network::Mlp { hidden: vec![500, 300], dropout: 0.0 },
             optimiser: Optimiser::Sgd { momentum: 0.9 },
-            epochs: profile.epochs(40),
-            batch_size: 128,
             learning_rate: 0.05,
             one_cycle: true,
             max_shift: 2,
             max_rotation: 10.0,
             max_scale: 0.1,
-            l2: 0.0,
+            ..notebook.clone()
         };
         let with_dropout = Network::Mlp { hidden: vec![500, 300], dropout: 0.2 };
-        let notebook_optimiser = Recipe { optimiser: Optimiser::Sgd { momentum: 0.0 }, learning_rate: 0.1, one_cycle: false, ..chosen.clone() };
-        let ablations = vec![
-            ("without rotations and scaling".to_owned(), Recipe { max_rotation: 0.0, max_scale: 0.0, ..chosen.clone() }),
-            ("without random shifts".to_owned(), Recipe { max_shift: 0, ..chosen.clone() }),
-            ("with dropout 0.2".to_owned(), Recipe { network: with_dropout, ..chosen.clone() }),
-            ("plain SGD 0.1, constant rate".to_owned(), notebook_optimiser.clone()),
-            (
-                "none of these (the notebook's recipe)".to_owned(),
-                Recipe { max_shift: 0, max_rotation: 0.0, max_scale: 0.0, ..notebook_optimiser },
-            ),
+        let notebook_optimiser =
+            Recipe { optimiser: notebook.optimiser.clone(), learning_rate: notebook.learning_rate, one_cycle: false, ..chosen.clone() };
+        let variants = vec![
+            Variant::new("without rotations and scaling", Recipe { max_rotation: 0.0, max_scale: 0.0, ..chosen.clone() }),
+            Variant::new("without random shifts", Recipe { max_shift: 0, ..chosen.clone() }),
+            Variant::new("with dropout 0.2", Recipe { network: with_dropout, ..chosen.clone() }),
+            Variant::new("plain SGD 0.1, constant rate", notebook_optimiser),
+            Variant::new("none of these (the notebook's recipe)", notebook),
         ];
-        let validation_images = profile.train_images() / 12;
         TunedMlp(TunedConfig {
             chosen,
             replicates: profile.replicates(3),
-            ablations,
-            validation_images,
+            variants,
+            validation_images: profile.train_images() / 12,
             train_images: profile.train_images(),
             test_images: profile.test_images(),
         })
@@ -423,36 +383,36 @@ impl TunedMlp {
 }
 
 impl Experiment for TunedMlp {
-    fn id(&self) -> &'static str {
-        "q2_tuned_mlp"
-    }
-    fn title(&self) -> &'static str {
-        "Q2 D the 784-500-300-10 MLP tuned on a validation split: seeds and ablation"
-    }
-    fn version(&self) -> u32 {
-        1
-    }
-    fn source_file(&self) -> &'static str {
-        file!()
-    }
-    fn config(&self) -> Value {
-        serde_json::to_value(&self.0).expect("config serialises")
+    type Config = TunedConfig;
+    type Output = Study;
+    const ABOUT: About = About {
+        id: "q2_tuned_mlp",
+        title: "Q2 D the 784-500-300-10 MLP tuned on a validation split: seeds and ablation",
+        version: 1,
+        source_file: file!(),
+    };
+    fn config(&self) -> &TunedConfig {
+        &self.0
     }
     fn training_images(&self) -> u64 {
-        let epochs = self.0.replicates * self.0.chosen.epochs + self.0.ablations.iter().map(|(_, r)| r.epochs).sum::<usize>();
+        let epochs = self.0.replicates * self.0.chosen.epochs + self.0.variants.iter().map(|v| v.recipe.epochs).sum::<usize>();
         (epochs * (self.0.train_images - self.0.validation_images)) as u64
     }
-    fn run(&self, ctx: &Context) -> anyhow::Result<Value> {
+    fn check(&self) -> anyhow::Result<()> {
+        at_least_one(self.0.chosen.epochs, "the number of epochs")?;
+        at_least_one(self.0.replicates, "the number of replicates")?;
+        at_least_one(self.0.validation_images, "the number of validation images")
+    }
+    fn run(&self, ctx: &Context) -> anyhow::Result<Study> {
         let c = &self.0;
         let (train, validation) = ctx.data.train.hold_out(c.validation_images, seed::derive(ctx.seed, "validation"));
         let splits = Splits::new(&train, &validation, &ctx.data.test, ctx.device);
-        let (_, study) = recipe::study(&c.chosen, c.replicates, &c.ablations, &splits, ctx)?;
+        let (_, study) = study::study(&c.chosen, c.replicates, &c.variants, &splits, ctx.seed, ctx.progress)?;
         ctx.progress.finish_and_clear();
-        Ok(serde_json::to_value(study)?)
+        Ok(study)
     }
-    fn figures(&self, result: &Value) -> anyhow::Result<Vec<Figure>> {
-        let study: Study = serde_json::from_value(result.clone())?;
-        Ok(vec![recipe::study_curves("q2_tuned_accuracy", &study)?])
+    fn figures(&self, study: &Study) -> anyhow::Result<Vec<Figure>> {
+        Ok(vec![figures::study_curves("q2_tuned_accuracy", study)?])
     }
 }
 
@@ -471,11 +431,8 @@ mod tests {
         // Same seeds, float32 both: equal within float rounding, though the
         // batched path does its own backward pass and fused updates.
         let config = SweepConfig {
-            hidden: vec![32, 16],
-            learning_rate: 0.1,
-            batch_size: 64,
-            epochs: 2,
-            factors: vec![0.0, 1e-3, 1e-2],
+            recipe: Recipe { batch_size: 64, ..networks::notebook_training(&[32, 16], 2) },
+            decay_factors: vec![1e-3, 1e-2],
             replicates: 2,
             train_images: 512,
             test_images: 256,
@@ -496,5 +453,17 @@ mod tests {
         assert_ne!(sweep.runs[0].history.epochs[0].train_loss, sweep.runs[3].history.epochs[0].train_loss);
         assert_ne!(sweep.runs[0].history.final_val_accuracy.to_bits(), f64::NAN.to_bits());
         assert!(sweep.runs[2].history.epochs[1].train_loss > sweep.runs[0].history.epochs[1].train_loss);
+    }
+
+    #[test]
+    fn a_config_that_cannot_give_a_result_is_refused_before_anything_runs() {
+        let mut tuned = TunedMlp::new(Profile::Smoke);
+        assert!(Experiment::check(&tuned).is_ok());
+        tuned.0.replicates = 0;
+        let error = Experiment::check(&tuned).unwrap_err().to_string();
+        assert!(error.contains("the number of replicates is 0"), "{error}");
+        let mut notebook = NotebookMlp::new(Profile::Smoke);
+        notebook.0.recipe.epochs = 0;
+        assert!(Experiment::check(&notebook).unwrap_err().to_string().contains("the number of epochs is 0"));
     }
 }

@@ -1,27 +1,28 @@
 //! Question 3: a convolutional network. A: the chosen CNN trained on the
 //! training images less a held-out validation split, several seeds, each
-//! tested once; an ablation of its ingredients on the validation split; the
-//! confusion matrix and the misclassified test digits. B: parameters and
-//! training FLOPs against the MLPs, accuracy on shifted test images, the
-//! first layer's filters and one digit's feature maps.
+//! tested once; an ablation of its ingredients and the reference network on
+//! the validation split; the confusion matrix and the misclassified test
+//! digits. B: parameters and training FLOPs against the MLPs, accuracy on
+//! shifted test images, the first layer's filters and one digit's feature
+//! maps.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use tch::nn::ModuleT;
 use tch::{Kind, Tensor};
 
-use super::q2_mlp::{self, MlpConfig};
-use super::{Context, Experiment};
-use crate::data::{CLASSES, Mnist, PIXELS};
+use crate::data::{CLASSES, Split};
+use crate::experiment::{About, Context, Experiment, at_least_one};
 use crate::figures::{self, Figure, Series};
-use crate::models::{self, LayerSummary};
-use crate::models::cnn::{CnnConfig, ConvBlock};
+use crate::models::cnn::{Cnn, CnnConfig};
+use crate::models::{self, LayerKind, LayerSummary};
+use crate::networks;
 use crate::precision::Precision;
 use crate::profile::Profile;
-use crate::recipe::{self, AblationRow, Network, Optimiser, Recipe, Splits, Study, Trained};
+use crate::recipe::{self, Network, Recipe, Splits, Trained};
 use crate::seed;
 use crate::shift::{self, DIRECTIONS};
-use crate::train::{self, Batches};
+use crate::study::{self, Study, ValidationRow, Variant};
+use crate::train::{self, Batches, History};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Config {
@@ -29,13 +30,13 @@ pub struct Config {
     pub replicates: usize,
     /// Variants of the chosen recipe trained with the first replicate's seed
     /// and compared on the validation split.
-    pub ablations: Vec<(String, Recipe)>,
+    pub variants: Vec<Variant>,
     /// The speed reference: Keras's MNIST example network.
     pub reference: Recipe,
-    /// The best MLP of question 2 D, for the translation test.
-    pub mlp: MlpConfig,
+    /// The MLP of question 2 D, for the translation test and the cost table.
+    pub wide_mlp: Recipe,
     /// The notebook's MLP of question 2 A-C, for the cost table.
-    pub notebook_mlp: MlpConfig,
+    pub notebook_mlp: Recipe,
     /// Images held out of the training images to choose the design on.
     pub validation_images: usize,
     pub max_test_shift: i64,
@@ -54,6 +55,14 @@ pub struct Translation {
     pub mean: Vec<f64>,
 }
 
+/// The translation test of each network.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Translations {
+    pub chosen_cnn: Translation,
+    pub reference_cnn: Translation,
+    pub wide_mlp: Translation,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Cost {
     pub model: String,
@@ -68,6 +77,15 @@ pub struct Cost {
     pub test_accuracy: Option<f64>,
 }
 
+/// What each network costs, and the accuracy of those trained here.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Costs {
+    pub notebook_mlp: Cost,
+    pub wide_mlp: Cost,
+    pub reference_cnn: Cost,
+    pub chosen_cnn: Cost,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Misclassified {
     pub index: usize,
@@ -76,21 +94,19 @@ pub struct Misclassified {
     pub image: Vec<u8>,
 }
 
+/// The first replicate's errors on the test set.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Result {
-    /// The chosen network's seeds and the ablation (with the reference
-    /// network as its last row).
-    #[serde(flatten)]
-    pub study: Study,
-    pub reference_summary: Vec<LayerSummary>,
-    pub reference_test_accuracy: f64,
-    pub reference_seconds_per_epoch: f64,
-    pub costs: Vec<Cost>,
-    pub translation: Vec<Translation>,
-    /// Rows: true class; columns: predicted class; of the first replicate.
+pub struct Errors {
+    /// Rows: true class; columns: predicted class.
     pub confusion: Vec<Vec<u64>>,
     pub errors: usize,
+    /// The first of them in test-set order.
     pub misclassified: Vec<Misclassified>,
+}
+
+/// What the first layer computes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FirstLayer {
     /// The first layer's kernels, each scaled to 0..255, and their side.
     pub filters: Vec<Vec<u8>>,
     pub filter_side: usize,
@@ -99,90 +115,52 @@ pub struct Result {
     pub feature_maps: Vec<Vec<u8>>,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Output {
+    /// The chosen network's seeds and the ablation of its ingredients.
+    #[serde(flatten)]
+    pub study: Study,
+    /// The reference network on the validation split, from the first seed.
+    pub reference: ValidationRow,
+    pub reference_summary: Vec<LayerSummary>,
+    pub reference_test_accuracy: f64,
+    pub reference_seconds_per_epoch: f64,
+    pub costs: Costs,
+    pub translation: Translations,
+    #[serde(flatten)]
+    pub errors: Errors,
+    #[serde(flatten)]
+    pub first_layer: FirstLayer,
+}
+
 pub struct ConvolutionalNetwork(pub Config);
 
 impl ConvolutionalNetwork {
     pub fn new(profile: Profile, precision: Precision) -> Self {
-        let block = |filters, kernel| ConvBlock { filters, kernel, padding: kernel / 2 };
-        let cnn = CnnConfig {
-            blocks: vec![block(32, 5), block(64, 3), block(128, 3)],
-            batch_norm: true,
-            hidden: None,
-            dropout: 0.3,
-            precision,
-            channels_last: true,
+        let chosen = networks::chosen_cnn(precision, profile.epochs(10));
+        let without_norm = match &chosen.network {
+            Network::Cnn(cnn) => Network::Cnn(CnnConfig { batch_norm: false, ..cnn.clone() }),
+            Network::Mlp { .. } => unreachable!("the chosen network is a CNN"),
         };
-        let chosen = Recipe {
-            network: Network::Cnn(cnn.clone()),
-            optimiser: Optimiser::Adam,
-            epochs: profile.epochs(10),
-            batch_size: 128,
-            learning_rate: 2e-3,
-            one_cycle: true,
-            max_shift: 2,
-            max_rotation: 0.0,
-            max_scale: 0.0,
-            l2: 0.0,
-        };
-        let ablations = vec![
-            ("without random shifts".to_owned(), Recipe { max_shift: 0, ..chosen.clone() }),
-            ("constant learning rate".to_owned(), Recipe { one_cycle: false, learning_rate: 1e-3, ..chosen.clone() }),
-            (
-                "without batch normalisation".to_owned(),
-                Recipe { network: Network::Cnn(CnnConfig { batch_norm: false, ..cnn }), ..chosen.clone() },
-            ),
+        let variants = vec![
+            Variant::new("without random shifts", Recipe { max_shift: 0, ..chosen.clone() }),
+            Variant::new("constant learning rate", Recipe { one_cycle: false, learning_rate: 1e-3, ..chosen.clone() }),
+            Variant::new("without batch normalisation", Recipe { network: without_norm, ..chosen.clone() }),
         ];
-        let reference = Recipe {
-            network: Network::Cnn(CnnConfig {
-                blocks: vec![ConvBlock { filters: 32, kernel: 3, padding: 0 }, ConvBlock { filters: 64, kernel: 3, padding: 0 }],
-                batch_norm: false,
-                hidden: Some(128),
-                dropout: 0.5,
-                precision,
-                channels_last: true,
-            }),
-            optimiser: Optimiser::Adam,
-            epochs: profile.epochs(6),
-            batch_size: 128,
-            learning_rate: 1e-3,
-            one_cycle: false,
-            max_shift: 0,
-            max_rotation: 0.0,
-            max_scale: 0.0,
-            l2: 0.0,
-        };
-        let validation_images = profile.train_images() / 12;
-        let mlp = |hidden: Vec<i64>, epochs| MlpConfig {
-            hidden,
-            learning_rate: 0.1,
-            batch_size: 128,
-            epochs: profile.epochs(epochs),
-            l2: 0.0,
-            train_images: profile.train_images() - validation_images,
-            test_images: validation_images,
-        };
         ConvolutionalNetwork(Config {
             chosen,
             replicates: profile.replicates(3),
-            ablations,
-            reference,
-            mlp: mlp(vec![500, 300], 40),
-            notebook_mlp: mlp(vec![64, 64], 10),
-            validation_images,
+            variants,
+            reference: networks::reference_cnn(precision, profile.epochs(6)),
+            wide_mlp: networks::wide_mlp(profile.epochs(40)),
+            notebook_mlp: networks::notebook_mlp(profile.epochs(10)),
+            validation_images: profile.train_images() / 12,
             max_test_shift: shift::MAX_SHIFT,
             shown_misclassified: 48,
             train_images: profile.train_images(),
             test_images: profile.test_images(),
         })
     }
-}
-
-fn predictions(model: &dyn ModuleT, images: &Tensor) -> Tensor {
-    tch::no_grad(|| {
-        let chunks: Vec<Tensor> =
-            images.split(2_000, 0).iter().map(|xs| model.forward_t(xs, false).argmax(-1, false)).collect();
-        Tensor::cat(&chunks, 0)
-    })
 }
 
 /// Counts of (true class, predicted class) pairs.
@@ -204,227 +182,217 @@ fn translation(name: &str, model: &dyn ModuleT, test: &(Tensor, Tensor), max: i6
             (direction.to_owned(), std::iter::once(unshifted).chain(shifted).collect())
         })
         .collect();
-    let mean = (0..=max as usize)
-        .map(|s| by_direction.iter().map(|(_, a)| a[s]).sum::<f64>() / by_direction.len() as f64)
-        .collect();
+    let mean = (0..=max as usize).map(|s| by_direction.iter().map(|(_, a)| a[s]).sum::<f64>() / by_direction.len() as f64).collect();
     Translation { model: name.to_owned(), by_direction, mean }
 }
 
 /// Each image scaled so that its smallest value is 0 and its largest 255.
-fn to_grey(images: &Tensor) -> Vec<Vec<u8>> {
+fn to_grey(images: &Tensor) -> anyhow::Result<Vec<Vec<u8>>> {
     let flat = images.flatten(1, -1).to_kind(Kind::Float);
     let lo = flat.amin([1i64].as_slice(), true);
     let hi = flat.amax([1i64].as_slice(), true);
     let scaled = ((flat - &lo) / (hi - &lo).clamp_min(1e-12) * 255.0).round().to_kind(Kind::Uint8);
-    (0..scaled.size()[0]).map(|i| Vec::<u8>::try_from(scaled.get(i)).expect("bytes")).collect()
+    (0..scaled.size()[0]).map(|i| Ok(Vec::<u8>::try_from(scaled.get(i))?)).collect()
 }
 
-fn dense_macs(widths: &[i64]) -> i64 {
-    widths.windows(2).map(|w| w[0] * w[1]).sum()
-}
-
-fn cost(model: &str, parameters: i64, forward_macs: i64, epochs: usize, images: usize) -> Cost {
+/// What `recipe` costs over `images` training images and its epochs, with
+/// the time and accuracy measured where it was trained here.
+fn cost(model: &str, recipe: &Recipe, images: usize, measured: Option<(&History, f64)>) -> Cost {
+    let forward_macs = recipe.network.forward_macs();
     Cost {
         model: model.to_owned(),
-        parameters,
+        parameters: recipe.network.parameters(),
         forward_macs,
-        epochs,
-        training_flops: models::training_flops_per_image(forward_macs) * images as f64 * epochs as f64,
-        seconds_per_epoch: None,
-        test_accuracy: None,
+        epochs: recipe.epochs,
+        training_flops: models::training_flops_per_image(forward_macs) * images as f64 * recipe.epochs as f64,
+        seconds_per_epoch: measured.map(|(history, _)| history.seconds_per_epoch()),
+        test_accuracy: measured.map(|(_, accuracy)| accuracy),
     }
 }
 
-pub fn run(c: &Config, ctx: &Context) -> anyhow::Result<Result> {
-    let (train_split, validation_split) = ctx.data.train.hold_out(c.validation_images, seed::derive(ctx.seed, "validation"));
-    let data = Splits::new(&train_split, &validation_split, &ctx.data.test, ctx.device);
-    let train_images = train_split.len();
+/// The networks question 3 trains besides the chosen one.
+struct Others {
+    reference: Trained,
+    reference_history: History,
+    wide_mlp: Trained,
+    wide_mlp_history: History,
+}
 
-    // A: the chosen network from several seeds, each tested once, and the
-    // ablation on the validation split, closed by the reference network.
-    let (cnn, mut study) = recipe::study(&c.chosen, c.replicates, &c.ablations, &data, ctx)?;
-    let Trained::Cnn(cnn) = cnn else { unreachable!("question 3 trains CNNs") };
+/// The reference CNN from the first replicate's seed, and question 2 D's
+/// MLP, on the same splits.
+fn train_others(c: &Config, data: &Splits, first_seed: u64, ctx: &Context) -> anyhow::Result<Others> {
     ctx.progress.set_prefix("reference CNN");
-    let (reference, reference_history) = recipe::train(&c.reference, study.replicates[0].seed, &data, ctx)?;
-    study.ablation.push(AblationRow {
-        name: "reference network (no batch norm, shifts or schedule)".into(),
-        validation_accuracy: reference_history.final_val_accuracy,
-        seconds_per_epoch: recipe::seconds_per_epoch(&reference_history),
-    });
-
-    // B: the MLP of question 2 D, trained on the same split.
+    let (reference, reference_history) = recipe::train(&c.reference, first_seed, data, ctx.progress)?;
     ctx.progress.set_prefix("500-300 MLP");
-    let split_data = Mnist { train: train_split, test: validation_split, provenance: ctx.data.provenance.clone() };
-    let mlp_ctx = Context { data: &split_data, seed: seed::derive(ctx.seed, "mlp"), ..*ctx };
-    let (mlp, mlp_result) = q2_mlp::fit_mlp(&c.mlp, &mlp_ctx)?;
+    let (wide_mlp, wide_mlp_history) = recipe::train(&c.wide_mlp, seed::derive(ctx.seed, "mlp"), data, ctx.progress)?;
     ctx.progress.set_prefix("");
-    ctx.progress.set_message("measuring translation robustness");
+    Ok(Others { reference, reference_history, wide_mlp, wide_mlp_history })
+}
 
-    let reference_summary = reference.summary();
-    let reference_test_accuracy = recipe::test_accuracy(&reference, &data);
-    let mlp_test_accuracy = recipe::test_accuracy(&mlp, &data);
-    let reference_seconds_per_epoch = recipe::seconds_per_epoch(&reference_history);
-    let notebook_widths = [&[PIXELS as i64][..], &c.notebook_mlp.hidden, &[CLASSES as i64]].concat();
-    let mlp_widths = [&[PIXELS as i64][..], &c.mlp.hidden, &[CLASSES as i64]].concat();
-    let dense_parameters = |w: &[i64]| w.windows(2).map(|w| (w[0] + 1) * w[1]).sum::<i64>();
-    let costs = vec![
-        cost("MLP 64-64 (Q2 A-C)", dense_parameters(&notebook_widths), dense_macs(&notebook_widths), c.notebook_mlp.epochs, train_images),
-        Cost {
-            seconds_per_epoch: Some(recipe::seconds_per_epoch(&mlp_result.history)),
-            test_accuracy: Some(mlp_test_accuracy),
-            ..cost("MLP 500-300 (Q2 D)", mlp_result.parameters, dense_macs(&mlp_widths), c.mlp.epochs, train_images)
-        },
-        Cost {
-            seconds_per_epoch: Some(reference_seconds_per_epoch),
-            test_accuracy: Some(reference_test_accuracy),
-            ..cost(
-                "reference CNN",
-                reference_summary.iter().map(|l| l.parameters).sum(),
-                cnn_config(&c.reference).forward_macs(),
-                c.reference.epochs,
-                train_images,
-            )
-        },
-        Cost {
-            seconds_per_epoch: Some(study.replicates[0].seconds_per_epoch),
-            test_accuracy: Some(study.test_accuracy_mean),
-            ..cost("chosen CNN", study.parameters, cnn.config.forward_macs(), c.chosen.epochs, train_images)
-        },
-    ];
-
-    let translation = vec![
-        translation("chosen CNN", &cnn, &data.test, c.max_test_shift),
-        translation("reference CNN (trained without shifts)", &reference, &data.test, c.max_test_shift),
-        translation("MLP 500-300", &mlp, &data.test, c.max_test_shift),
-    ];
-
-    // The first replicate's errors on the test set.
+fn errors(cnn: &Cnn, data: &Splits, test: &Split, shown: usize) -> anyhow::Result<Errors> {
     let labels = Vec::<i64>::try_from(&data.test.1)?;
-    let predicted = Vec::<i64>::try_from(predictions(&cnn, &data.test.0))?;
-    let confusion = confusion_matrix(&labels, &predicted);
+    let predicted = Vec::<i64>::try_from(train::predict(cnn, &data.test.0))?;
     let wrong: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] != predicted[i]).collect();
     let misclassified = wrong
         .iter()
-        .take(c.shown_misclassified)
-        .map(|&i| Misclassified {
-            index: i,
-            label: labels[i],
-            predicted: predicted[i],
-            image: ctx.data.test.image(i).to_vec(),
-        })
+        .take(shown)
+        .map(|&i| Misclassified { index: i, label: labels[i], predicted: predicted[i], image: test.image(i).to_vec() })
         .collect();
+    Ok(Errors { confusion: confusion_matrix(&labels, &predicted), errors: wrong.len(), misclassified })
+}
 
+fn first_layer(cnn: &Cnn, data: &Splits, test: &Split) -> anyhow::Result<FirstLayer> {
     let kernels = cnn.first_kernels().to_device(tch::Device::Cpu);
-    let filter_side = kernels.size()[2] as usize;
     let digit = data.test.0.narrow(0, 0, 1);
-    let feature_maps = to_grey(&cnn.first_feature_maps(&digit).squeeze_dim(0).to_device(tch::Device::Cpu));
-    ctx.progress.finish_and_clear();
-    Ok(Result {
-        study,
-        reference_summary,
-        reference_test_accuracy,
-        reference_seconds_per_epoch,
-        costs,
-        translation,
-        confusion,
-        errors: wrong.len(),
-        misclassified,
-        filters: to_grey(&kernels),
-        filter_side,
-        feature_digit: ctx.data.test.image(0).to_vec(),
-        feature_maps,
+    Ok(FirstLayer {
+        filters: to_grey(&kernels)?,
+        filter_side: kernels.size()[2] as usize,
+        feature_digit: test.image(0).to_vec(),
+        feature_maps: to_grey(&cnn.first_feature_maps(&digit).squeeze_dim(0).to_device(tch::Device::Cpu))?,
     })
 }
 
+pub fn run(c: &Config, ctx: &Context) -> anyhow::Result<Output> {
+    let (train_split, validation_split) = ctx.data.train.hold_out(c.validation_images, seed::derive(ctx.seed, "validation"));
+    let data = Splits::new(&train_split, &validation_split, &ctx.data.test, ctx.device);
+    let train_images = train_split.len();
+    let (chosen, study) = study::study(&c.chosen, c.replicates, &c.variants, &data, ctx.seed, ctx.progress)?;
+    let Trained::Cnn(cnn) = chosen else { anyhow::bail!("question 3's chosen recipe must be a CNN") };
+    let others = train_others(c, &data, study.replicates[0].seed, ctx)?;
+    ctx.progress.set_message("measuring translation robustness");
+    let reference_test_accuracy = recipe::test_accuracy(&others.reference, &data);
+    let wide_mlp_test_accuracy = recipe::test_accuracy(&others.wide_mlp, &data);
+    let costs = Costs {
+        notebook_mlp: cost("MLP 64-64 (Q2 A-C)", &c.notebook_mlp, train_images, None),
+        wide_mlp: cost("MLP 500-300 (Q2 D)", &c.wide_mlp, train_images, Some((&others.wide_mlp_history, wide_mlp_test_accuracy))),
+        reference_cnn: cost("reference CNN", &c.reference, train_images, Some((&others.reference_history, reference_test_accuracy))),
+        chosen_cnn: Cost {
+            seconds_per_epoch: Some(study.replicates[0].seconds_per_epoch),
+            test_accuracy: Some(study.test_accuracy_mean),
+            ..cost("chosen CNN", &c.chosen, train_images, None)
+        },
+    };
+    let translation = Translations {
+        chosen_cnn: translation("chosen CNN", &cnn, &data.test, c.max_test_shift),
+        reference_cnn: translation("reference CNN (trained without shifts)", &others.reference, &data.test, c.max_test_shift),
+        wide_mlp: translation("MLP 500-300", &others.wide_mlp, &data.test, c.max_test_shift),
+    };
+    let output = Output {
+        reference: ValidationRow::new("reference network (no batch norm, shifts or schedule)", &others.reference_history),
+        reference_summary: others.reference.summary(),
+        reference_test_accuracy,
+        reference_seconds_per_epoch: others.reference_history.seconds_per_epoch(),
+        costs,
+        translation,
+        errors: errors(&cnn, &data, &ctx.data.test, c.shown_misclassified)?,
+        first_layer: first_layer(&cnn, &data, &ctx.data.test)?,
+        study,
+    };
+    ctx.progress.finish_and_clear();
+    Ok(output)
+}
+
 impl Experiment for ConvolutionalNetwork {
-    fn id(&self) -> &'static str {
-        "q3_cnn"
-    }
-    fn title(&self) -> &'static str {
-        "Q3 CNN: chosen design x seeds, ablation, reference CNN, MLP; translation, errors, filters"
-    }
-    fn version(&self) -> u32 {
-        1
-    }
-    fn source_file(&self) -> &'static str {
-        file!()
-    }
-    fn config(&self) -> Value {
-        serde_json::to_value(&self.0).expect("config serialises")
+    type Config = Config;
+    type Output = Output;
+    const ABOUT: About = About {
+        id: "q3_cnn",
+        title: "Q3 CNN: chosen design x seeds, ablation, reference CNN, MLP; translation, errors, filters",
+        version: 1,
+        source_file: file!(),
+    };
+    fn config(&self) -> &Config {
+        &self.0
     }
     fn precision(&self) -> Precision {
-        cnn_config(&self.0.chosen).precision
+        cnn_config(&self.0.chosen).map_or(Precision::Float32, |c| c.precision)
     }
     fn training_images(&self) -> u64 {
         let train = self.0.train_images - self.0.validation_images;
         let recipes = self.0.replicates * self.0.chosen.epochs
-            + self.0.ablations.iter().map(|(_, r)| r.epochs).sum::<usize>()
+            + self.0.variants.iter().map(|v| v.recipe.epochs).sum::<usize>()
             + self.0.reference.epochs
-            + self.0.mlp.epochs;
+            + self.0.wide_mlp.epochs;
         (recipes * train) as u64
     }
-    fn run(&self, ctx: &Context) -> anyhow::Result<Value> {
-        Ok(serde_json::to_value(run(&self.0, ctx)?)?)
+    fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(cnn_config(&self.0.chosen).is_some(), "the chosen recipe must be a CNN");
+        at_least_one(self.0.chosen.epochs, "the number of epochs")?;
+        at_least_one(self.0.replicates, "the number of replicates")?;
+        at_least_one(self.0.validation_images, "the number of validation images")
     }
-    fn figures(&self, result: &Value) -> anyhow::Result<Vec<Figure>> {
-        let result: Result = serde_json::from_value(result.clone())?;
+    fn run(&self, ctx: &Context) -> anyhow::Result<Output> {
+        run(&self.0, ctx)
+    }
+    fn figures(&self, result: &Output) -> anyhow::Result<Vec<Figure>> {
         let r = &result.study;
+        let cnn = cnn_config(&self.0.chosen).ok_or_else(|| anyhow::anyhow!("the chosen recipe must be a CNN"))?;
         let layers: Vec<(String, String, String)> = r
             .summary
             .iter()
-            .map(|l| (l.kind.clone(), layer_detail(l, cnn_config(&self.0.chosen)), l.output_shape.iter().map(i64::to_string).collect::<Vec<_>>().join(" × ")))
-            .collect();
-        let model = figures::layer_stack("q3_model", &layers)?;
-        let curves = recipe::study_curves("q3_curves", r)?;
-        let r = &result;
-        let confusion = figures::count_matrix("q3_confusion", "predicted class", "true class", &r.confusion)?;
-        let tiles: Vec<(String, &[u8])> =
-            r.misclassified.iter().map(|m| (format!("{}→{}", m.label, m.predicted), m.image.as_slice())).collect();
-        let misclassified = figures::digit_grid("q3_misclassified", &tiles, 12)?;
-        let colours = [figures::VALIDATION_COLOUR, figures::TRAIN_COLOUR, figures::BLACK];
-        let series: Vec<Series> = r
-            .translation
-            .iter()
-            .zip(colours)
-            .map(|(t, colour)| Series {
-                label: &t.model,
-                colour,
-                points: t.mean.iter().enumerate().map(|(s, &a)| (s as f64, a)).collect(),
+            .map(|l| {
+                let shape = l.output_shape.iter().map(i64::to_string).collect::<Vec<_>>().join(" × ");
+                (format!("{:?}", l.kind), layer_detail(l, cnn), shape)
             })
             .collect();
+        let model = figures::layer_stack("q3_model", &layers)?;
+        let curves = figures::study_curves("q3_curves", r)?;
+        let errors = &result.errors;
+        let confusion = figures::count_matrix("q3_confusion", "predicted class", "true class", &errors.confusion)?;
+        let tiles: Vec<(String, &[u8])> =
+            errors.misclassified.iter().map(|m| (format!("{}→{}", m.label, m.predicted), m.image.as_slice())).collect();
+        let misclassified = figures::digit_grid("q3_misclassified", &tiles, 12)?;
+        let t = &result.translation;
+        let series: Vec<Series> =
+            [(&t.chosen_cnn, figures::VALIDATION_COLOUR), (&t.reference_cnn, figures::TRAIN_COLOUR), (&t.wide_mlp, figures::BLACK)]
+                .into_iter()
+                .map(|(t, colour)| Series {
+                    label: &t.model,
+                    colour,
+                    points: t.mean.iter().enumerate().map(|(s, &a)| (s as f64, a)).collect(),
+                })
+                .collect();
         let max = self.0.max_test_shift as f64;
-        let shifts = figures::lines("q3_translation", "shift (pixels)", "test accuracy (mean over 4 directions)", &series, (-0.2, max + 0.2), max as usize + 1, 0)?;
-        let filter_tiles: Vec<(String, &[u8])> = r.filters.iter().map(|f| (String::new(), f.as_slice())).collect();
-        let filters = figures::image_grid("q3_filters", &filter_tiles, 8, r.filter_side, 12)?;
-        let map_tiles: Vec<(String, &[u8])> = std::iter::once(("input".to_owned(), r.feature_digit.as_slice()))
-            .chain(r.feature_maps.iter().enumerate().map(|(i, m)| ((i + 1).to_string(), m.as_slice())))
+        let shifts = figures::lines(
+            "q3_translation",
+            "shift (pixels)",
+            "test accuracy (mean over 4 directions)",
+            &series,
+            (-0.2, max + 0.2),
+            max as usize + 1,
+            0,
+        )?;
+        let first = &result.first_layer;
+        let filter_tiles: Vec<(String, &[u8])> = first.filters.iter().map(|f| (String::new(), f.as_slice())).collect();
+        let filters = figures::image_grid("q3_filters", &filter_tiles, 8, first.filter_side, 12)?;
+        let map_tiles: Vec<(String, &[u8])> = std::iter::once(("input".to_owned(), first.feature_digit.as_slice()))
+            .chain(first.feature_maps.iter().enumerate().map(|(i, m)| ((i + 1).to_string(), m.as_slice())))
             .collect();
         let maps = figures::digit_grid("q3_feature_maps", &map_tiles, 11)?;
         Ok(vec![model, curves, confusion, misclassified, shifts, filters, maps])
     }
 }
 
-/// The CNN of a question-3 recipe.
-pub fn cnn_config(recipe: &Recipe) -> &CnnConfig {
+/// The CNN of a recipe, if it trains one.
+pub fn cnn_config(recipe: &Recipe) -> Option<&CnnConfig> {
     match &recipe.network {
-        Network::Cnn(config) => config,
-        Network::Mlp { .. } => unreachable!("question 3 trains CNNs"),
+        Network::Cnn(config) => Some(config),
+        Network::Mlp { .. } => None,
     }
 }
 
 /// The kernel size and filter count of a convolution, the rate of a dropout.
 fn layer_detail(l: &LayerSummary, cnn: &CnnConfig) -> String {
-    match l.kind.as_str() {
-        "Conv2D" => {
-            let i: usize = l.name.trim_start_matches("conv2d_").parse().unwrap_or(0);
-            let b = &cnn.blocks[i];
-            format!("{}×{}, {} filters, {} parameters", b.kernel, b.kernel, b.filters, l.parameters)
-        }
-        "BatchNormalization" => "+ ReLU".into(),
-        "MaxPooling2D" => "2×2".into(),
-        "Dropout" => format!("rate {}", cnn.dropout),
-        "Dense" => format!("{} parameters, {}", l.parameters, l.activation.as_deref().unwrap_or("linear")),
-        _ => String::new(),
+    match l.kind {
+        LayerKind::Conv2D => match l.block.and_then(|i| cnn.blocks.get(i)) {
+            Some(b) => format!("{}×{}, {} filters, {} parameters", b.kernel, b.kernel, b.filters, l.parameters),
+            None => format!("{} parameters", l.parameters),
+        },
+        LayerKind::BatchNormalization => "+ ReLU".into(),
+        LayerKind::MaxPooling2D => "2×2".into(),
+        LayerKind::Dropout => format!("rate {}", cnn.dropout),
+        LayerKind::Dense => format!("{} parameters, {}", l.parameters, l.activation.as_deref().unwrap_or("linear")),
+        LayerKind::Flatten => String::new(),
     }
 }
 
@@ -446,6 +414,6 @@ mod tests {
     #[test]
     fn grey_scaling_spans_the_full_range_per_image() {
         let images = Tensor::from_slice(&[-1.0f32, 0.0, 3.0, 5.0, 5.0, 6.0]).view([2, 3]);
-        assert_eq!(to_grey(&images), [vec![0, 64, 255], vec![0, 0, 255]]);
+        assert_eq!(to_grey(&images).unwrap(), [vec![0, 64, 255], vec![0, 0, 255]]);
     }
 }

@@ -6,24 +6,22 @@
 
 use std::time::Instant;
 
-use rand::SeedableRng;
-use rand::seq::SliceRandom;
-use rand_chacha::ChaCha8Rng;
+use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use tch::nn::{self, OptimizerConfig};
 use tch::{Kind, Tensor};
 
-use super::q2_mlp::{self, MlpConfig};
-use super::{Context, Experiment};
 use crate::data::CLASSES;
+use crate::experiment::{About, Context, Experiment, at_least_one};
 use crate::figures::{self, Figure, Series};
 use crate::models::autoencoder::Autoencoder;
+use crate::networks;
 use crate::noise::salt_and_pepper;
 use crate::profile::Profile;
+use crate::recipe::{self, Recipe, Splits, Trained};
 use crate::seed;
 use crate::stats::mean_std;
-use crate::train::{self, Batches};
+use crate::train::{self, Batch, Batches, EpochTotals, Schedule, StepOutcome};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Config {
@@ -39,7 +37,7 @@ pub struct Config {
     /// Test digits shown by level in part B.
     pub shown_digits: usize,
     /// The classifier of part C (question 2 D's network without decay).
-    pub classifier: MlpConfig,
+    pub classifier: Recipe,
     pub generated_per_class: usize,
     pub train_images: usize,
     pub test_images: usize,
@@ -84,7 +82,7 @@ pub struct Generated {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Result {
+pub struct Output {
     pub parameters: i64,
     pub history: Vec<AeEpoch>,
     pub train_seconds: f64,
@@ -110,15 +108,7 @@ impl DenoisingAutoencoder {
             levels: (0..=10).map(|i| i as f64 / 10.0).collect(),
             noise_draws: profile.replicates(3),
             shown_digits: 4,
-            classifier: MlpConfig {
-                hidden: vec![500, 300],
-                learning_rate: 0.1,
-                batch_size: 128,
-                epochs: profile.epochs(40),
-                l2: 0.0,
-                train_images: profile.train_images(),
-                test_images: profile.test_images(),
-            },
+            classifier: networks::wide_mlp(profile.epochs(40)),
             generated_per_class: 8,
             train_images: profile.train_images(),
             test_images: profile.test_images(),
@@ -126,8 +116,8 @@ impl DenoisingAutoencoder {
     }
 }
 
-fn to_bytes(image: &Tensor) -> Vec<u8> {
-    Vec::<u8>::try_from((image.clamp(0.0, 1.0) * 255.0).round().to_kind(Kind::Uint8).flatten(0, -1)).expect("bytes")
+fn to_bytes(image: &Tensor) -> anyhow::Result<Vec<u8>> {
+    Ok(Vec::<u8>::try_from((image.clamp(0.0, 1.0) * 255.0).round().to_kind(Kind::Uint8).flatten(0, -1))?)
 }
 
 /// Mean squared error per pixel, and the PSNR (peak 1) of that mean; no
@@ -137,46 +127,50 @@ fn mse_psnr(images: &Tensor, reference: &Tensor) -> (f64, Option<f64>) {
     (mse, (mse > 0.0).then(|| 10.0 * (1.0 / mse).log10()))
 }
 
+/// The clean and noisy images the autoencoder trains and validates on.
+struct Pairs<'a> {
+    noisy: &'a Tensor,
+    clean: &'a Tensor,
+    val_noisy: &'a Tensor,
+    val_clean: &'a Tensor,
+}
+
 /// Trains `ae` to map `noisy` to `clean` with Adam and binary cross-entropy.
-fn train_autoencoder(ae: &Autoencoder, vs: &nn::VarStore, c: &Config, data: [&Tensor; 4], seed: u64, progress: &indicatif::ProgressBar) -> anyhow::Result<Vec<AeEpoch>> {
-    let [noisy, clean, val_noisy, val_clean] = data;
+fn train_autoencoder(
+    ae: &Autoencoder,
+    vs: &nn::VarStore,
+    c: &Config,
+    data: &Pairs,
+    seed: u64,
+    progress: &ProgressBar,
+) -> anyhow::Result<Vec<AeEpoch>> {
     // Keras's Adam: beta1 0.9, beta2 0.999, epsilon 1e-7.
     let mut opt = nn::Adam { beta1: 0.9, beta2: 0.999, wd: 0.0, eps: 1e-7, amsgrad: false }.build(vs, c.learning_rate)?;
-    let n = noisy.size()[0];
-    let batches = (n + c.batch_size - 1) / c.batch_size;
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut order: Vec<i64> = (0..n).collect();
     let mut history = Vec::new();
-    progress.set_length((c.epochs as i64 * batches) as u64);
-    for epoch in 1..=c.epochs {
-        let start = Instant::now();
-        order.shuffle(&mut rng);
-        let order_t = Tensor::from_slice(&order).to_device(noisy.device());
-        let mut loss_sum = Tensor::zeros([], (Kind::Float, noisy.device()));
-        for b in 0..batches {
-            let len = c.batch_size.min(n - b * c.batch_size);
-            let idx = order_t.narrow(0, b * c.batch_size, len);
-            let logits = ae.decode_logits(&ae.encode(&noisy.index_select(0, &idx)));
-            let loss = logits.binary_cross_entropy_with_logits::<Tensor>(&clean.index_select(0, &idx), None, None, tch::Reduction::Mean);
-            opt.backward_step(&loss);
-            tch::no_grad(|| {
-                let _ = loss_sum.g_add_(&(loss.detach() * len as f64));
-            });
-            progress.inc(1);
-        }
-        let train_seconds = start.elapsed().as_secs_f64();
-        let train_loss = loss_sum.double_value(&[]) / n as f64;
+    let schedule = Schedule { epochs: c.epochs, batch_size: c.batch_size, shuffle_seeds: &[seed] };
+    let step = |batch: &Batch| {
+        let idx = batch.indices.reshape([batch.len]);
+        let logits = ae.decode_logits(&ae.encode(&data.noisy.index_select(0, &idx)));
+        let loss = logits.binary_cross_entropy_with_logits::<Tensor>(&data.clean.index_select(0, &idx), None, None, tch::Reduction::Mean);
+        opt.backward_step(&loss);
+        StepOutcome { loss, correct: None }
+    };
+    let end_epoch = |totals: EpochTotals| {
+        let train_loss = totals.train_loss[0];
         let val_loss = tch::no_grad(|| {
-            let logits = ae.decode_logits(&ae.encode(val_noisy));
-            logits.binary_cross_entropy_with_logits::<Tensor>(val_clean, None, None, tch::Reduction::Mean).double_value(&[])
+            let logits = ae.decode_logits(&ae.encode(data.val_noisy));
+            logits.binary_cross_entropy_with_logits::<Tensor>(data.val_clean, None, None, tch::Reduction::Mean).double_value(&[])
         });
-        progress.set_message(format!("epoch {epoch}/{}: loss {train_loss:.4}, validation {val_loss:.4}", c.epochs));
-        let finite = |x: f64| x.is_finite().then_some(x);
-        history.push(AeEpoch { epoch, train_loss: finite(train_loss), val_loss: finite(val_loss), train_seconds });
-        if !train_loss.is_finite() {
-            break;
-        }
-    }
+        progress.set_message(format!("epoch {}/{}: loss {train_loss:.4}, validation {val_loss:.4}", totals.epoch, c.epochs));
+        history.push(AeEpoch {
+            epoch: totals.epoch,
+            train_loss: train::finite(train_loss),
+            val_loss: train::finite(val_loss),
+            train_seconds: totals.train_seconds,
+        });
+        train_loss.is_finite()
+    };
+    train::drive(data.noisy.size()[0], data.noisy.device(), &schedule, progress, step, end_epoch)?;
     Ok(history)
 }
 
@@ -205,60 +199,49 @@ fn generate(ae: &Autoencoder, images: &Tensor, labels: &Tensor, per_class: i64, 
     })
 }
 
-pub fn run(c: &Config, ctx: &Context) -> anyhow::Result<Result> {
-    let device = ctx.device;
-    let (train_x, test_x) = (ctx.data.train.images_tensor(device), ctx.data.test.images_tensor(device));
-    let (train_y, test_y) = (ctx.data.train.labels_tensor(device), ctx.data.test.labels_tensor(device));
-    let noisy_train = salt_and_pepper(&train_x, c.train_noise, seed::derive(ctx.seed, "train-noise"));
-    let noisy_test = salt_and_pepper(&test_x, c.train_noise, seed::derive(ctx.seed, "validation-noise"));
-
-    // A: the autoencoder.
-    tch::manual_seed(ctx.seed as i64);
-    let vs = nn::VarStore::new(device);
-    let ae = Autoencoder::new(&vs.root(), &c.widths);
-    let start = Instant::now();
-    let history =
-        train_autoencoder(&ae, &vs, c, [&noisy_train, &train_x, &noisy_test, &test_x], ctx.seed, ctx.progress)?;
-    let train_seconds = start.elapsed().as_secs_f64();
-
-    // C's classifier, trained on clean images.
-    let classifier_ctx = Context { seed: seed::derive(ctx.seed, "classifier"), ..*ctx };
-    ctx.progress.set_message("training the classifier of part C");
-    let (classifier, classifier_result) = q2_mlp::fit_mlp(&c.classifier, &classifier_ctx)?;
-    let accuracy = |images: &Tensor| train::evaluate(&classifier, &Batches { images, labels: &test_y }).1;
-
-    // B and C: every level, several noise draws.
-    let shown: Vec<i64> = (0..c.shown_digits as i64).collect();
-    let shown_t = Tensor::from_slice(&shown).to_device(device);
-    let mut examples: Vec<Example> = shown
-        .iter()
-        .map(|&i| Example {
-            label: ctx.data.test.labels[i as usize],
-            original: to_bytes(&test_x.get(i)),
-            noisy: Vec::new(),
-            denoised: Vec::new(),
+/// B and C: every noise level of the test images, several draws each: the
+/// images' quality before and after denoising, and the classifier's accuracy
+/// on both; the shown digits at every level (the first draw).
+fn sweep_levels(
+    c: &Config,
+    ae: &Autoencoder,
+    classifier: &Trained,
+    test: &Splits,
+    ctx: &Context,
+) -> anyhow::Result<(Vec<Level>, Vec<Example>)> {
+    let (test_x, test_y) = &test.test;
+    let accuracy = |images: &Tensor| train::evaluate(classifier, &Batches { images, labels: test_y }).1;
+    let mut examples: Vec<Example> = (0..c.shown_digits)
+        .map(|i| {
+            Ok(Example {
+                label: ctx.data.test.labels[i],
+                original: to_bytes(&test_x.get(i as i64))?,
+                noisy: Vec::new(),
+                denoised: Vec::new(),
+            })
         })
-        .collect();
+        .collect::<anyhow::Result<_>>()?;
     let mut levels = Vec::new();
     for &level in &c.levels {
         let mut acc_noisy = Vec::new();
         let mut acc_denoised = Vec::new();
         let mut quality = None;
         for draw in 0..c.noise_draws {
-            let noisy = salt_and_pepper(&test_x, level, seed::derive(ctx.seed, &format!("test-noise-{level}-{draw}")));
+            let noisy = salt_and_pepper(test_x, level, seed::derive(ctx.seed, &format!("test-noise-{level}-{draw}")));
             let denoised = tch::no_grad(|| ae.forward(&noisy));
             acc_noisy.push(accuracy(&noisy));
             acc_denoised.push(accuracy(&denoised));
             if draw == 0 {
-                quality = Some((mse_psnr(&noisy, &test_x), mse_psnr(&denoised, &test_x)));
-                for (k, example) in examples.iter_mut().enumerate() {
-                    let i = shown_t.get(k as i64).int64_value(&[]);
-                    example.noisy.push(to_bytes(&noisy.get(i)));
-                    example.denoised.push(to_bytes(&denoised.get(i)));
+                quality = Some((mse_psnr(&noisy, test_x), mse_psnr(&denoised, test_x)));
+                for (i, example) in examples.iter_mut().enumerate() {
+                    example.noisy.push(to_bytes(&noisy.get(i as i64))?);
+                    example.denoised.push(to_bytes(&denoised.get(i as i64))?);
                 }
             }
         }
-        let ((mse_noisy, psnr_noisy), (mse_denoised, psnr_denoised)) = quality.expect("at least one draw");
+        let Some(((mse_noisy, psnr_noisy), (mse_denoised, psnr_denoised))) = quality else {
+            anyhow::bail!("no noise draws: the profile must draw at least one")
+        };
         let ((accuracy_noisy_mean, accuracy_noisy_std), (accuracy_denoised_mean, accuracy_denoised_std)) =
             (mean_std(&acc_noisy), mean_std(&acc_denoised));
         levels.push(Level {
@@ -273,55 +256,88 @@ pub fn run(c: &Config, ctx: &Context) -> anyhow::Result<Result> {
             accuracy_denoised_std,
         });
     }
+    Ok((levels, examples))
+}
 
-    // D: generated digits, checked by the classifier.
+/// D: digits generated from each class's latent Gaussian, with the class
+/// the classifier gives each, and the fraction it gives the intended class.
+fn generated_digits(
+    c: &Config,
+    ae: &Autoencoder,
+    classifier: &Trained,
+    train: &(Tensor, Tensor),
+    seed: u64,
+) -> anyhow::Result<(Vec<Generated>, f64)> {
     let mut generated = Vec::new();
     let mut hits = 0;
-    for (class, images) in generate(&ae, &train_x, &train_y, c.generated_per_class as i64, seed::derive(ctx.seed, "generate")) {
-        let predicted: Vec<i64> = tch::no_grad(|| {
-            Vec::<i64>::try_from(tch::nn::ModuleT::forward_t(&classifier, &images, false).argmax(-1, false)).expect("classes")
-        });
+    for (class, images) in generate(ae, &train.0, &train.1, c.generated_per_class as i64, seed) {
+        let predicted = Vec::<i64>::try_from(train::predict(classifier, &images))?;
         hits += predicted.iter().filter(|&&p| p == class as i64).count();
-        generated.push(Generated { class, images: (0..images.size()[0]).map(|i| to_bytes(&images.get(i))).collect(), predicted });
+        let images = (0..images.size()[0]).map(|i| to_bytes(&images.get(i))).collect::<anyhow::Result<_>>()?;
+        generated.push(Generated { class, images, predicted });
     }
+    Ok((generated, hits as f64 / (CLASSES * c.generated_per_class) as f64))
+}
+
+pub fn run(c: &Config, ctx: &Context) -> anyhow::Result<Output> {
+    let data = Splits::validated_on_test(&ctx.data.train, &ctx.data.test, ctx.device);
+    let (train_x, test_x) = (&data.train.0, &data.test.0);
+    let noisy_train = salt_and_pepper(train_x, c.train_noise, seed::derive(ctx.seed, "train-noise"));
+    let noisy_test = salt_and_pepper(test_x, c.train_noise, seed::derive(ctx.seed, "validation-noise"));
+
+    // A: the autoencoder.
+    tch::manual_seed(ctx.seed as i64);
+    let vs = nn::VarStore::new(ctx.device);
+    let ae = Autoencoder::new(&vs.root(), &c.widths);
+    let start = Instant::now();
+    let pairs = Pairs { noisy: &noisy_train, clean: train_x, val_noisy: &noisy_test, val_clean: test_x };
+    let history = train_autoencoder(&ae, &vs, c, &pairs, ctx.seed, ctx.progress)?;
+    let train_seconds = start.elapsed().as_secs_f64();
+
+    // C's classifier, trained on clean images.
+    ctx.progress.set_message("training the classifier of part C");
+    let (classifier, classifier_history) = recipe::train(&c.classifier, seed::derive(ctx.seed, "classifier"), &data, ctx.progress)?;
+    let (levels, examples) = sweep_levels(c, &ae, &classifier, &data, ctx)?;
+    let (generated, generated_accuracy) = generated_digits(c, &ae, &classifier, &data.train, seed::derive(ctx.seed, "generate"))?;
     ctx.progress.finish_and_clear();
-    Ok(Result {
+    Ok(Output {
         parameters: ae.parameters(),
         history,
         train_seconds,
-        classifier_parameters: classifier_result.parameters,
-        classifier_accuracy: classifier_result.history.final_val_accuracy,
+        classifier_parameters: classifier.parameters(),
+        classifier_accuracy: classifier_history.final_val_accuracy,
         levels,
         examples,
-        generated_accuracy: hits as f64 / (CLASSES * c.generated_per_class) as f64,
+        generated_accuracy,
         generated,
     })
 }
 
 impl Experiment for DenoisingAutoencoder {
-    fn id(&self) -> &'static str {
-        "q4_denoising_autoencoder"
-    }
-    fn title(&self) -> &'static str {
-        "Q4 denoising autoencoder: training, noise sweep, denoise-then-classify, generation"
-    }
-    fn version(&self) -> u32 {
-        1
-    }
-    fn source_file(&self) -> &'static str {
-        file!()
-    }
-    fn config(&self) -> Value {
-        serde_json::to_value(&self.0).expect("config serialises")
+    type Config = Config;
+    type Output = Output;
+    const ABOUT: About = About {
+        id: "q4_denoising_autoencoder",
+        title: "Q4 denoising autoencoder: training, noise sweep, denoise-then-classify, generation",
+        version: 1,
+        source_file: file!(),
+    };
+    fn config(&self) -> &Config {
+        &self.0
     }
     fn training_images(&self) -> u64 {
-        (self.0.epochs * self.0.train_images + self.0.classifier.epochs * self.0.classifier.train_images) as u64
+        ((self.0.epochs + self.0.classifier.epochs) * self.0.train_images) as u64
     }
-    fn run(&self, ctx: &Context) -> anyhow::Result<Value> {
-        Ok(serde_json::to_value(run(&self.0, ctx)?)?)
+    fn check(&self) -> anyhow::Result<()> {
+        at_least_one(self.0.epochs, "the number of epochs")?;
+        at_least_one(self.0.noise_draws, "the number of noise draws")?;
+        anyhow::ensure!(self.0.shown_digits <= self.0.test_images, "shows more digits than there are test images");
+        Ok(())
     }
-    fn figures(&self, result: &Value) -> anyhow::Result<Vec<Figure>> {
-        let r: Result = serde_json::from_value(result.clone())?;
+    fn run(&self, ctx: &Context) -> anyhow::Result<Output> {
+        run(&self.0, ctx)
+    }
+    fn figures(&self, r: &Output) -> anyhow::Result<Vec<Figure>> {
         let widths = &self.0.widths;
         let labels: Vec<String> = widths
             .iter()
@@ -334,12 +350,8 @@ impl Experiment for DenoisingAutoencoder {
             })
             .collect();
         let middle = widths.len() / 2;
-        let diagram = figures::layer_diagram(
-            "q4_model",
-            widths,
-            &labels,
-            &[("encoder", 0, middle), ("decoder", middle, widths.len() - 1)],
-        )?;
+        let diagram =
+            figures::layer_diagram("q4_model", widths, &labels, &[("encoder", 0, middle), ("decoder", middle, widths.len() - 1)])?;
         let epochs = |f: fn(&AeEpoch) -> Option<f64>| -> Vec<(f64, f64)> {
             r.history.iter().map(|e| (e.epoch as f64, f(e).unwrap_or(f64::NAN))).collect()
         };
@@ -349,7 +361,11 @@ impl Experiment for DenoisingAutoencoder {
             "binary cross-entropy",
             &[
                 Series { label: "training (noisy 0.4 -> clean)", colour: figures::TRAIN_COLOUR, points: epochs(|e| e.train_loss) },
-                Series { label: "validation (noisy test -> clean test)", colour: figures::VALIDATION_COLOUR, points: epochs(|e| e.val_loss) },
+                Series {
+                    label: "validation (noisy test -> clean test)",
+                    colour: figures::VALIDATION_COLOUR,
+                    points: epochs(|e| e.val_loss),
+                },
             ],
         )?;
         let by_level = |name: &str, y_label: &str, noisy: fn(&Level) -> f64, denoised: fn(&Level) -> f64| {
@@ -377,11 +393,8 @@ impl Experiment for DenoisingAutoencoder {
             }
         }
         let examples = figures::digit_grid("q4_examples", &tiles, r.levels.len() + 1)?;
-        let generated_tiles: Vec<(String, &[u8])> = r
-            .generated
-            .iter()
-            .flat_map(|g| g.images.iter().zip(&g.predicted).map(|(img, p)| (p.to_string(), img.as_slice())))
-            .collect();
+        let generated_tiles: Vec<(String, &[u8])> =
+            r.generated.iter().flat_map(|g| g.images.iter().zip(&g.predicted).map(|(img, p)| (p.to_string(), img.as_slice()))).collect();
         // Two classes a row, so that the grid fits a page.
         let generated = figures::digit_grid("q4_generated", &generated_tiles, 2 * self.0.generated_per_class)?;
         Ok(vec![diagram, loss, examples, quality, accuracy, generated])

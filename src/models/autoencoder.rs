@@ -1,8 +1,8 @@
 //! The notebook's denoising autoencoder: 784-128-96 encoder, 96-128-784
 //! decoder, ReLU inside and a sigmoid output, Keras initialisation.
 
-use tch::nn;
 use tch::Tensor;
+use tch::nn;
 
 use super::mlp::Dense;
 
@@ -20,11 +20,7 @@ impl Autoencoder {
     pub fn new(vs: &nn::Path, widths: &[i64]) -> Autoencoder {
         assert!(widths.len() % 2 == 1, "an odd number of widths, the latent one in the middle");
         let middle = widths.len() / 2;
-        let layers: Vec<Dense> = widths
-            .windows(2)
-            .enumerate()
-            .map(|(i, w)| Dense::new(&(vs / format!("dense_{i}")), w[0], w[1]))
-            .collect();
+        let layers: Vec<Dense> = widths.windows(2).enumerate().map(|(i, w)| Dense::new(&(vs / format!("dense_{i}")), w[0], w[1])).collect();
         let mut layers = layers.into_iter();
         let encoder = layers.by_ref().take(middle).collect();
         Autoencoder { encoder, decoder: layers.collect(), widths: widths.to_vec() }

@@ -48,8 +48,7 @@ impl BatchedMlp {
             })
             .collect();
         let stack = |pick: &dyn Fn(&Mlp) -> Tensor| {
-            let per_model: Vec<Tensor> =
-                singles.iter().flat_map(|m| (0..per_group).map(move |_| pick(m).detach().contiguous())).collect();
+            let per_model: Vec<Tensor> = singles.iter().flat_map(|m| (0..per_group).map(move |_| pick(m).detach().contiguous())).collect();
             Tensor::stack(&per_model, 0)
         };
         let depth = hidden.len() + 1;
@@ -93,8 +92,7 @@ impl BatchedMlp {
             // w - rate (g + 2 f w) = (1 - 2 rate f) w - rate g.
             let decay = (l2 * (-2.0 * learning_rate) + 1.0).view([self.models(), 1, 1]);
             for l in (0..self.kernels.len()).rev() {
-                let previous = (l > 0)
-                    .then(|| pass.pre_activations[l - 1].threshold_backward(&delta.bmm(&self.kernels[l]), 0.0));
+                let previous = (l > 0).then(|| pass.pre_activations[l - 1].threshold_backward(&delta.bmm(&self.kernels[l]), 0.0));
                 if l + 1 < self.kernels.len() {
                     let _ = self.kernels[l].shallow_clone().g_mul_(&decay);
                 }
@@ -148,11 +146,6 @@ impl BatchedMlp {
     pub fn hidden_kernel_sq_sums(&self) -> Tensor {
         tch::no_grad(|| self.kernels[..self.kernels.len() - 1].iter().map(squared_norms).sum())
     }
-
-    /// Parameters of one model.
-    pub fn parameters_per_model(&self) -> i64 {
-        self.kernels.iter().chain(&self.biases).map(|t| t.numel() as i64).sum::<i64>() / self.models()
-    }
 }
 
 /// Per model, the sum of the squares of a (models, ...) tensor: a batched
@@ -172,7 +165,8 @@ mod tests {
     fn each_model_starts_as_the_model_drawn_alone_and_counts_its_parameters() {
         let batched = BatchedMlp::new(Device::Cpu, &[16, 8], &[3, 4], 2);
         assert_eq!(batched.models(), 4);
-        assert_eq!(batched.parameters_per_model(), (784 * 16 + 16) + (16 * 8 + 8) + (8 * 10 + 10));
+        let per_model = batched.kernels.iter().chain(&batched.biases).map(|t| t.numel() as i64).sum::<i64>() / batched.models();
+        assert_eq!(per_model, crate::models::mlp::dense_parameters(&[16, 8]));
         tch::manual_seed(4);
         let alone = Mlp::new(&nn::VarStore::new(Device::Cpu).root(), &[16, 8]);
         let xs = Tensor::rand([1, 5, PIXELS as i64], (Kind::Float, Device::Cpu));

@@ -10,7 +10,7 @@ use tch::nn::{self, ModuleT};
 use tch::{Kind, Tensor};
 
 use super::mlp::Dense;
-use super::LayerSummary;
+use super::{LayerKind, LayerSummary};
 use crate::data::{CLASSES, SIDE};
 use crate::precision::Precision;
 
@@ -63,6 +63,24 @@ impl CnnConfig {
 
     fn flat_features(&self) -> i64 {
         self.block_shapes().last().map_or((SIDE * SIDE) as i64, |[c, h, w]| c * h * w)
+    }
+
+    /// Weights and biases of the network this builds, with batch
+    /// normalisation's four per channel (Keras counts the moving mean and
+    /// variance with the scale and shift).
+    pub fn parameters(&self) -> i64 {
+        let mut inputs = 1;
+        let mut total = 0;
+        for b in &self.blocks {
+            total += b.kernel * b.kernel * inputs * b.filters + if self.batch_norm { 4 * b.filters } else { b.filters };
+            inputs = b.filters;
+        }
+        let mut features = self.flat_features();
+        if let Some(h) = self.hidden {
+            total += (features + 1) * h;
+            features = h;
+        }
+        total + (features + 1) * CLASSES as i64
     }
 
     /// Multiply-accumulates of one image's forward pass (convolutions and
@@ -123,9 +141,8 @@ impl Cnn {
             .map(|(i, b)| {
                 let conv_config = nn::ConvConfig { padding: b.padding, bias: !config.batch_norm, ..Default::default() };
                 let conv = nn::conv2d(vs / format!("conv2d_{i}"), inputs, b.filters, b.kernel, conv_config);
-                let norm = config
-                    .batch_norm
-                    .then(|| nn::batch_norm2d(vs / format!("batch_normalization_{i}"), b.filters, Default::default()));
+                let norm =
+                    config.batch_norm.then(|| nn::batch_norm2d(vs / format!("batch_normalization_{i}"), b.filters, Default::default()));
                 inputs = b.filters;
                 if config.channels_last {
                     // Stored channels-last once: converting on every step costs more than the convolution.
@@ -194,25 +211,38 @@ impl Cnn {
             let [h, w] = [b.output_side(side); 2];
             let params = c.kernel.numel() + c.bias.as_ref().map_or(0, Tensor::numel);
             let activation = if c.norm.is_some() { None } else { Some("relu") };
-            rows.push(LayerSummary::new(format!("conv2d_{i}"), "Conv2D", &[b.filters, h, w], params as i64, activation));
+            rows.push(
+                LayerSummary::new(format!("conv2d_{i}"), LayerKind::Conv2D, &[b.filters, h, w], params as i64, activation).in_block(i),
+            );
             if let Some(norm) = &c.norm {
                 // Keras counts the moving mean and variance with the scale and shift.
                 let params = 4 * norm.running_mean.numel() as i64;
-                rows.push(LayerSummary::new(format!("batch_normalization_{i}"), "BatchNormalization", &[b.filters, h, w], params, Some("relu")));
+                rows.push(
+                    LayerSummary::new(
+                        format!("batch_normalization_{i}"),
+                        LayerKind::BatchNormalization,
+                        &[b.filters, h, w],
+                        params,
+                        Some("relu"),
+                    )
+                    .in_block(i),
+                );
             }
             side = h / 2;
-            rows.push(LayerSummary::new(format!("max_pooling2d_{i}"), "MaxPooling2D", &[b.filters, side, side], 0, None));
+            rows.push(
+                LayerSummary::new(format!("max_pooling2d_{i}"), LayerKind::MaxPooling2D, &[b.filters, side, side], 0, None).in_block(i),
+            );
         }
         let mut features = self.config.flat_features();
-        rows.push(LayerSummary::new("flatten", "Flatten", &[features], 0, None));
+        rows.push(LayerSummary::new("flatten", LayerKind::Flatten, &[features], 0, None));
         if let Some(d) = &self.hidden {
             features = d.kernel.size()[1];
-            rows.push(LayerSummary::new("dense_hidden", "Dense", &[features], d.parameters(), Some("relu")));
+            rows.push(LayerSummary::new("dense_hidden", LayerKind::Dense, &[features], d.parameters(), Some("relu")));
         }
         if self.config.dropout > 0.0 {
-            rows.push(LayerSummary::new("dropout", "Dropout", &[features], 0, None));
+            rows.push(LayerSummary::new("dropout", LayerKind::Dropout, &[features], 0, None));
         }
-        rows.push(LayerSummary::new("dense_output", "Dense", &[CLASSES as i64], self.output.parameters(), Some("softmax")));
+        rows.push(LayerSummary::new("dense_output", LayerKind::Dense, &[CLASSES as i64], self.output.parameters(), Some("softmax")));
         rows
     }
 }
@@ -259,6 +289,10 @@ mod tests {
         // Keras's summary of the same network: 225,034 parameters.
         assert_eq!(summary.iter().map(|r| r.parameters).sum::<i64>(), 225_034);
         assert_eq!(vs.trainable_variables().iter().map(Tensor::numel).sum::<usize>(), 225_034);
+        assert_eq!(reference().parameters(), 225_034);
+        let normalised = CnnConfig { batch_norm: true, ..reference() };
+        let built = Cnn::new(&nn::VarStore::new(tch::Device::Cpu).root(), &normalised);
+        assert_eq!(normalised.parameters(), built.summary().iter().map(|r| r.parameters).sum::<i64>());
         assert_eq!(reference().forward_macs(), 26 * 26 * 32 * 9 + 11 * 11 * 64 * 288 + 1600 * 128 + 1280);
         let logits = cnn.forward_t(&Tensor::zeros([3, PIXELS as i64], tch::kind::FLOAT_CPU), false);
         assert_eq!(logits.size(), [3, 10]);

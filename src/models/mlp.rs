@@ -2,10 +2,10 @@
 //! flatten, hidden layers with ReLU, a softmax output (folded into the
 //! loss), Glorot-uniform kernels and zero biases.
 
-use tch::nn::{self, Init, ModuleT};
 use tch::Tensor;
+use tch::nn::{self, Init, ModuleT};
 
-use super::{glorot_bound, LayerSummary};
+use super::{LayerKind, LayerSummary, glorot_bound};
 use crate::data::{CLASSES, PIXELS};
 
 #[derive(Debug)]
@@ -32,6 +32,21 @@ impl Dense {
     pub fn parameters(&self) -> i64 {
         (self.kernel.numel() + self.bias.numel()) as i64
     }
+}
+
+/// The widths of a classifier with `hidden` layers: 784 inputs, 10 outputs.
+pub fn widths(hidden: &[i64]) -> Vec<i64> {
+    [&[PIXELS as i64][..], hidden, &[CLASSES as i64]].concat()
+}
+
+/// Weights and biases of the classifier with `hidden` layers.
+pub fn dense_parameters(hidden: &[i64]) -> i64 {
+    widths(hidden).windows(2).map(|w| (w[0] + 1) * w[1]).sum()
+}
+
+/// Multiply-accumulates of one image's forward pass through it.
+pub fn dense_macs(hidden: &[i64]) -> i64 {
+    widths(hidden).windows(2).map(|w| w[0] * w[1]).sum()
 }
 
 #[derive(Debug)]
@@ -67,14 +82,14 @@ impl Mlp {
 
     /// The Keras summary of this model, from its own tensors.
     pub fn summary(&self) -> Vec<LayerSummary> {
-        let mut rows = vec![LayerSummary::new("flatten", "Flatten", &[PIXELS as i64], 0, None)];
+        let mut rows = vec![LayerSummary::new("flatten", LayerKind::Flatten, &[PIXELS as i64], 0, None)];
         let layers = self.hidden.iter().map(|d| (d, "relu")).chain([(&self.output, "softmax")]);
         for (i, (dense, activation)) in layers.enumerate() {
             let name = if i == 0 { "dense".into() } else { format!("dense_{i}") };
             let width = [dense.kernel.size()[1]];
-            rows.push(LayerSummary::new(name, "Dense", &width, dense.parameters(), Some(activation)));
+            rows.push(LayerSummary::new(name, LayerKind::Dense, &width, dense.parameters(), Some(activation)));
             if activation == "relu" && self.dropout > 0.0 {
-                rows.push(LayerSummary::new(format!("dropout_{i}"), "Dropout", &width, 0, None));
+                rows.push(LayerSummary::new(format!("dropout_{i}"), LayerKind::Dropout, &width, 0, None));
             }
         }
         rows
@@ -104,6 +119,8 @@ mod tests {
         assert_eq!(counts.iter().sum::<i64>(), 55_050);
         let trainable: i64 = vs.trainable_variables().iter().map(|t| t.numel() as i64).sum();
         assert_eq!(trainable, 55_050);
+        assert_eq!(dense_parameters(&[64, 64]), 55_050);
+        assert_eq!(dense_macs(&[64, 64]), 784 * 64 + 64 * 64 + 64 * 10);
         let out = model.forward_t(&Tensor::zeros([3, 28, 28, 1], (tch::Kind::Float, tch::Device::Cpu)), false);
         assert_eq!(out.size(), vec![3, 10]);
     }
@@ -116,8 +133,9 @@ mod tests {
         let xs = Tensor::rand([8, 784], tch::kind::FLOAT_CPU);
         assert!(model.forward_t(&xs, false).equal(&model.forward_t(&xs, false)), "inference is deterministic");
         assert!(!model.forward_t(&xs, true).equal(&model.forward_t(&xs, false)), "training drops units");
-        let kinds: Vec<String> = model.summary().into_iter().map(|l| l.kind).collect();
-        assert_eq!(kinds, ["Flatten", "Dense", "Dropout", "Dense", "Dropout", "Dense"]);
+        let kinds: Vec<LayerKind> = model.summary().into_iter().map(|l| l.kind).collect();
+        use LayerKind::{Dense, Dropout, Flatten};
+        assert_eq!(kinds, [Flatten, Dense, Dropout, Dense, Dropout, Dense]);
     }
 
     #[test]

@@ -7,11 +7,24 @@ pub mod mlp;
 
 use serde::{Deserialize, Serialize};
 
+/// A layer's kind, named as Keras names its class.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub enum LayerKind {
+    Flatten,
+    Dense,
+    Dropout,
+    Conv2D,
+    BatchNormalization,
+    MaxPooling2D,
+}
+
 /// One row of a Keras-style model summary, read off a built model.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LayerSummary {
     pub name: String,
-    pub kind: String,
+    pub kind: LayerKind,
+    /// The convolution block (0-based) the layer belongs to, if any.
+    pub block: Option<usize>,
     /// Output shape without the batch dimension.
     pub output_shape: Vec<i64>,
     pub parameters: i64,
@@ -19,14 +32,20 @@ pub struct LayerSummary {
 }
 
 impl LayerSummary {
-    pub fn new(name: impl Into<String>, kind: &str, output_shape: &[i64], parameters: i64, activation: Option<&str>) -> LayerSummary {
+    pub fn new(name: impl Into<String>, kind: LayerKind, output_shape: &[i64], parameters: i64, activation: Option<&str>) -> LayerSummary {
         LayerSummary {
             name: name.into(),
-            kind: kind.into(),
+            kind,
+            block: None,
             output_shape: output_shape.to_vec(),
             parameters,
             activation: activation.map(Into::into),
         }
+    }
+
+    /// The same row, as a layer of convolution block `block`.
+    pub fn in_block(self, block: usize) -> LayerSummary {
+        LayerSummary { block: Some(block), ..self }
     }
 }
 

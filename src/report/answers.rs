@@ -83,8 +83,7 @@ pub fn environment() -> Environment<'static> {
 }
 
 fn number(v: &Value, filter: &str) -> Result<f64, Error> {
-    f64::try_from(v.clone())
-        .map_err(|_| Error::new(ErrorKind::InvalidOperation, format!("`{filter}` needs a number, got {v}")))
+    f64::try_from(v.clone()).map_err(|_| Error::new(ErrorKind::InvalidOperation, format!("`{filter}` needs a number, got {v}")))
 }
 
 /// 0.97345 -> "97.35 %" (`digits` decimals, default 2); a missing value -> "n/a".
@@ -129,7 +128,7 @@ fn int(v: &Value) -> Result<String, Error> {
     let digits = n.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -145,11 +144,8 @@ fn count(v: &Value, noun: String) -> Result<String, Error> {
 
 /// [60000, 28, 28] -> "(60000, 28, 28)".
 fn shape(v: &Value) -> Result<String, Error> {
-    let dims: Vec<String> = v
-        .try_iter()
-        .map_err(|_| Error::new(ErrorKind::InvalidOperation, "`shape` needs a list"))?
-        .map(|d| d.to_string())
-        .collect();
+    let dims: Vec<String> =
+        v.try_iter().map_err(|_| Error::new(ErrorKind::InvalidOperation, "`shape` needs a list"))?.map(|d| d.to_string()).collect();
     Ok(format!("({})", dims.join(", ")))
 }
 
@@ -167,11 +163,15 @@ mod tests {
     #[test]
     fn formats_numbers_from_the_context() {
         let ctx = serde_json::json!({"acc": 0.97346, "n": 55050, "s": [60000, 28, 28], "x": null, "d": 0.0042, "f": 3.1623e-5, "g": 1e-3});
-        let out = render_str("{{ acc | pct }} {{ acc | num(2) }} {{ n | int }} {{ s | shape }} {{ x | pct }} {{ d | signed(4) }}", ctx.clone());
+        let out =
+            render_str("{{ acc | pct }} {{ acc | num(2) }} {{ n | int }} {{ s | shape }} {{ x | pct }} {{ d | signed(4) }}", ctx.clone());
         assert_eq!(out.unwrap(), "97.35 % 0.97 55,050 (60000, 28, 28) n/a +0.0042");
         let out = render_str("{{ f | sci }} {{ g | sci }} {{ 0 | sci }}", ctx);
         assert_eq!(out.unwrap(), r"$3.16 \times 10^{-5}$ $10^{-3}$ $0$");
-        let out = render_str(r#"{{ 1 | count("thread") }}, {{ 2 | count("CPU thread") }}, {{ n | count("image") }}"#, serde_json::json!({"n": 55050}));
+        let out = render_str(
+            r#"{{ 1 | count("thread") }}, {{ 2 | count("CPU thread") }}, {{ n | count("image") }}"#,
+            serde_json::json!({"n": 55050}),
+        );
         assert_eq!(out.unwrap(), "1 thread, 2 CPU threads, 55,050 images");
     }
 

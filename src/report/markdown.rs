@@ -61,9 +61,7 @@ fn split_refs(text: &str) -> Vec<(&str, Option<&str>)> {
     let mut parts = Vec::new();
     let mut rest = text;
     while let Some(at) = rest.find("@fig-") {
-        let end = rest[at + 1..]
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
-            .map_or(rest.len(), |i| at + 1 + i);
+        let end = rest[at + 1..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '-')).map_or(rest.len(), |i| at + 1 + i);
         let end = at + 1 + rest[at + 1..end].trim_end_matches('-').len();
         parts.push((&rest[..at], None));
         parts.push(("", Some(&rest[at + 1..end])));
@@ -309,14 +307,7 @@ fn typst_table(table: &TableState) -> String {
 
 /// Typst markup for the Markdown `md`; an error names the line of `md`.
 pub fn to_typst(md: &str, figures: &Figures) -> Result<String, String> {
-    let mut writer = TypstWriter {
-        figures,
-        bufs: vec![String::new()],
-        lists: Vec::new(),
-        table: None,
-        code: None,
-        pending_image: None,
-    };
+    let mut writer = TypstWriter { figures, bufs: vec![String::new()], lists: Vec::new(), table: None, code: None, pending_image: None };
     for (event, range) in Parser::new_ext(md, options()).into_offset_iter() {
         writer.event(event).map_err(|e| format!("line {}: {e}", line_of(md, range.start)))?;
     }

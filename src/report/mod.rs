@@ -1,5 +1,5 @@
-//! The report: figures from the results, answers rendered with the results,
-//! then one HTML file and one PDF from the same rendered Markdown.
+//! The report: answers rendered with the results, then one HTML file and
+//! one PDF from the same rendered Markdown, with the figures the runner drew.
 
 pub mod answers;
 pub mod markdown;
@@ -13,8 +13,9 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use typst::foundations::Datetime;
 
-use crate::cache::{Entry, write_atomic};
-use crate::runner::Plan;
+use crate::cache::write_atomic;
+use crate::manifest::RunInfo;
+use crate::runner::Computed;
 use markdown::Figures;
 
 /// The front page's facts that are not the run's: `report.toml`.
@@ -41,36 +42,9 @@ impl ReportConfig {
     }
 }
 
-/// What the report says about the run that made it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RunInfo {
-    pub profile: String,
-    /// True when made with the assignment's exact settings.
-    pub full: bool,
-    pub seed: u64,
-    pub commit: String,
-    pub dirty: bool,
-    /// The report's date (the commit's), as YYYY-MM-DD.
-    pub date: String,
-    /// The devices the experiments ran on, e.g. "cpu".
-    pub device: String,
-    /// The thread counts that computed the numbers, e.g. "2 threads", or
-    /// "1 and 2 threads" where experiments differ.
-    pub threads: String,
-    /// What the networks computed in, e.g. "float32", or one precision per
-    /// group of experiments where they differ.
-    pub precision: String,
-    /// Why the run chose that precision.
-    pub precision_reason: String,
-    pub cpu_class: String,
-    pub data_official: bool,
-    pub data_fingerprint: String,
-    pub program_version: String,
-}
-
 pub struct Inputs<'a> {
-    pub plan: &'a Plan,
-    pub entries: &'a BTreeMap<String, Entry>,
+    /// Every experiment's result and figures, in the report's order.
+    pub results: &'a [Computed],
     pub run: &'a RunInfo,
     pub report: &'a ReportConfig,
     /// Holds `answers/` and `templates/`.
@@ -112,22 +86,12 @@ pub fn build(inputs: &Inputs) -> anyhow::Result<Outputs> {
     let context = template_context(inputs);
     let answer_files = answers::files(&inputs.project_dir.join("answers"))?;
     let rendered = answers::render(&answer_files, &context)?;
-    let mut figures = Figures::new(draw_figures(inputs)?);
+    let svgs = inputs.results.iter().flat_map(|c| &c.figures).map(|f| (format!("{}.svg", f.name), f.svg.clone())).collect();
+    let mut figures = Figures::new(svgs);
     figures.number_in_order(rendered.iter().map(|a| a.markdown.as_str()));
     let html = build_html(inputs, &rendered, &figures, &context)?;
     let (pdf, pages) = build_pdf(inputs, &rendered, &figures, &context)?;
     Ok(Outputs { pdf, html, pages, figures: figures.svgs })
-}
-
-fn draw_figures(inputs: &Inputs) -> anyhow::Result<BTreeMap<String, String>> {
-    let mut svgs = BTreeMap::new();
-    for e in &inputs.plan.experiments {
-        let Some(entry) = inputs.entries.get(e.id()) else { continue };
-        for figure in e.figures(&entry.result).with_context(|| format!("{}: drawing its figures", e.id()))? {
-            svgs.insert(format!("{}.svg", figure.name), figure.svg);
-        }
-    }
-    Ok(svgs)
 }
 
 /// What the answers' templates see: `run`, `report`, `experiments` (the
@@ -139,21 +103,20 @@ fn template_context(inputs: &Inputs) -> serde_json::Value {
     context.insert("run".into(), serde_json::to_value(inputs.run).expect("serialisable"));
     context.insert("report".into(), serde_json::to_value(inputs.report).expect("serialisable"));
     let experiments: Vec<serde_json::Value> = inputs
-        .plan
-        .experiments
+        .results
         .iter()
-        .filter_map(|e| {
-            let entry = inputs.entries.get(e.id())?;
-            Some(serde_json::json!({
-                "id": e.id(), "title": e.title(), "seed": entry.inputs.seed, "key": entry.key,
-                "wall_seconds": entry.wall_seconds, "training_images": e.training_images(),
+        .map(|c| {
+            let entry = &c.entry;
+            serde_json::json!({
+                "id": c.id, "title": c.title, "seed": entry.inputs.seed, "key": entry.key,
+                "wall_seconds": entry.wall_seconds, "training_images": c.training_images,
                 "device": entry.device, "threads": entry.threads, "precision": entry.inputs.precision,
-            }))
+            })
         })
         .collect();
     context.insert("experiments".into(), experiments.into());
-    for (id, entry) in inputs.entries {
-        context.insert(id.clone(), entry.result.clone());
+    for Computed { id, entry, .. } in inputs.results {
+        context.insert(id.to_string(), entry.result.clone());
         context.insert(
             format!("{id}_run"),
             serde_json::json!({
@@ -171,17 +134,12 @@ fn template(inputs: &Inputs, name: &str) -> anyhow::Result<(PathBuf, String)> {
     Ok((path, text))
 }
 
-fn build_html(
-    inputs: &Inputs,
-    rendered: &[answers::Answer],
-    figures: &Figures,
-    context: &serde_json::Value,
-) -> anyhow::Result<String> {
+fn build_html(inputs: &Inputs, rendered: &[answers::Answer], figures: &Figures, context: &serde_json::Value) -> anyhow::Result<String> {
     let mut body = String::new();
     let mut toc = Vec::new();
     for answer in rendered {
-        let (html, headings) = markdown::to_html(&answer.markdown, figures)
-            .map_err(|e| anyhow::anyhow!("{} (as rendered), {e}", answer.file.display()))?;
+        let (html, headings) =
+            markdown::to_html(&answer.markdown, figures).map_err(|e| anyhow::anyhow!("{} (as rendered), {e}", answer.file.display()))?;
         body.push_str(&html);
         toc.extend(headings.into_iter().filter(|h| h.level <= 2));
     }
@@ -192,8 +150,7 @@ fn build_html(
     ctx["body"] = body.into();
     ctx["toc"] = serde_json::to_value(toc)?;
     let tmpl = env.get_template(&path.display().to_string())?;
-    tmpl.render(minijinja::Value::from_serialize(&ctx))
-        .map_err(|e| anyhow::anyhow!("{}:{}: {e}", path.display(), e.line().unwrap_or(0)))
+    tmpl.render(minijinja::Value::from_serialize(&ctx)).map_err(|e| anyhow::anyhow!("{}:{}: {e}", path.display(), e.line().unwrap_or(0)))
 }
 
 fn build_pdf(
@@ -206,8 +163,8 @@ fn build_pdf(
     let mut main = String::from("#import \"template.typ\": report\n#show: report.with(json(\"meta.json\"))\n");
     for answer in rendered {
         let stem = answer.file.file_stem().unwrap_or_default().to_string_lossy();
-        let typst = markdown::to_typst(&answer.markdown, figures)
-            .map_err(|e| anyhow::anyhow!("{} (as rendered), {e}", answer.file.display()))?;
+        let typst =
+            markdown::to_typst(&answer.markdown, figures).map_err(|e| anyhow::anyhow!("{} (as rendered), {e}", answer.file.display()))?;
         let name = format!("answers/{stem}.typ");
         main.push_str(&format!("#include \"{name}\"\n"));
         sources.insert(name, format!("#import \"/maths.typ\": *\n{typst}"));
@@ -225,7 +182,9 @@ fn build_pdf(
     files.insert("meta.json".into(), serde_json::to_vec(&meta)?);
     let date = report_date(&inputs.run.date);
     let world = pdf::ReportWorld::new(&sources, &files, date);
-    world.pdf(date).map_err(|e| anyhow::anyhow!("typst could not compile the report (sources in {}):\n{e}", inputs.out_dir.join("typst").display()))
+    world
+        .pdf(date)
+        .map_err(|e| anyhow::anyhow!("typst could not compile the report (sources in {}):\n{e}", inputs.out_dir.join("typst").display()))
 }
 
 fn report_date(date: &str) -> Datetime {

@@ -1,0 +1,113 @@
+//! What an experiment is: a unit with a typed config, a seed derived from the
+//! master seed, and a typed output that the cache keeps as JSON. Questions
+//! implement `Experiment`; the registry, the cache and the runner hold them
+//! as `AnyExperiment`, which one blanket impl derives with the types erased.
+
+use indicatif::ProgressBar;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tch::Device;
+
+use crate::data::Mnist;
+use crate::figures::Figure;
+use crate::precision::Precision;
+
+/// What an experiment gets to run with.
+pub struct Context<'a> {
+    /// The data set, already reduced to the profile's subset.
+    pub data: &'a Mnist,
+    pub device: Device,
+    /// This experiment's seed, derived from the master seed and its id.
+    pub seed: u64,
+    pub progress: &'a ProgressBar,
+}
+
+/// What names an experiment and its code.
+pub struct About {
+    /// Stable identifier, used by `--only`, in cache file names and as the
+    /// name its result has in the answers' templates.
+    pub id: &'static str,
+    pub title: &'static str,
+    /// Bumped when the code changes what the result would be.
+    pub version: u32,
+    /// The file that defines it, as `file!()` names it: its result is keyed
+    /// by that file and the computing files it imports.
+    pub source_file: &'static str,
+}
+
+pub trait Experiment {
+    type Config: Serialize;
+    type Output: Serialize + DeserializeOwned;
+    const ABOUT: About;
+    fn config(&self) -> &Self::Config;
+    /// What its networks compute in: float32 unless the experiment has a
+    /// reduced-precision path and the run chose one.
+    fn precision(&self) -> Precision {
+        Precision::Float32
+    }
+    /// Images passed through a network in training: a machine-independent cost.
+    fn training_images(&self) -> u64;
+    /// Fails, before anything runs, where the config cannot give a result
+    /// (no replicates, no epochs, no noise draws).
+    fn check(&self) -> anyhow::Result<()>;
+    fn run(&self, ctx: &Context) -> anyhow::Result<Self::Output>;
+    /// The figures the report shows of this experiment's output.
+    fn figures(&self, output: &Self::Output) -> anyhow::Result<Vec<Figure>>;
+}
+
+/// An experiment with its config and output as JSON.
+pub trait AnyExperiment {
+    fn id(&self) -> &'static str;
+    fn title(&self) -> &'static str;
+    fn version(&self) -> u32;
+    fn config(&self) -> Value;
+    fn source_file(&self) -> &'static str;
+    fn precision(&self) -> Precision;
+    fn training_images(&self) -> u64;
+    fn check(&self) -> anyhow::Result<()>;
+    fn run(&self, ctx: &Context) -> anyhow::Result<Value>;
+    /// The figures of a result as the cache holds it; an error where the
+    /// result is not this experiment's output.
+    fn figures(&self, result: &Value) -> anyhow::Result<Vec<Figure>>;
+}
+
+impl<E: Experiment> AnyExperiment for E {
+    fn id(&self) -> &'static str {
+        E::ABOUT.id
+    }
+    fn title(&self) -> &'static str {
+        E::ABOUT.title
+    }
+    fn version(&self) -> u32 {
+        E::ABOUT.version
+    }
+    fn config(&self) -> Value {
+        serde_json::to_value(Experiment::config(self)).expect("a config is plain data and serialises")
+    }
+    fn source_file(&self) -> &'static str {
+        E::ABOUT.source_file
+    }
+    fn precision(&self) -> Precision {
+        Experiment::precision(self)
+    }
+    fn training_images(&self) -> u64 {
+        Experiment::training_images(self)
+    }
+    fn check(&self) -> anyhow::Result<()> {
+        Experiment::check(self).map_err(|e| anyhow::anyhow!("{}: {e}", E::ABOUT.id))
+    }
+    fn run(&self, ctx: &Context) -> anyhow::Result<Value> {
+        Ok(serde_json::to_value(Experiment::run(self, ctx)?)?)
+    }
+    fn figures(&self, result: &Value) -> anyhow::Result<Vec<Figure>> {
+        let output = E::Output::deserialize(result)?;
+        Experiment::figures(self, &output)
+    }
+}
+
+/// Fails with `what` unless `count` is at least one.
+pub fn at_least_one(count: usize, what: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(count >= 1, "{what} is 0 in this profile; it must be at least 1");
+    Ok(())
+}

@@ -1,0 +1,85 @@
+//! The named networks the questions and `bench` share, each as the recipe
+//! that trains it: the notebook's 784-64-64-10 MLP, the wide 784-500-300-10
+//! MLP of question 2 D trained the same way, the reference CNN (Keras's
+//! MNIST example network) and question 3's chosen CNN.
+
+use crate::models::cnn::{CnnConfig, ConvBlock};
+use crate::precision::Precision;
+use crate::recipe::{Network, Optimiser, Recipe};
+
+/// The notebook's training: SGD without momentum at 0.1, batches of 128,
+/// no schedule and no augmentation.
+pub fn notebook_training(hidden: &[i64], epochs: usize) -> Recipe {
+    Recipe {
+        network: Network::Mlp { hidden: hidden.to_vec(), dropout: 0.0 },
+        optimiser: Optimiser::Sgd { momentum: 0.0 },
+        epochs,
+        batch_size: 128,
+        learning_rate: 0.1,
+        one_cycle: false,
+        max_shift: 0,
+        max_rotation: 0.0,
+        max_scale: 0.0,
+        l2: 0.0,
+    }
+}
+
+/// The notebook's 784-64-64-10 network (question 2 A-C).
+pub fn notebook_mlp(epochs: usize) -> Recipe {
+    notebook_training(&[64, 64], epochs)
+}
+
+/// The 784-500-300-10 network of question 2 D, trained as the notebook's.
+pub fn wide_mlp(epochs: usize) -> Recipe {
+    notebook_training(&[500, 300], epochs)
+}
+
+/// Keras's MNIST example network: two unpadded 3x3 convolutions of 32 and
+/// 64 filters with pooling, a dense layer of 128, dropout 0.5; Adam 1e-3.
+pub fn reference_cnn(precision: Precision, epochs: usize) -> Recipe {
+    Recipe {
+        network: Network::Cnn(CnnConfig {
+            blocks: vec![ConvBlock { filters: 32, kernel: 3, padding: 0 }, ConvBlock { filters: 64, kernel: 3, padding: 0 }],
+            batch_norm: false,
+            hidden: Some(128),
+            dropout: 0.5,
+            precision,
+            channels_last: true,
+        }),
+        optimiser: Optimiser::Adam,
+        epochs,
+        batch_size: 128,
+        learning_rate: 1e-3,
+        one_cycle: false,
+        max_shift: 0,
+        max_rotation: 0.0,
+        max_scale: 0.0,
+        l2: 0.0,
+    }
+}
+
+/// Question 3's chosen CNN: three padded convolution blocks (32 5x5, 64 3x3,
+/// 128 3x3 filters) with batch normalisation and pooling, dropout 0.3;
+/// Adam with a one-cycle rate peaking at 2e-3, random shifts of 2 pixels.
+pub fn chosen_cnn(precision: Precision, epochs: usize) -> Recipe {
+    let block = |filters, kernel| ConvBlock { filters, kernel, padding: kernel / 2 };
+    Recipe {
+        network: Network::Cnn(CnnConfig {
+            blocks: vec![block(32, 5), block(64, 3), block(128, 3)],
+            batch_norm: true,
+            hidden: None,
+            dropout: 0.3,
+            precision,
+            channels_last: true,
+        }),
+        optimiser: Optimiser::Adam,
+        epochs,
+        batch_size: 128,
+        learning_rate: 2e-3,
+        one_cycle: true,
+        max_shift: 2,
+        max_rotation: 0.0,
+        max_scale: 0.0,
+        l2: 0.0,
+    }
+}

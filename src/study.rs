@@ -1,0 +1,129 @@
+//! A study of a recipe: the chosen recipe trained from several seeds on the
+//! training images less a held-out validation split, each model tested
+//! once, and variants of it compared with it on the validation split only.
+
+use std::time::Instant;
+
+use indicatif::ProgressBar;
+use serde::{Deserialize, Serialize};
+
+use crate::models::LayerSummary;
+use crate::recipe::{self, Recipe, Splits, Trained};
+use crate::seed;
+use crate::stats::mean_std;
+use crate::train::History;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Replicate {
+    pub seed: u64,
+    pub history: History,
+    pub test_accuracy: f64,
+    pub seconds_per_epoch: f64,
+}
+
+/// One recipe's result on the validation split, from the first seed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ValidationRow {
+    pub name: String,
+    pub validation_accuracy: f64,
+    pub seconds_per_epoch: f64,
+}
+
+impl ValidationRow {
+    pub fn new(name: &str, history: &History) -> ValidationRow {
+        ValidationRow {
+            name: name.to_owned(),
+            validation_accuracy: history.final_val_accuracy,
+            seconds_per_epoch: history.seconds_per_epoch(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Study {
+    pub summary: Vec<LayerSummary>,
+    pub parameters: i64,
+    pub train_images: usize,
+    pub validation_images: usize,
+    pub replicates: Vec<Replicate>,
+    pub test_accuracy_mean: f64,
+    pub test_accuracy_std: f64,
+    pub validation_accuracy_mean: f64,
+    /// Training time of all replicates together, evaluation included.
+    pub replicates_seconds: f64,
+    /// The chosen recipe on the validation split (its first replicate).
+    pub chosen: ValidationRow,
+    /// Each variant, trained from the first replicate's seed.
+    pub variants: Vec<ValidationRow>,
+}
+
+/// A named variant of a chosen recipe.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Variant {
+    pub name: String,
+    pub recipe: Recipe,
+}
+
+impl Variant {
+    pub fn new(name: &str, recipe: Recipe) -> Variant {
+        Variant { name: name.to_owned(), recipe }
+    }
+}
+
+/// Trains `chosen` from `replicates` seeds derived from `seed`, tests each
+/// model once, then trains every variant from the first replicate's seed and
+/// compares them on the validation split. Returns the first replicate's
+/// model with the study.
+pub fn study(
+    chosen: &Recipe,
+    replicates: usize,
+    variants: &[Variant],
+    data: &Splits,
+    seed: u64,
+    progress: &ProgressBar,
+) -> anyhow::Result<(Trained, Study)> {
+    anyhow::ensure!(replicates > 0, "a study needs at least one replicate");
+    let mut runs = Vec::new();
+    let mut first = None;
+    let start = Instant::now();
+    for r in 0..replicates {
+        let seed = seed::derive(seed, &format!("replicate-{r}"));
+        progress.set_prefix(format!("seed {}/{replicates}", r + 1));
+        let (model, history) = recipe::train(chosen, seed, data, progress)?;
+        runs.push(Replicate {
+            seed,
+            test_accuracy: recipe::test_accuracy(&model, data),
+            seconds_per_epoch: history.seconds_per_epoch(),
+            history,
+        });
+        first.get_or_insert(model);
+    }
+    let replicates_seconds = start.elapsed().as_secs_f64();
+    let (Some(model), Some(first_run)) = (first, runs.first()) else { unreachable!("at least one replicate ran") };
+    let (test_accuracy_mean, test_accuracy_std) = mean_std(&runs.iter().map(|r| r.test_accuracy).collect::<Vec<_>>());
+    let (validation_accuracy_mean, _) = mean_std(&runs.iter().map(|r| r.history.final_val_accuracy).collect::<Vec<_>>());
+    let chosen_row = ValidationRow::new("chosen recipe", &first_run.history);
+    let first_seed = first_run.seed;
+    let mut variant_rows = Vec::new();
+    for variant in variants {
+        progress.set_prefix(format!("ablation: {}", variant.name));
+        let (_, history) = recipe::train(&variant.recipe, first_seed, data, progress)?;
+        variant_rows.push(ValidationRow::new(&variant.name, &history));
+    }
+    progress.set_prefix("");
+    let summary = model.summary();
+    let study = Study {
+        parameters: summary.iter().map(|l| l.parameters).sum(),
+        summary,
+        train_images: data.train.1.size()[0] as usize,
+        validation_images: data.validation.1.size()[0] as usize,
+        replicates: runs,
+        test_accuracy_mean,
+        test_accuracy_std,
+        validation_accuracy_mean,
+        replicates_seconds,
+        chosen: chosen_row,
+        variants: variant_rows,
+    };
+    Ok((model, study))
+}

@@ -1,0 +1,95 @@
+//! The loop that trains many MLPs of one shape as one `BatchedMlp`: the
+//! same epoch driver, batches and metrics as `fit` gives each model alone.
+
+use indicatif::ProgressBar;
+use tch::{Kind, Tensor};
+
+use super::{Batch, Batches, EpochMetrics, EpochTotals, History, Schedule, StepOutcome, drive, finite, in_chunks, summarise};
+use crate::models::batched_mlp::BatchedMlp;
+
+/// Options for training many models at once (see `BatchedMlp`).
+pub struct BatchedFitOptions<'a> {
+    pub epochs: usize,
+    /// Of plain SGD, constant.
+    pub learning_rate: f64,
+    pub batch_size: i64,
+    /// One per group: seeds the group's batch order, as `shuffle_seed` does in `fit`.
+    pub group_seeds: &'a [u64],
+    /// One per model: its L2 factor on the hidden kernels.
+    pub l2: &'a [f64],
+    pub progress: &'a ProgressBar,
+}
+
+/// Trains every model of `model` as `fit` would train each alone (same
+/// batches, same loss, same metrics), and returns one history per model.
+pub fn fit_batched(model: &BatchedMlp, train: &Batches, val: &Batches, o: &BatchedFitOptions) -> anyhow::Result<Vec<History>> {
+    let device = train.images.device();
+    let (groups, per_group, models) = (model.groups, model.per_group, model.models());
+    anyhow::ensure!(o.group_seeds.len() as i64 == groups && o.l2.len() as i64 == models, "one seed per group and one L2 factor per model");
+    let n = train.len();
+    let l2 = Tensor::from_slice(o.l2).to_kind(Kind::Float).to_device(device);
+    let mut epochs: Vec<Vec<EpochMetrics>> = vec![Vec::new(); models as usize];
+    let mut diverged_at = vec![None; models as usize];
+    let mut failure = None;
+    let schedule = Schedule { epochs: o.epochs, batch_size: o.batch_size, shuffle_seeds: o.group_seeds };
+    let step = |batch: &Batch| {
+        let len = batch.len;
+        let idx = batch.indices.reshape([groups * len]);
+        let xs = train.images.index_select(0, &idx).view([groups, len, -1]);
+        let ys = train.labels.index_select(0, &idx).view([groups, 1, len]).expand([groups, per_group, len], false);
+        let (loss, hits) = model.sgd_step(&xs, &ys.reshape([models, len]), o.learning_rate, &l2);
+        StepOutcome { loss, correct: Some(hits) }
+    };
+    let end_epoch = |totals: EpochTotals| {
+        let (val_loss, val_correct) = match evaluate_batched(model, val) {
+            Ok(v) => v,
+            Err(e) => {
+                failure = Some(e);
+                return false;
+            }
+        };
+        for m in 0..models as usize {
+            if diverged_at[m].is_some() {
+                continue;
+            }
+            let metrics = EpochMetrics {
+                epoch: totals.epoch,
+                train_loss: finite(totals.train_loss[m]),
+                train_accuracy: totals.train_correct[m] as f64 / n as f64,
+                val_loss: finite(val_loss[m]),
+                val_accuracy: val_correct[m] as f64 / val.len() as f64,
+                train_seconds: totals.train_seconds,
+            };
+            if metrics.train_loss.is_none() {
+                diverged_at[m] = Some(totals.epoch);
+            }
+            epochs[m].push(metrics);
+        }
+        let best = epochs.iter().map(|e| e.last().map_or(0.0, |e| e.val_accuracy)).fold(0.0, f64::max);
+        o.progress.set_message(format!("epoch {}/{}: best validation accuracy {best:.4}", totals.epoch, o.epochs));
+        true
+    };
+    drive(n, device, &schedule, o.progress, step, end_epoch)?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    Ok(epochs.into_iter().zip(diverged_at).map(|(e, d)| summarise(e, d, n)).collect())
+}
+
+/// Per model: mean cross-entropy (no penalty) and number of correct predictions over `data`.
+fn evaluate_batched(model: &BatchedMlp, data: &Batches) -> anyhow::Result<(Vec<f64>, Vec<i64>)> {
+    let n = data.len();
+    let device = data.images.device();
+    let mut loss = Tensor::zeros([model.models()], (Kind::Double, device));
+    let mut correct = Tensor::zeros([model.models()], (Kind::Int64, device));
+    for (chunk_loss, chunk_correct) in in_chunks(data.images, 1_000, |xs, start, len| {
+        let logits = model.forward(&xs.unsqueeze(0));
+        let ys = data.labels.narrow(0, start, len).view([1, len]).expand([model.models(), len], false);
+        let nll = -logits.log_softmax(-1, Kind::Float).gather(2, &ys.unsqueeze(-1), false).squeeze_dim(-1);
+        (nll.sum_dim_intlist(1i64, false, Kind::Double), logits.argmax(-1, false).eq_tensor(&ys).sum_dim_intlist(1i64, false, Kind::Int64))
+    }) {
+        loss += chunk_loss;
+        correct += chunk_correct;
+    }
+    Ok((Vec::<f64>::try_from(loss / n as f64)?, Vec::<i64>::try_from(correct)?))
+}
