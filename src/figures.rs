@@ -1,6 +1,7 @@
 //! Figures as SVG, drawn with plotters from the experiments' results only, so
 //! that `render` needs nothing but the cache.
 
+use base64::Engine as _;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -55,7 +56,9 @@ pub fn digit_grid(name: &str, digits: &[(String, &[u8])], columns: usize) -> any
 }
 
 /// A grid of square grey images (`side` x `side`, levels 0..255, each pixel
-/// drawn `cell` units wide) with their labels.
+/// drawn `cell` units wide), each framed, with their labels. The pixels are
+/// one PNG embedded in the SVG (nearest-neighbour upscaled, so that no
+/// viewer blurs them); labels and frames stay vector.
 pub fn image_grid(name: &str, images: &[(String, &[u8])], columns: usize, side: usize, cell: u32) -> anyhow::Result<Figure> {
     let label_size = 24u32;
     let label_height = if images.iter().all(|(l, _)| l.is_empty()) { 0 } else { label_size };
@@ -63,24 +66,54 @@ pub fn image_grid(name: &str, images: &[(String, &[u8])], columns: usize, side: 
     let tile = side as u32 * cell;
     let (tile_w, tile_h) = ((tile + pad).max(if label_height > 0 { 3 * label_size } else { 0 }), tile + label_height + pad);
     let rows = images.len().div_ceil(columns) as u32;
-    draw(name, (columns as u32 * tile_w + pad, rows * tile_h + pad), |root| {
-        for (i, (label, pixels)) in images.iter().enumerate() {
-            let x0 = (pad + (i % columns) as u32 * tile_w) as i32;
-            let y0 = (pad + (i / columns) as u32 * tile_h) as i32;
-            let (side_px, cell) = (tile as i32, cell as i32);
-            root.draw(&Rectangle::new([(x0, y0), (x0 + side_px, y0 + side_px)], BLACK.filled()))?;
-            for (p, &v) in pixels.iter().enumerate() {
-                if v == 0 {
-                    continue;
-                }
-                let (r, c) = ((p / side) as i32, (p % side) as i32);
-                let (x, y) = (x0 + c * cell, y0 + r * cell);
-                root.draw(&Rectangle::new([(x, y), (x + cell, y + cell)], RGBColor(v, v, v).filled()))?;
+    let size = (columns as u32 * tile_w + pad, rows * tile_h + pad);
+    let origin = |i: usize| (pad + (i % columns) as u32 * tile_w, pad + (i / columns) as u32 * tile_h);
+    let mut canvas = vec![255u8; (size.0 * size.1) as usize];
+    for (i, (_, pixels)) in images.iter().enumerate() {
+        let (x0, y0) = origin(i);
+        for y in 0..tile {
+            for x in 0..tile {
+                let v = pixels.get((y / cell) as usize * side + (x / cell) as usize).copied().unwrap_or(0);
+                canvas[((y0 + y) * size.0 + x0 + x) as usize] = v;
             }
+        }
+    }
+    let png = encode_grey_png(&canvas, size)?;
+    let mut figure = draw(name, size, |root| {
+        for (i, (label, _)) in images.iter().enumerate() {
+            let (x0, y0) = origin(i);
+            let (x0, y0, side_px) = (x0 as i32, y0 as i32, tile as i32);
+            root.draw(&Rectangle::new([(x0 - 1, y0 - 1), (x0 + side_px, y0 + side_px)], GRID_FRAME.stroke_width(1)))?;
             root.draw(&text(label.clone(), (x0 + side_px / 2, y0 + side_px + 2), label_size, &BLACK, (HPos::Center, VPos::Top)))?;
         }
         Ok(())
-    })
+    })?;
+    let image = format!(
+        r#"<image x="0" y="0" width="{}" height="{}" style="image-rendering:pixelated" href="data:image/png;base64,{}"/>"#,
+        size.0,
+        size.1,
+        base64::engine::general_purpose::STANDARD.encode(png)
+    );
+    // Over the white background, under the frames and labels.
+    let at = figure.svg.find("<rect").and_then(|i| figure.svg[i..].find("/>").map(|j| i + j + 2)).unwrap_or(0);
+    figure.svg.insert_str(at, &image);
+    Ok(figure)
+}
+
+/// Frames around image tiles, so that a white tile still shows its edges.
+const GRID_FRAME: RGBColor = RGBColor(150, 150, 150);
+
+/// `pixels` (one grey byte each, row by row) of a `width` x `height` image as PNG.
+fn encode_grey_png(pixels: &[u8], (width, height): (u32, u32)) -> anyhow::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut bytes, width, height);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.set_compression(png::Compression::High);
+    let mut writer = encoder.write_header()?;
+    writer.write_image_data(pixels)?;
+    writer.finish()?;
+    Ok(bytes)
 }
 
 /// A matrix of counts as a heat map: rows `y_label`, columns `x_label`,
@@ -391,14 +424,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_digit_grid_draws_every_lit_pixel_and_label() {
+    fn a_digit_grid_is_one_embedded_png_with_every_pixel_and_a_framed_labelled_tile() {
         let mut pixels = vec![0u8; SIDE * SIDE];
         pixels[5] = 200;
-        pixels[40] = 9;
+        pixels[SIDE + 12] = 9;
         let fig = digit_grid("g", &[("7".into(), &pixels), ("1".into(), &pixels)], 2).unwrap();
-        assert_eq!(fig.svg.matches("fill=\"#C8C8C8\"").count(), 2, "{}", fig.svg);
-        assert_eq!(fig.svg.matches("fill=\"#090909\"").count(), 2);
         assert!(fig.svg.contains(">\n7\n</text>") && fig.svg.contains(">\n1\n</text>"), "{}", fig.svg);
+        assert_eq!(fig.svg.matches("<image ").count(), 1, "one raster for the whole grid");
+        // The background, and a frame per tile: no rectangle per pixel.
+        assert_eq!(fig.svg.matches("<rect").count(), 3);
+        let data = fig.svg.split("base64,").nth(1).unwrap().split('"').next().unwrap();
+        let png = base64::engine::general_purpose::STANDARD.decode(data).unwrap();
+        let mut reader = png::Decoder::new(std::io::Cursor::new(png)).read_info().unwrap();
+        let mut canvas = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut canvas).unwrap();
+        assert_eq!(info.color_type, png::ColorType::Grayscale);
+        let width = info.width as usize;
+        let (pad, cell) = (6, 3);
+        // Pixel (row 0, column 5) of the first tile, 3 x 3 canvas pixels; (1, 12) of the second.
+        let second = pad + 2 * pad + SIDE * cell;
+        let at = |x: usize, y: usize| canvas[y * width + x];
+        assert_eq!((at(pad + 5 * cell, pad), at(pad + 5 * cell + 2, pad + 2)), (200, 200));
+        assert_eq!(at(second - pad + 12 * cell, pad + cell), 9);
+        assert_eq!((at(pad + 4 * cell, pad), at(0, 0)), (0, 255), "black digit background, white margin");
     }
 
     #[test]

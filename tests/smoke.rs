@@ -95,6 +95,9 @@ fn build_report_end_to_end_then_from_the_cache() {
         assert!(html.contains(&format!("<figure id=\"{figure}\"><svg")), "no {figure} in the HTML");
         assert!(out.path().join("figures").join(format!("{}.svg", &figure[4..].replace('-', "_"))).exists());
     }
+    // Digits, filters and feature maps are PNG rasters, not a rectangle per pixel.
+    assert!(html.matches("data:image/png;base64,").count() >= 6, "the image grids embed PNGs");
+    assert!(html.len() < 2_000_000 && pdf.len() < 1_500_000, "HTML {} bytes, PDF {} bytes", html.len(), pdf.len());
     assert!(html.contains("<strong>55,050</strong>"), "the computed parameter count");
     assert!(html.contains("<math"), "maths as MathML");
     assert!(html.contains("Not the submission."), "the smoke profile is flagged");

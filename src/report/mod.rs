@@ -192,3 +192,6 @@ fn report_date(date: &str) -> Datetime {
     let (y, m, d) = (parts.next().unwrap_or(1970), parts.next().unwrap_or(1), parts.next().unwrap_or(1));
     Datetime::from_ymd(y as i32, m as u8, d as u8).unwrap_or_else(|| Datetime::from_ymd(1970, 1, 1).unwrap())
 }
+
+#[cfg(test)]
+mod prose_tests;
