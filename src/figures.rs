@@ -314,8 +314,15 @@ pub fn log_factor_plot(
 
 /// A block diagram of a stack of dense layers: one bar per layer, its height
 /// growing with the layer's width, labelled with `labels` (one per layer)
-/// and grouped under `groups` (name, first layer, last layer).
-pub fn layer_diagram(name: &str, widths: &[i64], labels: &[String], groups: &[(&str, usize, usize)]) -> anyhow::Result<Figure> {
+/// and grouped under `groups` (name, first layer, last layer); the layer
+/// `highlight` (a code, say) in another colour.
+pub fn layer_diagram(
+    name: &str,
+    widths: &[i64],
+    labels: &[String],
+    groups: &[(&str, usize, usize)],
+    highlight: Option<usize>,
+) -> anyhow::Result<Figure> {
     let (w, h) = (720u32, 330u32);
     let step = (w - 80) as i32 / widths.len().max(1) as i32;
     let max = widths.iter().copied().max().unwrap_or(1) as f64;
@@ -326,7 +333,7 @@ pub fn layer_diagram(name: &str, widths: &[i64], labels: &[String], groups: &[(&
         for (i, (&width, label)) in widths.iter().zip(labels).enumerate() {
             let half = (20.0 + 100.0 * (width as f64 / max).sqrt()) as i32;
             let x = x_of(i);
-            let colour = if i == widths.len() / 2 { VALIDATION_COLOUR } else { TRAIN_COLOUR };
+            let colour = if Some(i) == highlight { VALIDATION_COLOUR } else { TRAIN_COLOUR };
             root.draw(&Rectangle::new([(x - 14, centre - half), (x + 14, centre + half)], colour.mix(0.35).filled()))?;
             root.draw(&Rectangle::new([(x - 14, centre - half), (x + 14, centre + half)], colour.stroke_width(2)))?;
             root.draw(&centred(&width.to_string(), x, centre, 15))?;
@@ -348,6 +355,29 @@ pub fn layer_diagram(name: &str, widths: &[i64], labels: &[String], groups: &[(&
         }
         Ok(())
     })
+}
+
+/// The diagram of a fully connected classifier with `inputs` pixels and
+/// `layers` (width, parameters) of dense layers, the last one the softmax
+/// output, the others ReLU.
+pub fn mlp_diagram(name: &str, inputs: i64, layers: &[(i64, i64)]) -> anyhow::Result<Figure> {
+    let widths: Vec<i64> = std::iter::once(inputs).chain(layers.iter().map(|&(w, _)| w)).collect();
+    let labels: Vec<String> = std::iter::once("input\n(flattened)".to_owned())
+        .chain(layers.iter().enumerate().map(|(i, &(_, parameters))| {
+            let activation = if i + 1 == layers.len() { "softmax" } else { "ReLU" };
+            format!("dense, {activation}\n{} parameters", thousands(parameters))
+        }))
+        .collect();
+    let hidden = layers.len().saturating_sub(1);
+    let groups: Vec<(&str, usize, usize)> = if hidden > 0 { vec![("hidden layers", 1, hidden)] } else { Vec::new() };
+    layer_diagram(name, &widths, &labels, &groups, None)
+}
+
+/// 55050 -> "55,050".
+fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let grouped: Vec<String> = digits.as_bytes().rchunks(3).rev().map(|c| String::from_utf8_lossy(c).into_owned()).collect();
+    format!("{}{}", if n < 0 { "\u{2212}" } else { "" }, grouped.join(","))
 }
 
 /// The corner of the plot with the fewest points near it, for the legend

@@ -11,6 +11,7 @@ use tch::Tensor;
 pub fn salt_and_pepper(images: &Tensor, level: f64, seed: u64) -> Tensor {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let pixels = Vec::<f32>::try_from(images.to_device(tch::Device::Cpu).flatten(0, -1)).expect("float32 images");
+    // region: salt-and-pepper
     let noisy: Vec<f32> = pixels
         .iter()
         .map(|&x| {
@@ -25,6 +26,7 @@ pub fn salt_and_pepper(images: &Tensor, level: f64, seed: u64) -> Tensor {
             }
         })
         .collect();
+    // endregion: salt-and-pepper
     Tensor::from_slice(&noisy).view(images.size().as_slice()).to_device(images.device())
 }
 

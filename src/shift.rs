@@ -35,9 +35,11 @@ pub fn random_shift(images: &Tensor, max: i64, rng: &mut ChaCha8Rng) -> Tensor {
     if max == 0 {
         return images.shallow_clone();
     }
+    // region: random-shift
     let n = images.size()[0];
     let offsets: Vec<i64> = (0..2 * n).map(|_| rng.random_range(-max..=max)).collect();
     shift(images, &Tensor::from_slice(&offsets).view([n, 2]).to_device(images.device()))
+    // endregion: random-shift
 }
 
 /// Every image of the batch rotated by its own random angle in

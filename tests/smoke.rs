@@ -74,7 +74,9 @@ fn build_report_end_to_end_then_from_the_cache() {
     let html = std::fs::read_to_string(out.path().join("report.html")).unwrap();
     for figure in [
         "fig-q1-samples",
+        "fig-q2-notebook-model",
         "fig-q2-notebook-accuracy",
+        "fig-q2-wide-model",
         "fig-q2-wide-accuracy",
         "fig-q2-weight-decay",
         "fig-q2-tuned-accuracy",

@@ -104,7 +104,11 @@ impl Experiment for NotebookMlp {
         })
     }
     fn figures(&self, result: &MlpResult) -> anyhow::Result<Vec<Figure>> {
-        Ok(vec![figures::history_curves("q2_notebook_accuracy", &result.history)?])
+        let layers: Vec<(i64, i64)> = result.dense_layers.iter().map(|d| (d.outputs, d.parameters)).collect();
+        Ok(vec![
+            figures::mlp_diagram("q2_notebook_model", result.inputs, &layers)?,
+            figures::history_curves("q2_notebook_accuracy", &result.history)?,
+        ])
     }
 }
 
@@ -326,7 +330,10 @@ impl Experiment for WeightDecaySweep {
             &references,
         )?;
         let first_baseline = result.runs.iter().find(|r| r.l2 == 0.0 && r.replicate == 0).unwrap_or(&result.runs[0]);
-        Ok(vec![sweep, figures::history_curves("q2_wide_accuracy", &first_baseline.history)?])
+        let widths = crate::models::mlp::widths(hidden_widths(&self.0.recipe));
+        let layers: Vec<(i64, i64)> = widths.windows(2).map(|w| (w[1], (w[0] + 1) * w[1])).collect();
+        let model = figures::mlp_diagram("q2_wide_model", widths[0], &layers)?;
+        Ok(vec![model, sweep, figures::history_curves("q2_wide_accuracy", &first_baseline.history)?])
     }
 }
 

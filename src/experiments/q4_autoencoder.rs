@@ -350,8 +350,13 @@ impl Experiment for DenoisingAutoencoder {
             })
             .collect();
         let middle = widths.len() / 2;
-        let diagram =
-            figures::layer_diagram("q4_model", widths, &labels, &[("encoder", 0, middle), ("decoder", middle, widths.len() - 1)])?;
+        let diagram = figures::layer_diagram(
+            "q4_model",
+            widths,
+            &labels,
+            &[("encoder", 0, middle), ("decoder", middle, widths.len() - 1)],
+            Some(middle),
+        )?;
         let epochs = |f: fn(&AeEpoch) -> Option<f64>| -> Vec<(f64, f64)> {
             r.history.iter().map(|e| (e.epoch as f64, f(e).unwrap_or(f64::NAN))).collect()
         };

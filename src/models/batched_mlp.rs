@@ -84,6 +84,7 @@ impl BatchedMlp {
             let labels = labels.unsqueeze(-1);
             let cross_entropy = -log_probs.gather(2, &labels, false).mean_dim(&[1i64, 2][..], false, Kind::Float);
             let hits = logits.argmax(-1, true).eq_tensor(&labels).sum_dim_intlist(&[1i64, 2][..], false, Kind::Int64);
+            // region: batched-update
             // The gradient of the mean cross-entropy with respect to the
             // logits, times -rate: from here on every product is an update.
             let batch = labels.size()[1];
@@ -102,6 +103,7 @@ impl BatchedMlp {
                     delta = previous;
                 }
             }
+            // endregion: batched-update
             (cross_entropy + penalty, hits)
         })
     }

@@ -99,9 +99,11 @@ impl Mlp {
 impl ModuleT for Mlp {
     /// Class logits; softmax is applied by the loss (and by `predict`).
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        // region: mlp-forward
         let xs = xs.view([-1, PIXELS as i64]);
         let hidden = self.hidden.iter().fold(xs, |xs, dense| dense.forward(&xs).relu().dropout(self.dropout, train));
         self.output.forward(&hidden)
+        // endregion: mlp-forward
     }
 }
 

@@ -28,9 +28,13 @@ pub fn files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Renders every answer file with `context`.
+/// Renders every answer file with `context`; `code(file, region)` in a
+/// template quotes that region of a source file of the project (the
+/// answers directory's parent).
 pub fn render(files: &[PathBuf], context: &serde_json::Value) -> anyhow::Result<Vec<Answer>> {
     let mut env = environment();
+    let project_dir = files.first().and_then(|f| f.parent()?.parent()).map(Path::to_path_buf).unwrap_or_default();
+    env.add_function("code", move |file: String, region: String| code_excerpt(&project_dir, &file, &region));
     let sources: Vec<(String, String)> = files
         .iter()
         .map(|f| {
@@ -79,6 +83,7 @@ pub fn environment() -> Environment<'static> {
     env.add_filter("signed", signed);
     env.add_filter("sci", sci);
     env.add_filter("count", count);
+    env.add_filter("duration", duration);
     env
 }
 
@@ -99,12 +104,32 @@ fn num(v: &Value, digits: Option<usize>) -> Result<String, Error> {
     if v.is_none() {
         return Ok("n/a".into());
     }
-    Ok(format!("{:.*}", digits.unwrap_or(3), number(v, "num")?))
+    Ok(true_minus(format!("{:.*}", digits.unwrap_or(3), number(v, "num")?)))
+}
+
+/// A number as typeset: a leading hyphen-minus becomes the minus sign (U+2212),
+/// in tables as in prose.
+fn true_minus(s: String) -> String {
+    match s.strip_prefix('-') {
+        Some(rest) => format!("\u{2212}{rest}"),
+        None => s,
+    }
+}
+
+/// Seconds as a reader takes them in: "0.04 s", "8.6 s", "11.3 minutes", "1.2 hours".
+fn duration(v: &Value) -> Result<String, Error> {
+    let seconds = number(v, "duration")?;
+    Ok(match seconds {
+        s if s < 1.0 => format!("{s:.2} s"),
+        s if s < 60.0 => format!("{s:.1} s"),
+        s if s < 3600.0 => format!("{:.1} minutes", s / 60.0),
+        s => format!("{:.1} hours", s / 3600.0),
+    })
 }
 
 /// A difference with its sign: 0.0042 -> "+0.42" percentage points when `pp`.
 fn signed(v: &Value, digits: Option<usize>) -> Result<String, Error> {
-    Ok(format!("{:+.*}", digits.unwrap_or(2), number(v, "signed")?))
+    Ok(true_minus(format!("{:+.*}", digits.unwrap_or(2), number(v, "signed")?)))
 }
 
 /// 3.1623e-5 -> "$3.16 \times 10^{-5}$" (`digits` decimals, default 2), as maths.
@@ -133,13 +158,33 @@ fn int(v: &Value) -> Result<String, Error> {
         }
         out.push(c);
     }
-    Ok(if n < 0 { format!("-{out}") } else { out })
+    Ok(if n < 0 { format!("\u{2212}{out}") } else { out })
 }
 
 /// 1 | count("thread") -> "1 thread"; 2 -> "2 threads".
 fn count(v: &Value, noun: String) -> Result<String, Error> {
     let n = number(v, "count")?;
     Ok(format!("{} {noun}{}", int(v)?, if n == 1.0 { "" } else { "s" }))
+}
+
+/// The lines of `file` between `// region: NAME` and `// endregion: NAME`,
+/// without their common indent, as a fenced Rust block headed by where they
+/// come from: the code in the report is the code that ran.
+fn code_excerpt(project_dir: &Path, file: &str, region: &str) -> Result<String, Error> {
+    let fail = |why: String| Error::new(ErrorKind::InvalidOperation, format!("code(\"{file}\", \"{region}\"): {why}"));
+    let text = std::fs::read_to_string(project_dir.join(file)).map_err(|e| fail(format!("cannot read {file}: {e}")))?;
+    let lines: Vec<&str> = text.lines().collect();
+    let marker = |kind: &str| lines.iter().position(|l| l.trim() == format!("// {kind}: {region}"));
+    let (Some(start), Some(end)) = (marker("region"), marker("endregion")) else {
+        return Err(fail(format!("{file} has no region marked `// region: {region}` ... `// endregion: {region}`")));
+    };
+    if end <= start + 1 {
+        return Err(fail(format!("the region in {file} is empty")));
+    }
+    let body = &lines[start + 1..end];
+    let indent = body.iter().filter(|l| !l.trim().is_empty()).map(|l| l.len() - l.trim_start().len()).min().unwrap_or(0);
+    let code: Vec<&str> = body.iter().map(|l| l.get(indent..).unwrap_or("")).collect();
+    Ok(format!("*From `{file}`, lines {}–{}:*\n\n```rust\n{}\n```\n", start + 2, end, code.join("\n")))
 }
 
 /// [60000, 28, 28] -> "(60000, 28, 28)".
@@ -173,6 +218,30 @@ mod tests {
             serde_json::json!({"n": 55050}),
         );
         assert_eq!(out.unwrap(), "1 thread, 2 CPU threads, 55,050 images");
+        let out = render_str(
+            "{{ -0.5 | signed }} {{ -3 | num(1) }} {{ -1234 | int }} {{ 0.042 | duration }} {{ 8.64 | duration }} {{ 678 | duration }} {{ 4320 | duration }}",
+            serde_json::json!({}),
+        );
+        assert_eq!(out.unwrap(), "\u{2212}0.50 \u{2212}3.0 \u{2212}1,234 0.04 s 8.6 s 11.3 minutes 1.2 hours");
+    }
+
+    #[test]
+    fn code_quotes_a_marked_region_of_a_source_file_and_names_a_missing_one() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("answers")).unwrap();
+        std::fs::create_dir_all(dir.path().join("src")).unwrap();
+        std::fs::write(
+            dir.path().join("src/a.rs"),
+            "fn f() {\n    // region: body\n    let x = 1;\n        x + 1\n    // endregion: body\n}\n",
+        )
+        .unwrap();
+        let answer = dir.path().join("answers/q9.md");
+        std::fs::write(&answer, "{{ code(\"src/a.rs\", \"body\") }}").unwrap();
+        let out = render(std::slice::from_ref(&answer), &serde_json::json!({})).unwrap();
+        assert_eq!(out[0].markdown, "*From `src/a.rs`, lines 3–4:*\n\n```rust\nlet x = 1;\n    x + 1\n```\n");
+        std::fs::write(&answer, "text\n{{ code(\"src/a.rs\", \"missing\") }}").unwrap();
+        let err = render(&[answer], &serde_json::json!({})).unwrap_err().to_string();
+        assert!(err.contains("q9.md:2") && err.contains("src/a.rs has no region marked `// region: missing`"), "{err}");
     }
 
     #[test]

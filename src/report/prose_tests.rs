@@ -90,14 +90,14 @@ fn q4_says_what_denoising_costs_and_gives_as_the_numbers_say() {
         _ => (0.3, 0.15, l, l),
     });
     let text = render_q4(&poor);
-    assert!(text.contains("Without noise it costs -65.00 points, a large loss"), "{text}");
+    assert!(text.contains("Without noise it costs \u{2212}65.00 points, a large loss"), "{text}");
     assert!(!text.contains("costs a little"), "{text}");
     assert!(text.contains("hands it nothing it reads better than the noisy input"), "{text}");
     assert!(text.contains("both fail"), "{text}");
     // A small cost, and denoised images read almost as well as clean ones.
     let good = with_levels(&base, |l| if l == 0.0 { (0.9, 0.895, 0.0, 0.01) } else { (0.3, classifier, l, l / 2.0) });
     let text = render_q4(&good);
-    assert!(text.contains("Without noise it costs a little (-0.50 points)"), "{text}");
+    assert!(text.contains("Without noise it costs a little (\u{2212}0.50 points)"), "{text}");
     assert!(text.contains("hands it something close to a clean digit"), "{text}");
     assert!(text.contains("since salt pixels land on the background"), "{text}");
     assert!(!text.contains("both fail"), "{text}");

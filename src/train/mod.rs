@@ -212,12 +212,14 @@ pub fn fit(model: &dyn ModuleT, opt: &mut Optimizer, train: &Batches, val: &Batc
         if let Some(schedule) = o.learning_rate {
             opt.set_lr(schedule(batch.done));
         }
+        // region: classifier-step
         let logits = model.forward_t(&xs, true);
         let mut loss = logits.cross_entropy_for_logits(&ys);
         if let Some(penalty) = o.penalty {
             loss += penalty();
         }
         opt.backward_step(&loss);
+        // endregion: classifier-step
         let correct = tch::no_grad(|| logits.argmax(-1, false).eq_tensor(&ys).sum(Kind::Int64));
         StepOutcome { loss, correct: Some(correct) }
     };
