@@ -258,8 +258,12 @@ pub struct Reference<'a> {
     pub colour: RGBColor,
 }
 
-/// Mean with error bars (mean ± spread) against a factor on a log x axis,
-/// with horizontal reference lines.
+/// Mean ± one standard deviation (`points`: factor, mean, sd) against a
+/// log-scaled factor, in percent. The y-range is the data's own; a
+/// reference within reach of it is a dashed line labelled at its end, one
+/// further away is written at the top or bottom edge with its value and an
+/// arrow, instead of stretching the axis. The legend sits below the plot,
+/// where it covers nothing.
 pub fn log_factor_plot(
     name: &str,
     x_label: &str,
@@ -267,49 +271,82 @@ pub fn log_factor_plot(
     points: &[(f64, f64, f64)],
     references: &[Reference],
 ) -> anyhow::Result<Figure> {
+    let pct = |y: f64| 100.0 * y;
     let (x_lo, x_hi) = points.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), p| (lo.min(p.0), hi.max(p.0)));
-    let mut ys: Vec<f64> = points.iter().flat_map(|p| [p.1 - p.2, p.1 + p.2]).collect();
-    ys.extend(references.iter().map(|r| r.y));
-    ys.retain(|y| y.is_finite());
+    let (x_lo, x_hi) = (x_lo / 2.0, x_hi * 2.0);
+    let data: Vec<f64> = points.iter().flat_map(|p| [pct(p.1 - p.2), pct(p.1 + p.2)]).filter(|y| y.is_finite()).collect();
+    let (data_lo, data_hi) = padded_range(&data);
+    let reach = (data_hi - data_lo).max(0.1);
+    let near = |y: f64| y >= data_lo - reach && y <= data_hi + reach;
+    let mut ys = data.clone();
+    ys.extend(references.iter().map(|r| pct(r.y)).filter(|&y| near(y)));
     let (y_min, y_max) = padded_range(&ys);
-    draw(name, (640, 380), |root| {
-        let mut chart = ChartBuilder::on(&root)
+    let legend_height = 34;
+    draw(name, (640, 380 + legend_height), |root| {
+        let (plot, legend) = root.split_vertically(380);
+        let mut chart = ChartBuilder::on(&plot)
             .margin(12)
             .x_label_area_size(38)
             .y_label_area_size(58)
-            .build_cartesian_2d((x_lo / 2.0..x_hi * 2.0).log_scale(), y_min..y_max)?;
+            .build_cartesian_2d((x_lo..x_hi).log_scale(), y_min..y_max)?;
         chart
             .configure_mesh()
             .x_desc(x_label)
             .y_desc(y_label)
-            .x_label_formatter(&|x| format!("{x:.0e}"))
-            .y_label_formatter(&|y| format!("{y:.4}"))
+            .x_label_formatter(&|x| power_of_ten(*x))
+            .y_label_formatter(&|y| format!("{y:.2}"))
             .label_style((FONT, 13))
             .light_line_style(WHITE)
             .bold_line_style(GRID)
             .draw()?;
         for r in references {
-            let colour = r.colour;
-            chart
-                .draw_series(DashedLineSeries::new([(x_lo / 2.0, r.y), (x_hi * 2.0, r.y)], 6, 4, colour.stroke_width(2)))?
-                .label(r.label)
-                .legend(legend_mark(colour));
+            let y = pct(r.y);
+            if near(y) {
+                chart.draw_series(DashedLineSeries::new([(x_lo, y), (x_hi, y)], 6, 4, r.colour.stroke_width(2)))?;
+                let at = chart.backend_coord(&(x_hi, y));
+                plot.draw(&text(format!("{} {y:.2} %", r.label), (at.0 - 4, at.1 - 3), 12, &r.colour, (HPos::Right, VPos::Bottom)))?;
+            } else {
+                let above = y > y_max;
+                let edge = chart.backend_coord(&(x_hi, if above { y_max } else { y_min }));
+                let arrow = if above { "\u{2191}" } else { "\u{2193}" };
+                let anchor = if above { VPos::Top } else { VPos::Bottom };
+                let dy = if above { 4 } else { -4 };
+                plot.draw(&text(
+                    format!("{arrow} {} {y:.2} % (off the scale)", r.label),
+                    (edge.0 - 4, edge.1 + dy),
+                    12,
+                    &r.colour,
+                    (HPos::Right, anchor),
+                ))?;
+            }
         }
         let colour = VALIDATION_COLOUR;
-        chart.draw_series(points.iter().map(|&(x, m, sd)| ErrorBar::new_vertical(x, m - sd, m, m + sd, colour.stroke_width(2), 10)))?;
-        chart
-            .draw_series(LineSeries::new(points.iter().map(|&(x, m, _)| (x, m)), colour.stroke_width(2)))?
-            .label("mean ± 1 standard deviation over replicates")
-            .legend(legend_mark(colour));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font((FONT, 13))
-            .draw()?;
+        chart.draw_series(
+            points.iter().map(|&(x, m, sd)| ErrorBar::new_vertical(x, pct(m - sd), pct(m), pct(m + sd), colour.stroke_width(2), 10)),
+        )?;
+        chart.draw_series(LineSeries::new(points.iter().map(|&(x, m, _)| (x, pct(m))), colour.stroke_width(2)))?;
+        chart.draw_series(points.iter().map(|&(x, m, _)| Circle::new((x, pct(m)), 3, colour.filled())))?;
+        legend.draw(&PathElement::new([(70, 12), (100, 12)], colour.stroke_width(2)))?;
+        legend.draw(&text(
+            "mean ± 1 standard deviation over replicates (error bars)",
+            (108, 12),
+            13,
+            &BLACK,
+            (HPos::Left, VPos::Center),
+        ))?;
         Ok(())
     })
+}
+
+/// A log axis's tick as a power of ten: 1e-6 -> "10⁻⁶"; other values as
+/// "3.2×10⁻⁵".
+fn power_of_ten(x: f64) -> String {
+    const SUPERSCRIPTS: [char; 10] = ['⁰', '¹', '²', '³', '⁴', '⁵', '⁶', '⁷', '⁸', '⁹'];
+    let exponent = x.abs().log10().floor() as i32;
+    let superscript: String =
+        exponent.to_string().chars().map(|c| if c == '-' { '⁻' } else { SUPERSCRIPTS[c.to_digit(10).unwrap_or(0) as usize] }).collect();
+    let mantissa = x / 10f64.powi(exponent);
+    if (mantissa - 1.0).abs() < 1e-9 { format!("10{superscript}") } else { format!("{mantissa:.1}×10{superscript}") }
 }
 
 /// A block diagram of a stack of dense layers: one bar per layer, its height
@@ -487,7 +524,11 @@ mod tests {
         assert_eq!(padded_range(&[]), (0.0, 1.0));
         let refs = [Reference { label: "Hinton", y: 0.9847, colour: BLACK }];
         let fig = log_factor_plot("f", "factor", "accuracy", &[(1e-6, 0.98, 0.001), (1e-3, 0.97, 0.002)], &refs).unwrap();
-        assert!(fig.svg.contains("Hinton"));
+        assert!(fig.svg.contains("Hinton 98.47 %"), "a reference near the data is a labelled line");
+        let far = log_factor_plot("f", "factor", "accuracy", &[(1e-6, 0.95, 0.001), (1e-3, 0.951, 0.001)], &refs).unwrap();
+        assert!(far.svg.contains("\u{2191} Hinton 98.47 % (off the scale)"), "a far one is written at the edge: {}", far.svg);
+        assert!(!far.svg.contains(">\n98.4"), "and does not stretch the axis");
+        assert_eq!((power_of_ten(1e-6), power_of_ten(3.2e-5), power_of_ten(100.0)), ("10⁻⁶".into(), "3.2×10⁻⁵".into(), "10²".into()));
     }
 
     #[test]

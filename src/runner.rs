@@ -172,7 +172,14 @@ impl Plan {
             .map(|e| {
                 let entry = results.remove(e.id()).expect("checked complete");
                 let figures = e.figures(&entry.result).with_context(|| format!("{}: drawing its figures", e.id()))?;
-                Ok(Computed { id: e.id(), title: e.title(), training_images: e.training_images(), entry, figures })
+                Ok(Computed {
+                    id: e.id(),
+                    title: e.title(),
+                    source_file: e.source_file(),
+                    training_images: e.training_images(),
+                    entry,
+                    figures,
+                })
             })
             .collect()
     }
@@ -197,6 +204,8 @@ impl Plan {
 pub struct Computed {
     pub id: &'static str,
     pub title: &'static str,
+    /// The file that defines the experiment.
+    pub source_file: &'static str,
     /// Images passed through a network in training.
     pub training_images: u64,
     pub entry: Entry,

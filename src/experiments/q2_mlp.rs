@@ -325,7 +325,7 @@ impl Experiment for WeightDecaySweep {
         let sweep = figures::log_factor_plot(
             "q2_weight_decay",
             "L2 factor on the hidden kernels",
-            "final validation accuracy",
+            "final validation accuracy (%)",
             &decayed,
             &references,
         )?;

@@ -35,6 +35,12 @@ pub fn render(files: &[PathBuf], context: &serde_json::Value) -> anyhow::Result<
     let mut env = environment();
     let project_dir = files.first().and_then(|f| f.parent()?.parent()).map(Path::to_path_buf).unwrap_or_default();
     env.add_function("code", move |file: String, region: String| code_excerpt(&project_dir, &file, &region));
+    // Tables are numbered in the order the answers render them, once for both outputs.
+    let tables = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    env.add_function("table", move |caption: String| {
+        let n = tables.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        format!("*Table {n}.* {caption}\n")
+    });
     let sources: Vec<(String, String)> = files
         .iter()
         .map(|f| {
@@ -242,6 +248,17 @@ mod tests {
         std::fs::write(&answer, "text\n{{ code(\"src/a.rs\", \"missing\") }}").unwrap();
         let err = render(&[answer], &serde_json::json!({})).unwrap_err().to_string();
         assert!(err.contains("q9.md:2") && err.contains("src/a.rs has no region marked `// region: missing`"), "{err}");
+    }
+
+    #[test]
+    fn tables_are_numbered_in_the_order_the_answers_render() {
+        let dir = tempfile::tempdir().unwrap();
+        let (first, second) = (dir.path().join("q1.md"), dir.path().join("q2.md"));
+        std::fs::write(&first, "{{ table(\"A\") }}\n| a |\n|---|\n").unwrap();
+        std::fs::write(&second, "{{ table(\"B\") }}\n{{ table(\"C\") }}").unwrap();
+        let out = render(&[first, second], &serde_json::json!({})).unwrap();
+        assert_eq!(out[0].markdown, "*Table 1.* A\n\n| a |\n|---|");
+        assert_eq!(out[1].markdown, "*Table 2.* B\n\n*Table 3.* C\n");
     }
 
     #[test]

@@ -17,11 +17,26 @@ use super::math;
 pub struct Figures {
     pub svgs: BTreeMap<String, String>,
     numbers: BTreeMap<String, usize>,
+    /// By file name: what the figure was drawn from ("q3_cnn, key 63751e90c8e2"),
+    /// closing its caption.
+    provenance: BTreeMap<String, String>,
+    /// The HTML anchor that a provenance note links to (the appendix).
+    provenance_anchor: Option<String>,
 }
 
 impl Figures {
     pub fn new(svgs: BTreeMap<String, String>) -> Figures {
-        Figures { svgs, numbers: BTreeMap::new() }
+        Figures { svgs, numbers: BTreeMap::new(), provenance: BTreeMap::new(), provenance_anchor: None }
+    }
+
+    /// Closes each figure's caption with what it was drawn from, linked in
+    /// the HTML to the section whose heading is `anchor_heading`.
+    pub fn with_provenance(self, provenance: BTreeMap<String, String>, anchor_heading: Option<&str>) -> Figures {
+        Figures { provenance, provenance_anchor: anchor_heading.map(slug), ..self }
+    }
+
+    fn provenance_of(&self, path: &str) -> Option<&str> {
+        self.provenance.get(path.strip_prefix("figures/").unwrap_or(path)).map(String::as_str)
     }
 
     /// Numbers the figures in the order the documents show them.
@@ -261,8 +276,12 @@ impl TypstWriter<'_> {
             TagEnd::Image => {
                 let caption = self.bufs.pop().expect("a caption buffer");
                 let (path, label) = self.pending_image.take().expect("an image");
+                let provenance = self
+                    .figures
+                    .provenance_of(&path)
+                    .map_or(String::new(), |p| format!(" #text(size: 0.8em, fill: luma(90))[({})]", escape_typst(p)));
                 self.w(&format!(
-                    "\n#figure(image({}, width: 100%), caption: [{}]) <{label}>\n\n",
+                    "\n#figure(image({}, width: 100%), caption: [{}{provenance}]) <{label}>\n\n",
                     typst_string(&format!("/{}", path.trim_start_matches('/'))),
                     caption.trim()
                 ));
@@ -389,6 +408,13 @@ pub fn to_html(md: &str, figures: &Figures) -> Result<(String, Vec<Heading>), St
                 let svg = figures.svg_of(&path).map_err(at)?;
                 let mut caption_html = String::new();
                 pulldown_cmark::html::push_html(&mut caption_html, caption_events.into_iter());
+                if let Some(p) = figures.provenance_of(&path) {
+                    let note = match &figures.provenance_anchor {
+                        Some(anchor) => format!("<a href=\"#{anchor}\">{}</a>", escape_html(p)),
+                        None => escape_html(p),
+                    };
+                    caption_html = format!("{} <span class=\"provenance\">({note})</span>", caption_html.trim());
+                }
                 let html = format!(
                     "<figure id=\"{label}\">{svg}<figcaption>Figure {}: {}</figcaption></figure>",
                     figures.numbers.get(&label).copied().unwrap_or(0),

@@ -87,7 +87,15 @@ pub fn build(inputs: &Inputs) -> anyhow::Result<Outputs> {
     let answer_files = answers::files(&inputs.project_dir.join("answers"))?;
     let rendered = answers::render(&answer_files, &context)?;
     let svgs = inputs.results.iter().flat_map(|c| &c.figures).map(|f| (format!("{}.svg", f.name), f.svg.clone())).collect();
-    let mut figures = Figures::new(svgs);
+    let provenance = inputs
+        .results
+        .iter()
+        .flat_map(|c| c.figures.iter().map(move |f| (format!("{}.svg", f.name), format!("{}, key {}", c.id, &c.entry.key[..12]))))
+        .collect();
+    // Provenance notes link to the appendix, which lists each experiment's source file.
+    let appendix =
+        rendered.iter().flat_map(|a| a.markdown.lines()).find_map(|l| l.strip_prefix("# Appendix")).map(|rest| format!("Appendix{rest}"));
+    let mut figures = Figures::new(svgs).with_provenance(provenance, appendix.as_deref());
     figures.number_in_order(rendered.iter().map(|a| a.markdown.as_str()));
     let html = build_html(inputs, &rendered, &figures, &context)?;
     let (pdf, pages) = build_pdf(inputs, &rendered, &figures, &context)?;
@@ -108,7 +116,7 @@ fn template_context(inputs: &Inputs) -> serde_json::Value {
         .map(|c| {
             let entry = &c.entry;
             serde_json::json!({
-                "id": c.id, "title": c.title, "seed": entry.inputs.seed, "key": entry.key,
+                "id": c.id, "title": c.title, "source_file": c.source_file, "seed": entry.inputs.seed, "key": entry.key,
                 "wall_seconds": entry.wall_seconds, "training_images": c.training_images,
                 "device": entry.device, "threads": entry.threads, "precision": entry.inputs.precision,
             })
