@@ -410,8 +410,8 @@ pub fn mlp_diagram(name: &str, inputs: i64, layers: &[(i64, i64)]) -> anyhow::Re
     layer_diagram(name, &widths, &labels, &groups, None)
 }
 
-/// 55050 -> "55,050".
-fn thousands(n: i64) -> String {
+/// 55050 -> "55,050"; a negative number with the minus sign (U+2212).
+pub fn thousands(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();
     let grouped: Vec<String> = digits.as_bytes().rchunks(3).rev().map(|c| String::from_utf8_lossy(c).into_owned()).collect();
     format!("{}{}", if n < 0 { "\u{2212}" } else { "" }, grouped.join(","))

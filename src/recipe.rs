@@ -133,7 +133,9 @@ impl Splits {
     /// Training and validation images; the test images are `validation`'s
     /// too, as the notebook validates on the test set.
     pub fn validated_on_test(train: &Split, test: &Split, device: tch::Device) -> Splits {
-        Splits::new(train, test, test, device)
+        let test = (test.images_tensor(device), test.labels_tensor(device));
+        let validation = (test.0.shallow_clone(), test.1.shallow_clone());
+        Splits { train: (train.images_tensor(device), train.labels_tensor(device)), validation, test }
     }
 
     pub fn new(train: &Split, validation: &Split, test: &Split, device: tch::Device) -> Splits {

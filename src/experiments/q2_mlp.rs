@@ -330,8 +330,9 @@ impl Experiment for WeightDecaySweep {
             &references,
         )?;
         let first_baseline = result.runs.iter().find(|r| r.l2 == 0.0 && r.replicate == 0).unwrap_or(&result.runs[0]);
-        let widths = crate::models::mlp::widths(hidden_widths(&self.0.recipe));
-        let layers: Vec<(i64, i64)> = widths.windows(2).map(|w| (w[1], (w[0] + 1) * w[1])).collect();
+        let hidden = hidden_widths(&self.0.recipe);
+        let widths = crate::models::mlp::widths(hidden);
+        let layers: Vec<(i64, i64)> = widths[1..].iter().copied().zip(crate::models::mlp::layer_parameters(hidden)).collect();
         let model = figures::mlp_diagram("q2_wide_model", widths[0], &layers)?;
         Ok(vec![model, sweep, figures::history_curves("q2_wide_accuracy", &first_baseline.history)?])
     }

@@ -39,9 +39,14 @@ pub fn widths(hidden: &[i64]) -> Vec<i64> {
     [&[PIXELS as i64][..], hidden, &[CLASSES as i64]].concat()
 }
 
+/// Weights and biases of each dense layer of the classifier with `hidden` layers.
+pub fn layer_parameters(hidden: &[i64]) -> Vec<i64> {
+    widths(hidden).windows(2).map(|w| (w[0] + 1) * w[1]).collect()
+}
+
 /// Weights and biases of the classifier with `hidden` layers.
 pub fn dense_parameters(hidden: &[i64]) -> i64 {
-    widths(hidden).windows(2).map(|w| (w[0] + 1) * w[1]).sum()
+    layer_parameters(hidden).iter().sum()
 }
 
 /// Multiply-accumulates of one image's forward pass through it.

@@ -155,16 +155,7 @@ fn sci(v: &Value, digits: Option<usize>) -> Result<String, Error> {
 
 /// 55050 -> "55,050".
 fn int(v: &Value) -> Result<String, Error> {
-    let n = number(v, "int")?.round() as i64;
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    Ok(if n < 0 { format!("\u{2212}{out}") } else { out })
+    Ok(crate::figures::thousands(number(v, "int")?.round() as i64))
 }
 
 /// 1 | count("thread") -> "1 thread"; 2 -> "2 threads".
