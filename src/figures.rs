@@ -2,6 +2,7 @@
 //! that `render` needs nothing but the cache.
 
 use base64::Engine as _;
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -15,9 +16,16 @@ pub const VALIDATION_COLOUR: RGBColor = RGBColor(0xd6, 0x27, 0x28);
 const FONT: &str = "sans-serif";
 const GRID: RGBColor = RGBColor(225, 225, 225);
 
-/// A legend's sample of a line in `colour`.
-fn legend_mark(colour: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
-    move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2))
+/// How the `index`-th line of a plot is told apart without colour, so that
+/// it survives greyscale printing: its dash (solid, dashed, dotted; length
+/// and gap in pixels) and its marker's outline (circle, triangle, square;
+/// pixels around the point).
+fn line_style(index: usize) -> ((u32, u32), Vec<(i32, i32)>) {
+    match index % 3 {
+        0 => ((1000, 1), vec![(-1, -3), (1, -3), (3, -1), (3, 1), (1, 3), (-1, 3), (-3, 1), (-3, -1)]),
+        1 => ((8, 5), vec![(0, -4), (4, 3), (-4, 3)]),
+        _ => ((2, 4), vec![(-3, -3), (3, -3), (3, 3), (-3, 3)]),
+    }
 }
 
 /// A figure's file name (without extension) and its SVG text.
@@ -226,18 +234,28 @@ pub fn lines(
             .y_desc(y_label)
             .x_labels(x_ticks)
             .x_label_formatter(&|x| format!("{x:.*}", x_decimals))
-            .y_label_formatter(&|y| format!("{y:.3}"))
+            .y_label_formatter(&|y| format!("{y:.*}", tick_decimals(y_max - y_min)))
             .label_style((FONT, 13))
             .light_line_style(WHITE)
             .bold_line_style(GRID)
             .draw()?;
-        for s in series {
+        for (index, s) in series.iter().enumerate() {
             let colour = s.colour;
-            chart
-                .draw_series(LineSeries::new(s.points.iter().copied(), colour.stroke_width(2)))?
-                .label(s.label)
-                .legend(legend_mark(colour));
-            chart.draw_series(s.points.iter().filter(|p| p.1.is_finite()).map(|&p| Circle::new(p, 3, colour.filled())))?;
+            let ((dash, gap), outline) = line_style(index);
+            let sample = outline.iter().map(|&(x, y)| (x + 10, y)).collect::<Vec<_>>();
+            // A missing value breaks the line rather than joining its neighbours.
+            for (run, points) in s.points.split(|p| !p.1.is_finite()).filter(|run| !run.is_empty()).enumerate() {
+                let line = chart.draw_series(DashedLineSeries::new(points.iter().copied(), dash, gap, colour.stroke_width(2)))?;
+                if run == 0 {
+                    let sample = sample.clone();
+                    line.label(s.label).legend(move |at| {
+                        EmptyElement::at(at)
+                            + DashedPathElement::new(vec![(0, 0), (20, 0)], dash, gap, colour.stroke_width(2))
+                            + Polygon::new(sample.clone(), colour.filled())
+                    });
+                }
+                chart.draw_series(points.iter().map(|&p| EmptyElement::at(p) + Polygon::new(outline.clone(), colour.filled())))?;
+            }
         }
         let position = emptiest_corner(series, (x_lo, x_hi), (y_min, y_max));
         chart
@@ -450,13 +468,23 @@ fn padded_range(ys: &[f64]) -> (f64, f64) {
     (lo - margin, hi + margin)
 }
 
+/// Decimals that tell apart the ticks of an axis spanning `span`.
+fn tick_decimals(span: f64) -> usize {
+    match span {
+        s if s >= 20.0 => 0,
+        s if s >= 2.0 => 1,
+        s if s >= 0.2 => 2,
+        _ => 3,
+    }
+}
+
 /// Training and validation accuracy per epoch of one network.
 pub fn history_curves(name: &str, history: &History) -> anyhow::Result<Figure> {
-    let points = |f: fn(&EpochMetrics) -> f64| history.epochs.iter().map(|e| (e.epoch as f64, f(e))).collect();
+    let points = |f: fn(&EpochMetrics) -> f64| history.epochs.iter().map(|e| (e.epoch as f64, 100.0 * f(e))).collect();
     curves(
         name,
         "epoch",
-        "accuracy",
+        "accuracy (%)",
         &[
             Series { label: "training (running mean over the epoch)", colour: TRAIN_COLOUR, points: points(|e| e.train_accuracy) },
             Series { label: "validation (test set, after the epoch)", colour: VALIDATION_COLOUR, points: points(|e| e.val_accuracy) },
@@ -471,14 +499,14 @@ pub fn study_curves(name: &str, study: &Study) -> anyhow::Result<Figure> {
         (0..epochs)
             .map(|e| {
                 let values: Vec<f64> = study.replicates.iter().filter_map(|r| r.history.epochs.get(e)).map(f).collect();
-                ((e + 1) as f64, values.iter().sum::<f64>() / values.len() as f64)
+                ((e + 1) as f64, 100.0 * values.iter().sum::<f64>() / values.len() as f64)
             })
             .collect()
     };
     curves(
         name,
         "epoch",
-        "accuracy (mean over seeds)",
+        "accuracy (%, mean over seeds)",
         &[
             Series { label: "training (shifted images, dropout on)", colour: TRAIN_COLOUR, points: mean_curve(|e| e.train_accuracy) },
             Series { label: "validation", colour: VALIDATION_COLOUR, points: mean_curve(|e| e.val_accuracy) },
@@ -529,6 +557,26 @@ mod tests {
         assert!(far.svg.contains("\u{2191} Hinton 98.47 % (off the scale)"), "a far one is written at the edge: {}", far.svg);
         assert!(!far.svg.contains(">\n98.4"), "and does not stretch the axis");
         assert_eq!((power_of_ten(1e-6), power_of_ten(3.2e-5), power_of_ten(100.0)), ("10⁻⁶".into(), "3.2×10⁻⁵".into(), "10²".into()));
+    }
+
+    #[test]
+    fn each_line_keeps_its_own_dash_and_marker_for_greyscale() {
+        let ramp = |k: f64| (0..4).map(|e| (e as f64 + 1.0, 50.0 + k + e as f64)).collect();
+        let series = [
+            Series { label: "a", colour: TRAIN_COLOUR, points: ramp(0.0) },
+            Series { label: "b", colour: VALIDATION_COLOUR, points: ramp(5.0) },
+            Series { label: "c", colour: BLACK, points: ramp(10.0) },
+        ];
+        let svg = curves("c", "epoch", "accuracy (%)", &series).unwrap().svg;
+        let polygons_with = |corners: usize| svg.lines().filter(|l| l.starts_with("<polygon") && l.matches(',').count() == corners).count();
+        // Four points and one legend sample per line: octagons, triangles, squares.
+        assert_eq!((polygons_with(8), polygons_with(3), polygons_with(4)), (5, 5, 5), "{svg}");
+        let dashes = |colour: RGBColor| {
+            svg.matches(&format!("<polyline fill=\"none\" opacity=\"1\" stroke=\"#{:02X}{:02X}{:02X}\"", colour.0, colour.1, colour.2))
+                .count()
+        };
+        assert!(dashes(TRAIN_COLOUR) < dashes(VALIDATION_COLOUR) && dashes(VALIDATION_COLOUR) < dashes(BLACK), "solid, dashed, dotted");
+        assert!(svg.contains(">\n50.0\n<") || svg.contains(">50.0<"), "percent ticks with one decimal: {svg}");
     }
 
     #[test]

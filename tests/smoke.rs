@@ -1,5 +1,7 @@
 //! End to end: the binary on the smoke profile, as a user runs it.
 
+mod reader;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -104,6 +106,7 @@ fn build_report_end_to_end_then_from_the_cache() {
     assert!(html.contains("<math"), "maths as MathML");
     assert!(html.contains("Not the submission."), "the smoke profile is flagged");
     assert!(!html.contains("src=\"http") && !html.contains("href=\"http"), "no external requests");
+    read_as_a_reader_does(out.path(), pages);
 
     // Question 3's confusion matrix counts every test image once, and its
     // shifted-test accuracy starts from the unshifted test accuracy.
@@ -140,6 +143,32 @@ fn build_report_end_to_end_then_from_the_cache() {
     let other_seed = mnist_writeup(out.path(), &["render", "--seed", "1"]);
     assert!(!other_seed.status.success());
     assert!(stderr(&other_seed).contains("q1_preprocessing: no result for profile smoke and seed 1"), "{}", stderr(&other_seed));
+}
+
+/// The HTML at a phone's and a desktop's width, and the PDF on paper.
+fn read_as_a_reader_does(out: &Path, pages: usize) {
+    if let Some(widths) = reader::browse(&out.join("report.html"), &[360, 1024], &out.join("report.png")) {
+        for page in widths {
+            let at = page.width;
+            assert!(page.images >= 6 && page.broken.is_empty(), "at {at} px, images that did not load: {:?}", page.broken);
+            assert!(page.maths > 50, "at {at} px, {} maths elements", page.maths);
+            assert!(page.raw_tex.is_empty(), "at {at} px, maths left as TeX: {:?}", page.raw_tex);
+            assert!(page.wide.is_empty(), "at {at} px, wider than the page: {:#?}", page.wide);
+            assert!(page.requests.is_empty(), "at {at} px, requests that left the file: {:?}", page.requests);
+        }
+        assert!(std::fs::metadata(out.join("report.png")).unwrap().len() > 20_000, "a screenshot with content");
+    }
+    if let Some(words) = reader::words(&out.join("report.pdf")) {
+        assert_eq!(words.len(), pages);
+        assert!(words.iter().all(|w| !w.is_empty()), "every page has text");
+        let overlaps = reader::overlapping_words(&words);
+        assert!(overlaps.is_empty(), "text runs into its neighbour: {overlaps:#?}");
+    }
+    let rendered = tempfile::tempdir().unwrap();
+    if let Some(images) = reader::page_images(&out.join("report.pdf"), rendered.path()) {
+        assert_eq!(images.len(), pages);
+        assert!(images.iter().all(|p| std::fs::metadata(p).unwrap().len() > 1_000), "every page renders");
+    }
 }
 
 #[test]

@@ -349,14 +349,14 @@ impl Experiment for ConvolutionalNetwork {
                 .map(|(t, colour)| Series {
                     label: &t.model,
                     colour,
-                    points: t.mean.iter().enumerate().map(|(s, &a)| (s as f64, a)).collect(),
+                    points: t.mean.iter().enumerate().map(|(s, &a)| (s as f64, 100.0 * a)).collect(),
                 })
                 .collect();
         let max = self.0.max_test_shift as f64;
         let shifts = figures::lines(
             "q3_translation",
             "shift (pixels)",
-            "test accuracy (mean over 4 directions)",
+            "test accuracy (%, mean over 4 directions)",
             &series,
             (-0.2, max + 0.2),
             max as usize + 1,

@@ -384,9 +384,9 @@ impl Experiment for DenoisingAutoencoder {
         let quality = by_level("q4_mse", "mean squared error to the clean image", |l| l.mse_noisy, |l| l.mse_denoised)?;
         let accuracy = by_level(
             "q4_accuracy",
-            "classifier accuracy (mean over noise draws)",
-            |l| l.accuracy_noisy_mean,
-            |l| l.accuracy_denoised_mean,
+            "classifier accuracy (%, mean over noise draws)",
+            |l| 100.0 * l.accuracy_noisy_mean,
+            |l| 100.0 * l.accuracy_denoised_mean,
         )?;
         let mut tiles: Vec<(String, &[u8])> = Vec::new();
         for e in &r.examples {

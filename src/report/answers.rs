@@ -2,7 +2,9 @@
 //! rendered with the run's results, so that every number in the prose comes
 //! from the run. Errors name the file and line.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use minijinja::value::Value;
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
@@ -30,17 +32,9 @@ pub fn files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 
 /// Renders every answer file with `context`; `code(file, region)` in a
 /// template quotes that region of a source file of the project (the
-/// answers directory's parent).
+/// answers directory's parent), `table(caption, name)` numbers a table and
+/// `table_ref(name)` refers to it by its number, before or after it.
 pub fn render(files: &[PathBuf], context: &serde_json::Value) -> anyhow::Result<Vec<Answer>> {
-    let mut env = environment();
-    let project_dir = files.first().and_then(|f| f.parent()?.parent()).map(Path::to_path_buf).unwrap_or_default();
-    env.add_function("code", move |file: String, region: String| code_excerpt(&project_dir, &file, &region));
-    // Tables are numbered in the order the answers render them, once for both outputs.
-    let tables = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    env.add_function("table", move |caption: String| {
-        let n = tables.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        format!("*Table {n}.* {caption}\n")
-    });
     let sources: Vec<(String, String)> = files
         .iter()
         .map(|f| {
@@ -48,18 +42,63 @@ pub fn render(files: &[PathBuf], context: &serde_json::Value) -> anyhow::Result<
             Ok((f.display().to_string(), text))
         })
         .collect::<anyhow::Result<_>>()?;
-    for (name, text) in &sources {
+    // The first pass learns every table's number, so that the second can
+    // refer to a table that comes later.
+    let (_, numbers) = render_pass(files, &sources, context, None)?;
+    let (answers, _) = render_pass(files, &sources, context, Some(numbers))?;
+    Ok(answers)
+}
+
+/// Tables are numbered in the order the answers render them, once for both outputs.
+#[derive(Default)]
+struct Tables {
+    count: usize,
+    by_name: BTreeMap<String, usize>,
+}
+
+fn render_pass(
+    files: &[PathBuf],
+    sources: &[(String, String)],
+    context: &serde_json::Value,
+    known: Option<BTreeMap<String, usize>>,
+) -> anyhow::Result<(Vec<Answer>, BTreeMap<String, usize>)> {
+    let mut env = environment();
+    let project_dir = files.first().and_then(|f| f.parent()?.parent()).map(Path::to_path_buf).unwrap_or_default();
+    env.add_function("code", move |file: String, region: String| code_excerpt(&project_dir, &file, &region));
+    let tables = Arc::new(Mutex::new(Tables::default()));
+    let numbering = Arc::clone(&tables);
+    env.add_function("table", move |caption: String, name: Option<String>| -> Result<String, Error> {
+        let mut tables = numbering.lock().expect("not poisoned");
+        tables.count += 1;
+        let n = tables.count;
+        if let Some(name) = name
+            && tables.by_name.insert(name.clone(), n).is_some()
+        {
+            return Err(Error::new(ErrorKind::InvalidOperation, format!("two tables are named `{name}`")));
+        }
+        Ok(format!("*Table {n}.* {caption}\n"))
+    });
+    env.add_function("table_ref", move |name: String| -> Result<String, Error> {
+        let Some(known) = &known else { return Ok("Table ?".into()) };
+        known.get(&name).map(|n| format!("Table {n}")).ok_or_else(|| {
+            let names: Vec<&str> = known.keys().map(String::as_str).collect();
+            Error::new(ErrorKind::InvalidOperation, format!("no table is named `{name}`; the named tables are: {}", names.join(", ")))
+        })
+    });
+    for (name, text) in sources {
         env.add_template_owned(name.clone(), text.clone()).map_err(|e| describe(&e, text))?;
     }
     let context = Value::from_serialize(context);
-    files
+    let answers = files
         .iter()
-        .zip(&sources)
+        .zip(sources)
         .map(|(file, (name, text))| {
             let markdown = env.get_template(name).and_then(|t| t.render(&context)).map_err(|e| describe(&e, text))?;
             Ok(Answer { file: file.clone(), markdown })
         })
-        .collect()
+        .collect::<anyhow::Result<_>>()?;
+    let numbers = std::mem::take(&mut tables.lock().expect("not poisoned").by_name);
+    Ok((answers, numbers))
 }
 
 /// `FILE:LINE: what went wrong, in `the expression``, as an editor
@@ -250,6 +289,23 @@ mod tests {
         let out = render(&[first, second], &serde_json::json!({})).unwrap();
         assert_eq!(out[0].markdown, "*Table 1.* A\n\n| a |\n|---|");
         assert_eq!(out[1].markdown, "*Table 2.* B\n\n*Table 3.* C\n");
+    }
+
+    #[test]
+    fn a_table_is_referred_to_by_its_number_before_and_after_it_and_a_wrong_name_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let (first, second) = (dir.path().join("q1.md"), dir.path().join("q2.md"));
+        std::fs::write(&first, "As {{ table_ref(\"costs\") }} shows.\n{{ table(\"A\", \"first\") }}").unwrap();
+        std::fs::write(&second, "{{ table(\"B\", \"costs\") }}\nSee {{ table_ref(\"first\") }}.").unwrap();
+        let out = render(&[first.clone(), second.clone()], &serde_json::json!({})).unwrap();
+        assert_eq!(out[0].markdown, "As Table 2 shows.\n*Table 1.* A\n");
+        assert_eq!(out[1].markdown, "*Table 2.* B\n\nSee Table 1.");
+        std::fs::write(&second, "{{ table(\"B\", \"costs\") }}\nSee {{ table_ref(\"cost\") }}.").unwrap();
+        let err = render(&[first.clone(), second.clone()], &serde_json::json!({})).unwrap_err().to_string();
+        assert!(err.contains("q2.md:2") && err.contains("no table is named `cost`; the named tables are: costs, first"), "{err}");
+        std::fs::write(&second, "{{ table(\"B\", \"first\") }}").unwrap();
+        let err = render(&[first, second], &serde_json::json!({})).unwrap_err().to_string();
+        assert!(err.contains("two tables are named `first`"), "{err}");
     }
 
     #[test]

@@ -97,7 +97,8 @@ fn line_of(text: &str, offset: usize) -> usize {
 pub fn escape_typst(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if "\\#$*_`<>@[]~/=+".contains(c) {
+        // `;` too: right after a call such as `#strong[...]`, typst would take it as the call's end.
+        if "\\#$*_`<>@[]~/=+;".contains(c) {
             out.push('\\');
         }
         out.push(c);
@@ -434,7 +435,12 @@ pub fn to_html(md: &str, figures: &Figures) -> Result<(String, Vec<Heading>), St
     }
     let mut html = String::new();
     pulldown_cmark::html::push_html(&mut html, events.into_iter());
-    let html = html.replace("<p><figure", "<figure").replace("</figure></p>", "</figure>");
+    // A table wider than a phone scrolls inside its own box, not the page.
+    let html = html
+        .replace("<p><figure", "<figure")
+        .replace("</figure></p>", "</figure>")
+        .replace("<table>", "<div class=\"table-scroll\"><table>")
+        .replace("</table>", "</table></div>");
     Ok((html, headings))
 }
 
@@ -508,6 +514,7 @@ fn main() {}
             "<munder><mo movablelimits=\"false\">∑</mo>",
             "<a href=\"#fig-q2-acc\">Figure 1</a>",
             "<td style=\"text-align: right\">50,240</td>",
+            "<div class=\"table-scroll\"><table>",
             "<figure id=\"fig-q2-acc\"><svg>curve</svg><figcaption>Figure 1: Accuracy per epoch</figcaption></figure>",
         ] {
             assert!(html.contains(expected), "missing {expected:?} in\n{html}");
@@ -528,6 +535,7 @@ fn main() {}
     #[test]
     fn escapes_typst_markup_in_prose() {
         assert_eq!(escape_typst("a*b_c #x $y @z <w> // =+"), "a\\*b\\_c \\#x \\$y \\@z \\<w\\> \\/\\/ \\=\\+");
+        assert!(to_typst("**55,050 parameters**; 784 inputs", &figures()).unwrap().contains("#strong[55,050 parameters]\\; 784 inputs"));
         let typst = to_typst("**1. Reshape** then\n\n*- not a list*", &figures()).unwrap();
         assert!(typst.contains("#strong[1\\. Reshape]"), "{typst}");
         assert!(typst.contains("#emph[\\- not a list]"), "{typst}");

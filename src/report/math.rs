@@ -18,7 +18,52 @@ pub fn to_mathml(latex: &str, display: bool) -> Result<String, String> {
     };
     let mut mathml = String::new();
     pulldown_latex::push_mathml(&mut mathml, events.into_iter(), config).map_err(|e| e.to_string())?;
-    Ok(mathml)
+    Ok(as_mathml_core_reads_it(&mathml))
+}
+
+/// The accents that pulldown-latex writes as an identifier over its base.
+const ACCENTS: &str = "´‾˘ˇ˙¨`^~→˚";
+
+/// Three fixes to pulldown-latex's MathML, so that a browser lays it out as
+/// TeX would: an accent (`\hat z`) is an `<mo>` over its base in a `<mover
+/// accent="true">`, not an identifier beside it; `\mu` is the Greek letter,
+/// not the micro sign; and a minus that opens a group (`10^{-3}`) is a
+/// prefix operator, not an identifier.
+fn as_mathml_core_reads_it(mathml: &str) -> String {
+    let mut out = mathml.replace('\u{b5}', "\u{3bc}").replace("<mi>\u{2212}</mi>", "<mo form=\"prefix\">\u{2212}</mo>");
+    for accent in ACCENTS.chars() {
+        let closing = format!("<mi>{accent}</mi></mover>");
+        let mut from = 0;
+        while let Some(at) = out[from..].find(&closing).map(|i| from + i) {
+            let Some(open) = matching_mover(&out[..at]) else { break };
+            out.replace_range(at..at + closing.len(), &format!("<mo stretchy=\"false\">{accent}</mo></mover>"));
+            out.replace_range(open..open + "<mover>".len(), "<mover accent=\"true\">");
+            from = at + closing.len();
+        }
+    }
+    out
+}
+
+/// Where the `<mover>` opens whose content `before` ends inside.
+fn matching_mover(before: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut end = before.len();
+    loop {
+        let open = before[..end].rfind("<mover");
+        let close = before[..end].rfind("</mover>");
+        match (open, close) {
+            (Some(o), Some(c)) if c > o => {
+                depth += 1;
+                end = c;
+            }
+            (Some(o), _) if depth == 0 => return before[o..].starts_with("<mover>").then_some(o),
+            (Some(o), _) => {
+                depth -= 1;
+                end = o;
+            }
+            (None, _) => return None,
+        }
+    }
 }
 
 /// Typst maths markup (without the enclosing dollars) for `latex`.
@@ -37,6 +82,21 @@ mod tests {
         assert!(mathml.contains(r#"display="block""#), "{mathml}");
         let typst = to_typst(r"\frac{a}{b}").unwrap();
         assert!(typst.contains("frac("), "{typst}");
+    }
+
+    #[test]
+    fn accents_sit_over_their_base_and_greek_and_minus_read_as_tex_means_them() {
+        let hat = to_mathml(r"\hat z = \hat{x_1}", false).unwrap();
+        assert_eq!(hat.matches("<mover accent=\"true\">").count(), 2, "{hat}");
+        assert!(hat.contains("<mi>z</mi><mo stretchy=\"false\">^</mo></mover>"), "{hat}");
+        assert!(!hat.contains("<mi>^</mi>"), "{hat}");
+        let nested = as_mathml_core_reads_it("<mover><mover><mi>a</mi><mi>b</mi></mover><mi>~</mi></mover>");
+        assert_eq!(nested, "<mover accent=\"true\"><mover><mi>a</mi><mi>b</mi></mover><mo stretchy=\"false\">~</mo></mover>");
+        let mu = to_mathml(r"\mu_B", false).unwrap();
+        assert!(mu.contains("<mi>\u{3bc}</mi>") && !mu.contains('\u{b5}'), "{mu}");
+        let minus = to_mathml(r"10^{-3}", false).unwrap();
+        assert!(minus.contains("<mo form=\"prefix\">\u{2212}</mo><mn>3</mn>"), "{minus}");
+        assert!(to_mathml("a - b", false).unwrap().contains("<mo>\u{2212}</mo>"));
     }
 
     #[test]

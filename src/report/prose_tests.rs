@@ -8,33 +8,135 @@ use serde_json::{Value, json};
 
 use crate::data::Mnist;
 use crate::experiment::{AnyExperiment, Context};
+use crate::experiments::q2_mlp::{NotebookMlp, TunedMlp, WeightDecaySweep};
+use crate::experiments::q3_cnn::ConvolutionalNetwork;
 use crate::experiments::q4_autoencoder::DenoisingAutoencoder;
+use crate::precision::Precision;
 use crate::profile::Profile;
 use crate::report::answers;
+
+/// What `experiment` computes on the smoke profile's data.
+fn smoke_result(experiment: &dyn AnyExperiment) -> Value {
+    let data = Mnist::load_embedded().unwrap().subset(Profile::Smoke.train_images(), Profile::Smoke.test_images(), 1);
+    let progress = ProgressBar::hidden();
+    let ctx = Context { data: &data, device: tch::Device::Cpu, seed: 3, progress: &progress };
+    experiment.run(&ctx).unwrap()
+}
+
+/// What an answer sees of how `experiment` ran, as `<id>_run`.
+fn run_of(experiment: &dyn AnyExperiment) -> Value {
+    json!({"config": experiment.config(), "device": "cpu", "threads": 1, "seed": 1, "wall_seconds": 1.0})
+}
+
+/// `answers/<file>` rendered with `context`, its whitespace folded.
+fn render_answer(file: &str, context: &Value) -> String {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("answers").join(file);
+    let rendered = answers::render(&[file], context).unwrap_or_else(|e| panic!("{e:#}"));
+    rendered[0].markdown.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Question 2's answer, rendered with smoke-profile results of its three
+/// experiments after `change` edits them (notebook, sweep, tuned).
+fn q2_rendered(change: impl Fn(&mut [Value; 3])) -> String {
+    static RESULTS: std::sync::OnceLock<[Value; 3]> = std::sync::OnceLock::new();
+    let (notebook, sweep, tuned) = (NotebookMlp::new(Profile::Smoke), WeightDecaySweep::new(Profile::Smoke), TunedMlp::new(Profile::Smoke));
+    let mut results = RESULTS.get_or_init(|| [smoke_result(&notebook), smoke_result(&sweep), smoke_result(&tuned)]).clone();
+    change(&mut results);
+    let [n, s, t] = results;
+    let context = json!({
+        "q2_notebook_mlp": n, "q2_notebook_mlp_run": run_of(&notebook),
+        "q2_weight_decay_sweep": s, "q2_weight_decay_sweep_run": run_of(&sweep),
+        "q2_tuned_mlp": t, "q2_tuned_mlp_run": run_of(&tuned),
+    });
+    render_answer("q2.md", &context)
+}
+
+#[test]
+fn q2_says_whether_the_recipe_or_the_decay_moves_the_accuracy_more_as_the_numbers_say() {
+    let set = |recipe_gain: f64, decay_gain: f64| {
+        move |r: &mut [Value; 3]| {
+            let base = r[1]["baseline"]["final_mean"].as_f64().unwrap();
+            r[2]["test_accuracy_mean"] = (base + recipe_gain).into();
+            for f in r[1]["decayed"].as_array_mut().unwrap() {
+                f["paired_gain_mean"] = decay_gain.into();
+            }
+        }
+    };
+    let recipe = q2_rendered(set(0.01, 0.002));
+    assert!(recipe.contains("moves the result more than the decay factor does; the details follow"), "{recipe}");
+    assert!(recipe.contains("by +1.00 percentage points, more than any weight-decay factor does (at most 0.20)"), "{recipe}");
+    let decay = q2_rendered(set(0.001, -0.004));
+    assert!(decay.contains("in this run the recipe moved the result no more than the decay factor did"), "{decay}");
+    assert!(decay.contains("by +0.10 percentage points, no more than the largest effect of a weight-decay factor (0.40)"), "{decay}");
+}
+
+/// Question 3's answer, rendered with a smoke-profile result in float32
+/// (the same work on any machine) after `change` edits it.
+fn q3_rendered(change: impl Fn(&mut Value)) -> String {
+    static RESULT: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    let experiment = ConvolutionalNetwork::new(Profile::Smoke, Precision::Float32);
+    let mut result = RESULT.get_or_init(|| smoke_result(&experiment)).clone();
+    change(&mut result);
+    let context = json!({
+        "q3_cnn": result,
+        "q3_cnn_run": run_of(&experiment),
+        "q2_notebook_mlp": {"history": {"train_seconds": 1.0, "epochs": [{}, {}], "final_val_accuracy": 0.9}},
+        "q2_notebook_mlp_run": {"config": {"train_images": 2000}},
+        "q2_weight_decay_sweep": {"baseline": {"final_mean": 0.98}},
+        "run": {"cpu_class": "AVX2", "precision_reason": "float32 by request"},
+    });
+    render_answer("q3.md", &context)
+}
+
+#[test]
+fn q3_says_whether_the_network_reaches_the_questions_bar_as_the_numbers_say() {
+    let below = q3_rendered(|r| r["test_accuracy_mean"] = 0.985.into());
+    assert!(below.contains("**98.50 %** test accuracy (mean of 2 seeds, Table 3), below the 99 % the question names"), "{below}");
+    assert!(below.contains("percentage points over the seeds), below the 99 % the question mentions."), "{below}");
+    let above = q3_rendered(|r| r["test_accuracy_mean"] = 0.992.into());
+    assert!(above.contains("above the 99 % the question names"), "{above}");
+    assert!(above.contains("above the 99 % the question mentions."), "{above}");
+    let goal = q3_rendered(|r| r["test_accuracy_mean"] = 0.996.into());
+    assert!(goal.contains("above the 99 % the question mentions and above 99.5 %."), "{goal}");
+}
+
+#[test]
+fn q3_says_whether_convolutions_generalised_and_kept_shifted_digits_as_the_numbers_say() {
+    let set = |cnn: f64, mlp: f64, cnn_shifted: f64, mlp_shifted: f64| {
+        move |r: &mut Value| {
+            r["test_accuracy_mean"] = cnn.into();
+            r["costs"]["wide_mlp"]["test_accuracy"] = mlp.into();
+            *r["translation"]["chosen_cnn"]["mean"].as_array_mut().unwrap().last_mut().unwrap() = cnn_shifted.into();
+            *r["translation"]["wide_mlp"]["mean"].as_array_mut().unwrap().last_mut().unwrap() = mlp_shifted.into();
+        }
+    };
+    let better = q3_rendered(set(0.99, 0.98, 0.9, 0.3));
+    assert!(
+        better
+            .contains("a higher test accuracy (99.00 % against 98.00 %), and more of it kept when the digits move (90.0 % against 30.0 %"),
+        "{better}"
+    );
+    assert!(better.contains("generalise better (99.00 % against") && better.contains("and tolerate shifts."), "{better}");
+    let worse = q3_rendered(set(0.97, 0.98, 0.2, 0.3));
+    assert!(worse.contains("no higher test accuracy (97.00 % against 98.00 %), and no more of it kept when the digits move"), "{worse}");
+    assert!(worse.contains("did not generalise better here") && worse.contains("did not tolerate shifts better here."), "{worse}");
+}
 
 /// Question 4's answer rendered with `result` (its config from the smoke profile).
 fn render_q4(result: &Value) -> String {
     let experiment = DenoisingAutoencoder::new(Profile::Smoke);
     let context = json!({
         "q4_denoising_autoencoder": result,
-        "q4_denoising_autoencoder_run": {"config": experiment.config(), "device": "cpu", "threads": 1, "seed": 1, "wall_seconds": 1.0},
+        "q4_denoising_autoencoder_run": run_of(&experiment),
+        "q2_weight_decay_sweep": {"baseline": {"final_mean": 0.98, "final_std": 0.001}},
     });
-    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("answers/q4.md");
-    let rendered = answers::render(&[file], &context).unwrap_or_else(|e| panic!("{e:#}"));
-    rendered[0].markdown.split_whitespace().collect::<Vec<_>>().join(" ")
+    render_answer("q4.md", &context)
 }
 
 /// A smoke-profile result of question 4, computed once for all the tests.
 fn q4_result() -> Value {
     static RESULT: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
-    RESULT
-        .get_or_init(|| {
-            let data = Mnist::load_embedded().unwrap().subset(Profile::Smoke.train_images(), Profile::Smoke.test_images(), 1);
-            let progress = ProgressBar::hidden();
-            let ctx = Context { data: &data, device: tch::Device::Cpu, seed: 3, progress: &progress };
-            DenoisingAutoencoder::new(Profile::Smoke).run(&ctx).unwrap()
-        })
-        .clone()
+    RESULT.get_or_init(|| smoke_result(&DenoisingAutoencoder::new(Profile::Smoke))).clone()
 }
 
 /// `result` with every level's accuracies (noisy, denoised) and squared
@@ -61,6 +163,13 @@ fn q4_says_which_images_stay_readable_longer_as_the_numbers_say() {
     assert!(text.contains("falls below half from level 0.8"), "{text}");
     assert!(text.contains("the denoised images keep the digit recognisable longer"), "{text}");
     assert!(text.contains("closer to the original than the noisy one at every level above 0"), "{text}");
+    assert!(
+        text.contains(
+            "**Answer.** The noisy digits become hard to identify from level **0.4**, and denoising stops working from level **0.8**"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("**Answer.** Only in part: denoising improves the classification at levels 0.4, 0.5, 0.6, 0.7 and not at 0.0, 0.1, 0.2, 0.3, 0.8, 0.9, 1.0 "), "{text}");
     // The other way: denoised lost at 0.1, noisy readable until 0.5.
     let hurts = with_levels(&base, |l| {
         (if l < 0.45 { 0.9 } else { 0.3 }, if l < 0.05 { 0.9 } else { 0.2 }, l, if l < 0.25 { 2.0 * l } else { l / 2.0 })
@@ -76,6 +185,13 @@ fn q4_says_which_images_stay_readable_longer_as_the_numbers_say() {
     let never = with_levels(&base, |l| (0.9, 0.9, l, l));
     let text = render_q4(&never);
     assert!(text.contains("noisy digits stay readable at every level"), "{text}");
+    assert!(
+        text.contains(
+            "**Answer.** The noisy digits stay identifiable at every level up to 1.0, and denoising keeps them identifiable at every level"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("**Answer.** No: denoising improves the classification at no noise level"), "{text}");
     assert!(text.contains("farther from the original than the noisy one at every level above 0"), "{text}");
 }
 
@@ -94,6 +210,7 @@ fn q4_says_what_denoising_costs_and_gives_as_the_numbers_say() {
     assert!(!text.contains("costs a little"), "{text}");
     assert!(text.contains("hands it nothing it reads better than the noisy input"), "{text}");
     assert!(text.contains("both fail"), "{text}");
+    assert!(text.contains("and denoising does not work at any level"), "{text}");
     // A small cost, and denoised images read almost as well as clean ones.
     let good = with_levels(&base, |l| if l == 0.0 { (0.9, 0.895, 0.0, 0.01) } else { (0.3, classifier, l, l / 2.0) });
     let text = render_q4(&good);
@@ -107,4 +224,6 @@ fn q4_says_what_denoising_costs_and_gives_as_the_numbers_say() {
     assert!(text.contains("Without noise it costs nothing"), "{text}");
     assert!(text.contains("reads better than the noisy input, though still far from a clean digit"), "{text}");
     assert!(!text.contains("since salt pixels land"), "{text}");
+    let everywhere = with_levels(&base, |l| (0.3, 0.6, l, l));
+    assert!(render_q4(&everywhere).contains("**Answer.** Yes: denoising improves the classification at every noise level"));
 }
