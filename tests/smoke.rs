@@ -17,13 +17,15 @@ fn mnist_writeup_with_umask(umask: &str, out: &Path, args: &[&str]) -> Output {
 }
 
 fn smoke_run(mut command: Command, out: &Path, args: &[&str]) -> Output {
+    smoke_flags(&mut command, out, args).output().expect("the binary runs")
+}
+
+fn smoke_flags<'a>(command: &'a mut Command, out: &Path, args: &[&str]) -> &'a mut Command {
     command
         .args(args)
         // One thread each: the tests run side by side on a small machine.
         .args(["--profile", "smoke", "--threads", "1", "--device", "cpu", "--out"])
         .arg(out)
-        .output()
-        .expect("the binary runs")
 }
 
 /// Permission bits of every file under `dir`, by path.
@@ -585,4 +587,65 @@ fn every_subcommand_describes_itself_in_help() {
         assert!(text.starts_with(about), "{command} --help starts: {}", text.lines().next().unwrap_or(""));
         assert!(text.contains("--device <DEVICE>") && text.contains("Where the networks train"), "{command}: every flag is described");
     }
+}
+
+/// Each experiment's key and result hash, as a manifest records them.
+fn manifest_results(out: &Path) -> Vec<(String, String, String)> {
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let field = |e: &serde_json::Value, name: &str| e[name].as_str().unwrap().to_owned();
+    manifest["experiments"].as_array().unwrap().iter().map(|e| (field(e, "id"), field(e, "key"), field(e, "result_sha256"))).collect()
+}
+
+#[test]
+fn jobs_run_apart_merge_into_the_report_of_one_run_and_disagreeing_results_are_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let single = root.path().join("single");
+    let one_run = mnist_writeup(&single, &["build-report"]);
+    assert!(one_run.status.success(), "{}", stderr(&one_run));
+
+    // A job matrix from `list --json`: one job per experiment, two at a time.
+    let listed = mnist_writeup(&root.path().join("listed"), &["list", "--json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let ids: Vec<String> = listed.as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(ids.len(), 6, "{listed}");
+    assert!(listed.as_array().unwrap().iter().all(|e| e["state"] == "to run" && e["key"].as_str().unwrap().len() == 64), "{listed}");
+    let jobs: Vec<std::path::PathBuf> = ids.iter().map(|id| root.path().join(format!("job-{id}"))).collect();
+    for pair in ids.iter().zip(&jobs).collect::<Vec<_>>().chunks(2) {
+        let running: Vec<_> = pair
+            .iter()
+            .map(|(id, dir)| {
+                smoke_flags(&mut Command::new(env!("CARGO_BIN_EXE_mnist-writeup")), dir, &["run", "--only", id]).spawn().unwrap()
+            })
+            .collect();
+        for job in running {
+            let done = job.wait_with_output().unwrap();
+            assert!(done.status.success(), "{}", stderr(&done));
+        }
+    }
+    let merged = root.path().join("merged");
+    let mut merge_args = vec!["merge"];
+    merge_args.extend(jobs.iter().map(|j| j.to_str().unwrap()));
+    let merging = mnist_writeup(&merged, &merge_args);
+    assert!(merging.status.success(), "{}", stderr(&merging));
+    assert!(stderr(&merging).contains("merged 6 results from 6 directories"), "{}", stderr(&merging));
+    assert_eq!(manifest_results(&merged), manifest_results(&single), "the same keys and result hashes as one run");
+    let pages = |out: &Path| pdf_page_count(&std::fs::read(out.join("report.pdf")).unwrap());
+    assert_eq!(pages(&merged), pages(&single));
+
+    // A job run with another seed is refused, and its file named.
+    let other_seed = root.path().join("other-seed");
+    let job = mnist_writeup(&other_seed, &["run", "--only", "q1_preprocessing", "--seed", "406"]);
+    assert!(job.status.success(), "{}", stderr(&job));
+    let refused = mnist_writeup(&root.path().join("refused"), &["merge", jobs[1].to_str().unwrap(), other_seed.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    let err = stderr(&refused);
+    assert!(err.contains("other-seed/cache/q1_preprocessing-") && err.contains("seed changed: "), "{err}");
+    // So is one from another profile: its config differs.
+    let quick = Command::new(env!("CARGO_BIN_EXE_mnist-writeup"))
+        .args(["merge", jobs[0].to_str().unwrap(), "--profile", "quick", "--threads", "1", "--out"])
+        .arg(root.path().join("refused"))
+        .output()
+        .unwrap();
+    let err = stderr(&quick);
+    assert!(!quick.status.success() && err.contains("q1_preprocessing-") && err.contains("config changed: "), "{err}");
 }
