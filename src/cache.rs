@@ -127,6 +127,26 @@ pub fn result_sha256(result: &Value) -> String {
     sha256_hex(without_timings(result).to_string().as_bytes())
 }
 
+/// Fails, naming `path`, if `entry` was edited after it was computed: its
+/// inputs no longer give its key, or its result no longer gives its hash.
+pub fn untouched(entry: &Entry, path: &Path) -> anyhow::Result<()> {
+    if entry.inputs.key() != entry.key {
+        bail!(
+            "{}: was edited after it was computed: its config, seed, precision or data no longer give its key; \
+             its numbers cannot be trusted: delete it (or run with --force) to recompute",
+            path.display()
+        );
+    }
+    if result_sha256(&entry.result) != entry.result_sha256 {
+        bail!(
+            "{}: its result was edited after it was computed (its SHA-256 no longer matches); \
+             its numbers cannot be trusted: delete it (or run with --force) to recompute",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
 pub struct Cache {
     dir: PathBuf,
 }
@@ -161,20 +181,7 @@ impl Cache {
         if entry.key != key {
             return Ok(None);
         }
-        if entry.inputs.key() != entry.key {
-            bail!(
-                "{}: was edited after it was computed: its config, seed, precision or data no longer give its key; \
-                 its numbers cannot be trusted: delete it (or run with --force) to recompute",
-                path.display()
-            );
-        }
-        if result_sha256(&entry.result) != entry.result_sha256 {
-            bail!(
-                "{}: its result was edited after it was computed (its SHA-256 no longer matches); \
-                 its numbers cannot be trusted: delete it (or run with --force) to recompute",
-                path.display()
-            );
-        }
+        untouched(&entry, &path)?;
         Ok(Some(entry))
     }
 

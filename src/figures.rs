@@ -124,38 +124,55 @@ fn encode_grey_png(pixels: &[u8], (width, height): (u32, u32)) -> anyhow::Result
     Ok(bytes)
 }
 
-/// A matrix of counts as a heat map: rows `y_label`, columns `x_label`,
-/// every cell printed, darker for larger counts (on a square-root scale, so
-/// that small off-diagonal counts stay visible next to a large diagonal).
+/// A matrix of counts (rows and columns numbered from 0), each cell shaded
+/// by its count; zeros left blank.
 pub fn count_matrix(name: &str, x_label: &str, y_label: &str, counts: &[Vec<u64>]) -> anyhow::Result<Figure> {
-    let n = counts.len() as i32;
-    let cell = 44i32;
-    let (left, top) = (70i32, 16i32);
     let max = counts.iter().flatten().copied().max().unwrap_or(1).max(1) as f64;
-    let size = (left + n * cell + 16, top + n * cell + 64);
+    let cells: Vec<Vec<(f64, String)>> = counts
+        .iter()
+        .map(|row| row.iter().map(|&n| ((n as f64 / max).sqrt(), if n > 0 { n.to_string() } else { String::new() })).collect())
+        .collect();
+    let numbers = |n: usize| (0..n).map(|i| i.to_string()).collect::<Vec<_>>();
+    matrix(name, x_label, y_label, &numbers(counts.len()), &numbers(counts.first().map_or(0, Vec::len)), &cells)
+}
+
+/// A matrix of cells, each shaded by its first value (0 to 1) and labelled
+/// with its text, under column labels and beside row labels.
+pub fn matrix(
+    name: &str,
+    x_label: &str,
+    y_label: &str,
+    row_labels: &[String],
+    column_labels: &[String],
+    cells: &[Vec<(f64, String)>],
+) -> anyhow::Result<Figure> {
+    let (rows, columns) = (cells.len() as i32, cells.first().map_or(0, Vec::len) as i32);
+    let widest =
+        cells.iter().flatten().map(|c| c.1.chars().count()).chain(column_labels.iter().map(|l| l.chars().count())).max().unwrap_or(0);
+    let (cell_w, cell_h) = (44i32.max(9 * widest as i32 + 10), 44i32);
+    let row_label_w = row_labels.iter().map(|l| l.chars().count()).max().unwrap_or(1) as i32 * 9 + 16;
+    let (left, top) = (40 + row_label_w, 16i32);
+    let size = (left + columns * cell_w + 16, top + rows * cell_h + 64);
     draw(name, (size.0 as u32, size.1 as u32), |root| {
         let label = |s: String, x: i32, y: i32, colour: &RGBColor| text(s, (x, y), 15, colour, CENTRED);
-        for (r, row) in counts.iter().enumerate() {
-            let y = top + r as i32 * cell;
-            root.draw(&label(r.to_string(), left - 14, y + cell / 2, &BLACK))?;
-            for (c, &count) in row.iter().enumerate() {
-                let x = left + c as i32 * cell;
-                let shade = (count as f64 / max).sqrt();
-                let fill = TRAIN_COLOUR.mix(shade.max(0.04));
-                root.draw(&Rectangle::new([(x, y), (x + cell, y + cell)], fill.filled()))?;
-                root.draw(&Rectangle::new([(x, y), (x + cell, y + cell)], GRID.stroke_width(1)))?;
-                let ink = if shade > 0.5 { WHITE } else { BLACK };
-                if count > 0 {
-                    root.draw(&label(count.to_string(), x + cell / 2, y + cell / 2, &ink))?;
-                }
+        for (r, row) in cells.iter().enumerate() {
+            let y = top + r as i32 * cell_h;
+            root.draw(&label(row_labels[r].clone(), left - row_label_w / 2 - 4, y + cell_h / 2, &BLACK))?;
+            for (c, (shade, value)) in row.iter().enumerate() {
+                let x = left + c as i32 * cell_w;
+                let fill = TRAIN_COLOUR.mix(shade.clamp(0.04, 1.0));
+                root.draw(&Rectangle::new([(x, y), (x + cell_w, y + cell_h)], fill.filled()))?;
+                root.draw(&Rectangle::new([(x, y), (x + cell_w, y + cell_h)], GRID.stroke_width(1)))?;
+                let ink = if *shade > 0.5 { WHITE } else { BLACK };
+                root.draw(&label(value.clone(), x + cell_w / 2, y + cell_h / 2, &ink))?;
             }
         }
-        for c in 0..n {
-            root.draw(&label(c.to_string(), left + c * cell + cell / 2, top + n * cell + 14, &BLACK))?;
+        for (c, column) in column_labels.iter().enumerate() {
+            root.draw(&label(column.clone(), left + c as i32 * cell_w + cell_w / 2, top + rows * cell_h + 14, &BLACK))?;
         }
-        root.draw(&label(x_label.to_owned(), left + n * cell / 2, top + n * cell + 44, &BLACK))?;
+        root.draw(&label(x_label.to_owned(), left + columns * cell_w / 2, top + rows * cell_h + 44, &BLACK))?;
         let style = (FONT, 15).into_font().transform(FontTransform::Rotate270).color(&BLACK).pos(Pos::new(CENTRED.0, CENTRED.1));
-        root.draw(&Text::new(y_label.to_owned(), (18, top + n * cell / 2), style))?;
+        root.draw(&Text::new(y_label.to_owned(), (18, top + rows * cell_h / 2), style))?;
         Ok(())
     })
 }
@@ -312,7 +329,7 @@ pub fn log_factor_plot(
             .x_desc(x_label)
             .y_desc(y_label)
             .x_label_formatter(&|x| power_of_ten(*x))
-            .y_label_formatter(&|y| format!("{y:.2}"))
+            .y_label_formatter(&|y| format!("{y:.*}", tick_decimals(y_max - y_min)))
             .label_style((FONT, 13))
             .light_line_style(WHITE)
             .bold_line_style(GRID)

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use crate::cache::{Cache, Entry, write_atomic};
+use crate::cache::{Cache, Entry, untouched, write_atomic};
 use crate::runner::Plan;
 
 /// Copies into `into` every result under `dirs` (each an `--out` directory
@@ -44,8 +44,7 @@ pub fn gather(plan: &Plan, data_fingerprint: &str, dirs: &[PathBuf], into: &Cach
                     if reasons.is_empty() { "another key".to_owned() } else { reasons.join("; ") }
                 );
             }
-            // Refuses a result edited after it was computed.
-            Cache::new(&cache_dir).load(&id, key)?;
+            untouched(&entry, &file)?;
             match found.get(&id) {
                 Some((other, earlier)) if earlier.result_sha256 != entry.result_sha256 => bail!(
                     "{} and {}: two results for the same inputs that differ; the runs were not deterministic, or one \

@@ -250,8 +250,11 @@ mod tests {
         let plan = Plan::new(Profile::Smoke, 1, chosen, &[]).unwrap();
         assert_eq!(stale_after_editing(&plan, "src/noise.rs"), ["q4_denoising_autoencoder"]);
         assert_eq!(stale_after_editing(&plan, "src/models/autoencoder.rs"), ["q4_denoising_autoencoder"]);
-        let all_but_q1 = ["q2_notebook_mlp", "q2_weight_decay_sweep", "q2_tuned_mlp", "q3_cnn", "q4_denoising_autoencoder"];
+        let all_but_q1 =
+            ["q2_notebook_mlp", "q2_weight_decay_sweep", "q2_tuned_mlp", "q3_cnn", "q4_denoising_autoencoder", "appendix_earlier_edition"];
         assert_eq!(stale_after_editing(&plan, "src/train/mod.rs"), all_but_q1);
+        let batched = ["q2_notebook_mlp", "q2_weight_decay_sweep", "q2_tuned_mlp", "appendix_earlier_edition"];
+        assert_eq!(stale_after_editing(&plan, "src/train/batched.rs"), batched);
         assert_eq!(stale_after_editing(&plan, "src/experiments/q1_preprocessing.rs"), ["q1_preprocessing"]);
         for drawing_only in ["src/figures.rs", "src/report/mod.rs", "src/main.rs", "answers/q2.md"] {
             assert!(stale_after_editing(&plan, drawing_only).is_empty(), "{drawing_only}");

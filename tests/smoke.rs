@@ -97,6 +97,8 @@ fn build_report_end_to_end_then_from_the_cache() {
         "fig-q4-mse",
         "fig-q4-accuracy",
         "fig-q4-generated",
+        "fig-appendix-learning-rate",
+        "fig-appendix-width",
     ] {
         assert!(html.contains(&format!("<figure id=\"{figure}\"><svg")), "no {figure} in the HTML");
         assert!(out.path().join("figures").join(format!("{}.svg", &figure[4..].replace('-', "_"))).exists());
@@ -134,7 +136,7 @@ fn build_report_end_to_end_then_from_the_cache() {
     let before: Vec<_> = cached.iter().map(|p| modified(p)).collect();
     let second = mnist_writeup(out.path(), &["build-report"]);
     assert!(second.status.success(), "{}", stderr(&second));
-    assert_eq!(stderr(&second).matches(" cached (").count(), 6, "{}", stderr(&second));
+    assert_eq!(stderr(&second).matches(" cached (").count(), 7, "{}", stderr(&second));
     assert!(!stderr(&second).contains(" ran in "), "{}", stderr(&second));
     assert_eq!(cached.iter().map(|p| modified(p)).collect::<Vec<_>>(), before);
     assert_eq!(std::fs::read_to_string(out.path().join("report.html")).unwrap(), html);
@@ -413,7 +415,7 @@ fn same_seed_same_numbers_and_a_grader_can_check_them() {
     emptied["experiments"] = serde_json::json!([]);
     std::fs::write(a.path().join("manifest.json"), serde_json::to_string(&emptied).unwrap()).unwrap();
     let empty = mnist_writeup(a.path(), &["verify"]);
-    assert!(!empty.status.success() && stderr(&empty).contains("the manifest lists 0 of the 6 experiments"), "{}", stderr(&empty));
+    assert!(!empty.status.success() && stderr(&empty).contains("the manifest lists 0 of the 7 experiments"), "{}", stderr(&empty));
     let mut reconfigured = manifest.clone();
     for r in reconfigured["experiments"].as_array_mut().unwrap() {
         if r["id"] == "q2_notebook_mlp" {
@@ -607,7 +609,7 @@ fn jobs_run_apart_merge_into_the_report_of_one_run_and_disagreeing_results_are_r
     let listed = mnist_writeup(&root.path().join("listed"), &["list", "--json"]);
     let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
     let ids: Vec<String> = listed.as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_owned()).collect();
-    assert_eq!(ids.len(), 6, "{listed}");
+    assert_eq!(ids.len(), 7, "{listed}");
     assert!(listed.as_array().unwrap().iter().all(|e| e["state"] == "to run" && e["key"].as_str().unwrap().len() == 64), "{listed}");
     let jobs: Vec<std::path::PathBuf> = ids.iter().map(|id| root.path().join(format!("job-{id}"))).collect();
     for pair in ids.iter().zip(&jobs).collect::<Vec<_>>().chunks(2) {
@@ -627,7 +629,7 @@ fn jobs_run_apart_merge_into_the_report_of_one_run_and_disagreeing_results_are_r
     merge_args.extend(jobs.iter().map(|j| j.to_str().unwrap()));
     let merging = mnist_writeup(&merged, &merge_args);
     assert!(merging.status.success(), "{}", stderr(&merging));
-    assert!(stderr(&merging).contains("merged 6 results from 6 directories"), "{}", stderr(&merging));
+    assert!(stderr(&merging).contains("merged 7 results from 7 directories"), "{}", stderr(&merging));
     assert_eq!(manifest_results(&merged), manifest_results(&single), "the same keys and result hashes as one run");
     let pages = |out: &Path| pdf_page_count(&std::fs::read(out.join("report.pdf")).unwrap());
     assert_eq!(pages(&merged), pages(&single));
@@ -640,6 +642,16 @@ fn jobs_run_apart_merge_into_the_report_of_one_run_and_disagreeing_results_are_r
     assert!(!refused.status.success());
     let err = stderr(&refused);
     assert!(err.contains("other-seed/cache/q1_preprocessing-") && err.contains("seed changed: "), "{err}");
+    // So is a result edited after it was computed.
+    let edited = root.path().join("edited");
+    std::fs::create_dir_all(&edited).unwrap();
+    let original = std::fs::read_dir(jobs[0].join("cache")).unwrap().map(|e| e.unwrap().path()).next().unwrap();
+    let mut entry: serde_json::Value = serde_json::from_slice(&std::fs::read(&original).unwrap()).unwrap();
+    entry["result"]["raw_train"]["mean"] = 40.0.into();
+    std::fs::write(edited.join(original.file_name().unwrap()), serde_json::to_vec(&entry).unwrap()).unwrap();
+    let refused = mnist_writeup(&root.path().join("refused"), &["merge", edited.to_str().unwrap()]);
+    let err = stderr(&refused);
+    assert!(!refused.status.success() && err.contains("edited/q1_preprocessing-") && err.contains("its result was edited"), "{err}");
     // So is one from another profile: its config differs.
     let quick = Command::new(env!("CARGO_BIN_EXE_mnist-writeup"))
         .args(["merge", jobs[0].to_str().unwrap(), "--profile", "quick", "--threads", "1", "--out"])

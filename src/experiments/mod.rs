@@ -2,6 +2,7 @@
 //! question file imports another; what they share lives a layer down
 //! (`networks`, `recipe`, `study`, `train`).
 
+pub mod earlier_edition;
 pub mod q1_preprocessing;
 pub mod q2_mlp;
 pub mod q3_cnn;
@@ -21,5 +22,6 @@ pub fn all(profile: Profile, precision: Precision) -> Vec<Box<dyn AnyExperiment>
         Box::new(q2_mlp::TunedMlp::new(profile)),
         Box::new(q3_cnn::ConvolutionalNetwork::new(profile, precision)),
         Box::new(q4_autoencoder::DenoisingAutoencoder::new(profile)),
+        Box::new(earlier_edition::EarlierEdition::new(profile)),
     ]
 }

@@ -256,10 +256,11 @@ fn train_batched(config: &SweepConfig, data: &Splits, ctx: &Context, seeds: &[u6
     let model = BatchedMlp::new(ctx.device, hidden_widths(&config.recipe), seeds, config.factors().len() as i64);
     let options = BatchedFitOptions {
         epochs: config.recipe.epochs,
-        learning_rate: config.recipe.learning_rate,
+        learning_rates: &vec![config.recipe.learning_rate; l2.len()],
         batch_size: config.recipe.batch_size,
         group_seeds: seeds,
         l2,
+        input_noise: None,
         progress: ctx.progress,
     };
     batched::fit_batched(&model, &recipe::batches(&data.train), &recipe::batches(&data.validation), &options)

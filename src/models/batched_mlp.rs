@@ -70,12 +70,13 @@ impl BatchedMlp {
         tch::no_grad(|| self.forward_pass(xs).pre_activations.pop().expect("layers"))
     }
 
-    /// One step of plain SGD on the mean cross-entropy of the batch plus,
-    /// per model m, `l2[m]` times the sum of its squared hidden kernels
-    /// (Keras's L2 regulariser). `xs` is (groups, batch, 784), `labels`
-    /// (models, batch). Returns each model's loss (cross-entropy and penalty,
-    /// before the step) and its number of correct predictions.
-    pub fn sgd_step(&self, xs: &Tensor, labels: &Tensor, learning_rate: f64, l2: &Tensor) -> (Tensor, Tensor) {
+    /// One step of plain SGD, at rate `rates[m]` for model m, on the mean
+    /// cross-entropy of the batch plus `l2[m]` times the sum of its squared
+    /// hidden kernels (Keras's L2 regulariser). `xs` is (groups, batch,
+    /// 784), `labels` (models, batch), `rates` and `l2` (models,). Returns
+    /// each model's loss (cross-entropy and penalty, before the step) and its
+    /// number of correct predictions.
+    pub fn sgd_step(&self, xs: &Tensor, labels: &Tensor, rates: &Tensor, l2: &Tensor) -> (Tensor, Tensor) {
         tch::no_grad(|| {
             let penalty = l2 * self.hidden_kernel_sq_sums();
             let pass = self.forward_pass(xs);
@@ -88,10 +89,11 @@ impl BatchedMlp {
             // The gradient of the mean cross-entropy with respect to the
             // logits, times -rate: from here on every product is an update.
             let batch = labels.size()[1];
+            let rates = rates.view([self.models(), 1, 1]);
             let one_hot = log_probs.zeros_like().scatter_value(2, &labels, 1.0);
-            let mut delta = (log_probs.exp() - one_hot) * (-learning_rate / batch as f64);
+            let mut delta = (log_probs.exp() - one_hot) * (&rates * (-1.0 / batch as f64));
             // w - rate (g + 2 f w) = (1 - 2 rate f) w - rate g.
-            let decay = (l2 * (-2.0 * learning_rate) + 1.0).view([self.models(), 1, 1]);
+            let decay = (l2.view([self.models(), 1, 1]) * &rates * -2.0) + 1.0;
             for l in (0..self.kernels.len()).rev() {
                 let previous = (l > 0).then(|| pass.pre_activations[l - 1].threshold_backward(&delta.bmm(&self.kernels[l]), 0.0));
                 if l + 1 < self.kernels.len() {

@@ -92,10 +92,9 @@ pub fn build(inputs: &Inputs) -> anyhow::Result<Outputs> {
         .iter()
         .flat_map(|c| c.figures.iter().map(move |f| (format!("{}.svg", f.name), format!("{}, key {}", c.id, &c.entry.key[..12]))))
         .collect();
-    // Provenance notes link to the appendix, which lists each experiment's source file.
-    let appendix =
-        rendered.iter().flat_map(|a| a.markdown.lines()).find_map(|l| l.strip_prefix("# Appendix")).map(|rest| format!("Appendix{rest}"));
-    let mut figures = Figures::new(svgs).with_provenance(provenance, appendix.as_deref());
+    // Provenance notes link to the last answer, the appendix that lists each experiment's source file.
+    let appendix = rendered.last().and_then(|a| a.markdown.lines().find_map(|l| l.strip_prefix("# ")));
+    let mut figures = Figures::new(svgs).with_provenance(provenance, appendix);
     figures.number_in_order(rendered.iter().map(|a| a.markdown.as_str()));
     let html = build_html(inputs, &rendered, &figures, &context)?;
     let (pdf, pages) = build_pdf(inputs, &rendered, &figures, &context)?;

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::data::Mnist;
 use crate::experiment::{AnyExperiment, Context};
+use crate::experiments::earlier_edition::EarlierEdition;
 use crate::experiments::q2_mlp::{NotebookMlp, TunedMlp, WeightDecaySweep};
 use crate::experiments::q3_cnn::ConvolutionalNetwork;
 use crate::experiments::q4_autoencoder::DenoisingAutoencoder;
@@ -226,4 +227,94 @@ fn q4_says_what_denoising_costs_and_gives_as_the_numbers_say() {
     assert!(!text.contains("since salt pixels land"), "{text}");
     let everywhere = with_levels(&base, |l| (0.3, 0.6, l, l));
     assert!(render_q4(&everywhere).contains("**Answer.** Yes: denoising improves the classification at every noise level"));
+}
+
+/// The earlier edition's appendix, rendered with a smoke-profile result
+/// after `change` edits it.
+fn appendix_rendered(change: impl Fn(&mut Value)) -> String {
+    static RESULT: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    let experiment = EarlierEdition::new(Profile::Smoke);
+    let mut result = RESULT.get_or_init(|| smoke_result(&experiment)).clone();
+    change(&mut result);
+    let context = json!({"appendix_earlier_edition": result, "appendix_earlier_edition_run": run_of(&experiment)});
+    render_answer("y_earlier_edition.md", &context)
+}
+
+/// Sets the named accuracy of every row of `rows` by `f` of its position.
+fn set_each(rows: &mut Value, field: &str, f: impl Fn(usize) -> f64) {
+    for (i, row) in rows.as_array_mut().unwrap().iter_mut().enumerate() {
+        row[field] = f(i).into();
+    }
+}
+
+#[test]
+fn the_earlier_editions_learning_rate_and_width_answers_follow_the_numbers() {
+    // Accuracy rising with the rate to the fifth, then falling hard; width paying off up to 100 units.
+    let peaked = appendix_rendered(|r| {
+        set_each(&mut r["learning_rate"]["rows"], "test_accuracy_mean", |i| [0.5, 0.7, 0.8, 0.9, 0.95, 0.9, 0.8, 0.6][i]);
+        r["learning_rate"]["best"]["test_accuracy_mean"] = 0.95.into();
+        r["width"]["enough_width"] = 100.into();
+        set_each(&mut r["width"]["rows"], "best_learning_rate", |i| if i < 4 { 0.1 } else { 0.05 });
+    });
+    assert!(peaked.contains("The smallest rate, 0.001, reaches only 50.0 %"), "{peaked}");
+    assert!(peaked.contains("The largest, 1.0, falls to 60.0 %"), "{peaked}");
+    assert!(peaked.contains("Extra width stops paying off at **100 hidden units**"), "{peaked}");
+    assert!(peaked.contains("past 100 units the accuracy it buys is within a tenth of a point"), "{peaked}");
+    assert!(peaked.contains("4 of the 9 widths do best at the largest rate of the grid, 0.1"), "{peaked}");
+    // Flat in the rate, a divergence at the largest; width paying off to the widest.
+    let flat = appendix_rendered(|r| {
+        set_each(&mut r["learning_rate"]["rows"], "test_accuracy_mean", |_| 0.9);
+        r["learning_rate"]["best"]["test_accuracy_mean"] = 0.9.into();
+        *r["learning_rate"]["rows"].as_array_mut().unwrap().last_mut().unwrap().get_mut("diverged").unwrap() = 1.into();
+        r["width"]["enough_width"] = 1000.into();
+        set_each(&mut r["width"]["rows"], "best_learning_rate", |_| 0.1);
+    });
+    assert!(flat.contains("Even the smallest rate, 0.001, reaches 90.0 %, within a percentage point of the best"), "{flat}");
+    assert!(flat.contains("The largest, 1.0, diverged in 1 of 2 replicates"), "{flat}");
+    assert!(flat.contains("extra width pays off up to the widest network, **1000 hidden units**"), "{flat}");
+    assert!(flat.contains("Every width does best at the largest rate of the grid, 0.1"), "{flat}");
+}
+
+#[test]
+fn the_earlier_editions_noise_and_l2_answers_follow_the_numbers() {
+    let set = |noise: [f64; 4], l2_test: [f64; 6], train: f64, losses: [f64; 2]| {
+        move |r: &mut Value| {
+            set_each(&mut r["input_noise"], "test_accuracy", |i| noise[i]);
+            set_each(&mut r["hidden_l2"], "test_accuracy", |i| l2_test[i]);
+            let plain = &mut r["hidden_l2"][0];
+            plain["train_accuracy"] = train.into();
+            plain["test_loss"] = losses[1].into();
+            let epochs = plain["history"]["epochs"].as_array_mut().unwrap();
+            epochs[0]["val_loss"] = losses[0].into();
+            epochs[1]["val_loss"] = losses[1].into();
+        }
+    };
+    let regularised = appendix_rendered(set([0.90, 0.92, 0.85, 0.1], [0.90, 0.91, 0.905, 0.90, 0.89, 0.85], 0.95, [0.30, 0.35]));
+    assert!(
+        regularised
+            .contains("Noise of standard deviation **0.1** gives the best test accuracy, 92.00 % against 90.00 % without noise (+2.00"),
+        "{regularised}"
+    );
+    assert!(regularised.contains("noise of standard deviation 10.0 drowns them"), "{regularised}");
+    assert!(regularised.contains("**Answer.** Yes, a little: without L2 the training accuracy (95.00 %) ends above the test accuracy (90.00 %), and the test loss rose from its lowest, 0.3000, to 0.3500"), "{regularised}");
+    assert!(regularised.contains("The best factor, 0.001, raises the test accuracy by +1.00 percentage points"), "{regularised}");
+    assert!(regularised.contains("The largest factor, 0.1, costs 5.00 percentage points"), "{regularised}");
+    let no_help = appendix_rendered(set([0.90, 0.89, 0.895, 0.895], [0.90, 0.90, 0.899, 0.898, 0.897, 0.898], 0.85, [0.35, 0.30]));
+    assert!(no_help.contains("No noise level beats the network without noise (90.00 %"), "{no_help}");
+    assert!(
+        no_help.contains("Even noise of standard deviation 10.0, large against pixels in [0, 1], leaves the test accuracy at 89.5 %"),
+        "{no_help}"
+    );
+    assert!(
+        no_help.contains("**Answer.** No: without L2 the training accuracy (85.00 %) does not exceed the test accuracy (90.00 %)"),
+        "{no_help}"
+    );
+    assert!(no_help.contains("No factor raises the test accuracy"), "{no_help}");
+    assert!(no_help.contains("Even the largest factor, 0.1, moves the test accuracy by only \u{2212}0.20 percentage points"), "{no_help}");
+    let still_falling = appendix_rendered(set([0.9; 4], [0.9; 6], 0.95, [0.35, 0.30]));
+    assert!(
+        still_falling
+            .contains("ends above the test accuracy (90.00 %), but the test loss was still at its lowest, 0.3000, at the last epoch"),
+        "{still_falling}"
+    );
 }

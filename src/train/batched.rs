@@ -10,13 +10,17 @@ use crate::models::batched_mlp::BatchedMlp;
 /// Options for training many models at once (see `BatchedMlp`).
 pub struct BatchedFitOptions<'a> {
     pub epochs: usize,
-    /// Of plain SGD, constant.
-    pub learning_rate: f64,
+    /// One per model: its rate of plain SGD, constant.
+    pub learning_rates: &'a [f64],
     pub batch_size: i64,
     /// One per group: seeds the group's batch order, as `shuffle_seed` does in `fit`.
     pub group_seeds: &'a [u64],
     /// One per model: its L2 factor on the hidden kernels.
     pub l2: &'a [f64],
+    /// One per group, or none: the standard deviation of the Gaussian noise
+    /// added to the group's training images (Keras's `GaussianNoise`, in
+    /// training only), drawn anew for every batch.
+    pub input_noise: Option<&'a [f64]>,
     pub progress: &'a ProgressBar,
 }
 
@@ -25,9 +29,17 @@ pub struct BatchedFitOptions<'a> {
 pub fn fit_batched(model: &BatchedMlp, train: &Batches, val: &Batches, o: &BatchedFitOptions) -> anyhow::Result<Vec<History>> {
     let device = train.images.device();
     let (groups, per_group, models) = (model.groups, model.per_group, model.models());
-    anyhow::ensure!(o.group_seeds.len() as i64 == groups && o.l2.len() as i64 == models, "one seed per group and one L2 factor per model");
+    anyhow::ensure!(
+        o.group_seeds.len() as i64 == groups
+            && o.l2.len() as i64 == models
+            && o.learning_rates.len() as i64 == models
+            && o.input_noise.is_none_or(|n| n.len() as i64 == groups),
+        "one seed (and noise level) per group, and one L2 factor and learning rate per model"
+    );
     let n = train.len();
-    let l2 = Tensor::from_slice(o.l2).to_kind(Kind::Float).to_device(device);
+    let per_model = |values: &[f64]| Tensor::from_slice(values).to_kind(Kind::Float).to_device(device);
+    let (l2, rates) = (per_model(o.l2), per_model(o.learning_rates));
+    let noise = o.input_noise.map(|stds| per_model(stds).view([groups, 1, 1]));
     let mut epochs: Vec<Vec<EpochMetrics>> = vec![Vec::new(); models as usize];
     let mut diverged_at = vec![None; models as usize];
     let mut failure = None;
@@ -35,9 +47,12 @@ pub fn fit_batched(model: &BatchedMlp, train: &Batches, val: &Batches, o: &Batch
     let step = |batch: &Batch| {
         let len = batch.len;
         let idx = batch.indices.reshape([groups * len]);
-        let xs = train.images.index_select(0, &idx).view([groups, len, -1]);
+        let mut xs = train.images.index_select(0, &idx).view([groups, len, -1]);
+        if let Some(stds) = &noise {
+            xs = &xs + xs.randn_like() * stds;
+        }
         let ys = train.labels.index_select(0, &idx).view([groups, 1, len]).expand([groups, per_group, len], false);
-        let (loss, hits) = model.sgd_step(&xs, &ys.reshape([models, len]), o.learning_rate, &l2);
+        let (loss, hits) = model.sgd_step(&xs, &ys.reshape([models, len]), &rates, &l2);
         StepOutcome { loss, correct: Some(hits) }
     };
     let end_epoch = |totals: EpochTotals| {
