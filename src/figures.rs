@@ -125,7 +125,8 @@ fn encode_grey_png(pixels: &[u8], (width, height): (u32, u32)) -> anyhow::Result
 }
 
 /// A matrix of counts (rows and columns numbered from 0), each cell shaded
-/// by its count; zeros left blank.
+/// by its count on a square-root scale, so that small off-diagonal counts
+/// stay visible next to a large diagonal; zeros left blank.
 pub fn count_matrix(name: &str, x_label: &str, y_label: &str, counts: &[Vec<u64>]) -> anyhow::Result<Figure> {
     let max = counts.iter().flatten().copied().max().unwrap_or(1).max(1) as f64;
     let cells: Vec<Vec<(f64, String)>> = counts

@@ -10,14 +10,16 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use crate::cache::{Cache, Entry, untouched, write_atomic};
+use crate::cache::{Cache, Entry, KeyInputs, untouched, write_atomic};
 use crate::runner::Plan;
 
 /// Copies into `into` every result under `dirs` (each an `--out` directory
 /// of a `run`, or its `cache/`); returns, per experiment, the file it came from.
 pub fn gather(plan: &Plan, data_fingerprint: &str, dirs: &[PathBuf], into: &Cache) -> anyhow::Result<BTreeMap<String, PathBuf>> {
-    let expected: BTreeMap<&str, String> = plan.experiments.iter().map(|e| (e.id(), plan.key_of(e.as_ref(), data_fingerprint))).collect();
-    let mut found: BTreeMap<String, (PathBuf, Entry)> = BTreeMap::new();
+    let expected: BTreeMap<&str, KeyInputs> =
+        plan.experiments.iter().map(|e| (e.id(), plan.inputs_of(e.as_ref(), data_fingerprint))).collect();
+    // Per experiment: the file, its entry, and its text, copied as read.
+    let mut found: BTreeMap<String, (PathBuf, Entry, String)> = BTreeMap::new();
     for dir in dirs {
         let cache_dir = if dir.join("cache").is_dir() { dir.join("cache") } else { dir.clone() };
         let files =
@@ -30,13 +32,12 @@ pub fn gather(plan: &Plan, data_fingerprint: &str, dirs: &[PathBuf], into: &Cach
             let entry: Entry = serde_json::from_str(&text)
                 .with_context(|| format!("{}: is not a result of this version of mnist-writeup", file.display()))?;
             let id = entry.inputs.id.clone();
-            let Some(key) = expected.get(id.as_str()) else {
+            let Some(inputs) = expected.get(id.as_str()) else {
                 eprintln!("{}: `{id}` is not an experiment of this run; skipped", file.display());
                 continue;
             };
-            if &entry.key != key {
-                let mine = plan.experiments.iter().find(|e| e.id() == id).expect("an experiment of the plan");
-                let reasons = plan.inputs_of(mine.as_ref(), data_fingerprint).differences(&entry.inputs);
+            if entry.key != inputs.key() {
+                let reasons = inputs.differences(&entry.inputs);
                 bail!(
                     "{}: was computed from other inputs than this run's ({}; its value → this run's); merge only the outputs \
                      of runs with the same --profile, --seed, --precision and data, from the same commit",
@@ -46,7 +47,7 @@ pub fn gather(plan: &Plan, data_fingerprint: &str, dirs: &[PathBuf], into: &Cach
             }
             untouched(&entry, &file)?;
             match found.get(&id) {
-                Some((other, earlier)) if earlier.result_sha256 != entry.result_sha256 => bail!(
+                Some((other, earlier, _)) if earlier.result_sha256 != entry.result_sha256 => bail!(
                     "{} and {}: two results for the same inputs that differ; the runs were not deterministic, or one \
                      was edited: re-run `{id}` once",
                     other.display(),
@@ -54,15 +55,14 @@ pub fn gather(plan: &Plan, data_fingerprint: &str, dirs: &[PathBuf], into: &Cach
                 ),
                 Some(_) => {}
                 None => {
-                    found.insert(id, (file, entry));
+                    found.insert(id, (file, entry, text));
                 }
             }
         }
     }
     let mut sources = BTreeMap::new();
-    for (id, (file, entry)) in found {
-        let bytes = std::fs::read(&file).with_context(|| format!("{}: cannot be read", file.display()))?;
-        write_atomic(&into.path(&id, &entry.key), &bytes)?;
+    for (id, (file, entry, text)) in found {
+        write_atomic(&into.path(&id, &entry.key), text.as_bytes())?;
         sources.insert(id, file);
     }
     Ok(sources)

@@ -85,7 +85,6 @@ pub struct Trained {
     pub test_loss: Option<f64>,
     pub train_accuracy: f64,
     pub train_loss: Option<f64>,
-    pub best_epoch: usize,
     pub history: History,
 }
 
@@ -169,8 +168,8 @@ fn learning_rate_study(c: &Config, data: &Splits, ctx: &Context) -> anyhow::Resu
     Ok(LearningRateStudy { rows, best })
 }
 
-/// Extra width pays off until a width's best accuracy is within this many
-/// accuracy points (a tenth of a percentage point) of the widest's best.
+/// Extra width pays off until a width's best accuracy is within this much
+/// accuracy (a tenth of a percentage point) of the best of all widths.
 const ENOUGH: f64 = 0.001;
 
 fn width_study(c: &Config, data: &Splits, ctx: &Context) -> anyhow::Result<WidthStudy> {
@@ -214,7 +213,6 @@ fn trained(setting: f64, history: History) -> Trained {
         test_loss: last.val_loss,
         train_accuracy: last.train_accuracy,
         train_loss: last.train_loss,
-        best_epoch: history.best_epoch,
         history,
     }
 }
