@@ -67,6 +67,56 @@ fn restore_hint(dir: &Path) -> String {
     }
 }
 
+/// Zalando's Fashion-MNIST (Debian's `dataset-fashion-mnist`): SHA-256 of
+/// each decompressed file, in the order `Mnist::load` reads them.
+const FASHION_MNIST_SHA256: [&str; 4] = [
+    "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+];
+
+const FASHION_CLASSES: [&str; CLASSES] =
+    ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
+
+/// What the images show, known by the files' checksums: what the report
+/// calls the data set, one image and each class.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DataSet {
+    pub name: String,
+    /// Handwritten digits (MNIST): what the answers say of strokes,
+    /// handwriting and the published MNIST results holds only for them.
+    pub digits: bool,
+    /// One image's subject, singular and plural: "digit", "garment", "image".
+    pub item: String,
+    pub items: String,
+    /// Each label's name, by label.
+    pub class_names: Vec<String>,
+}
+
+impl DataSet {
+    /// The data set whose four files have these SHA-256 sums (train images,
+    /// train labels, test images, test labels); files of none known are
+    /// "images" with numbered classes.
+    pub fn identify(sums: &[&str]) -> DataSet {
+        let official = [TRAIN_IMAGES.sha256, TRAIN_LABELS.sha256, TEST_IMAGES.sha256, TEST_LABELS.sha256];
+        let named = |name: &str, digits: bool, item: &str, items: &str, classes: Vec<String>| DataSet {
+            name: name.to_owned(),
+            digits,
+            item: item.to_owned(),
+            items: items.to_owned(),
+            class_names: classes,
+        };
+        if sums == official {
+            named("MNIST", true, "digit", "digits", (0..CLASSES).map(|c| c.to_string()).collect())
+        } else if sums == FASHION_MNIST_SHA256 {
+            named("Fashion-MNIST", false, "garment", "garments", FASHION_CLASSES.iter().map(|c| c.to_string()).collect())
+        } else {
+            named("the given IDX files", false, "sample", "samples", (0..CLASSES).map(|c| format!("class {c}")).collect())
+        }
+    }
+}
+
 /// Where the data came from, and whether its checksums were enforced.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Provenance {
@@ -77,6 +127,8 @@ pub struct Provenance {
     pub files: Vec<(String, String)>,
     /// SHA-256 over the four file checksums: the data's part of every cache key.
     pub fingerprint: String,
+    /// What the files are, by their checksums.
+    pub data_set: DataSet,
 }
 
 /// Images (row-major, one byte per pixel) and their labels.
@@ -191,7 +243,9 @@ impl Mnist {
         for (_, sum) in &files {
             hasher.update(sum.as_bytes());
         }
-        let provenance = Provenance { dir: dir.to_owned(), official: enforce, files, fingerprint: hex(&hasher.finalize()) };
+        let sums: Vec<&str> = files.iter().map(|(_, sum)| sum.as_str()).collect();
+        let data_set = DataSet::identify(&sums);
+        let provenance = Provenance { dir: dir.to_owned(), official: enforce, fingerprint: hex(&hasher.finalize()), files, data_set };
         Ok(Mnist { train, test, provenance })
     }
 
@@ -234,7 +288,10 @@ fn read_split(read: &mut ReadFn, images: &IdxFile, labels: &IdxFile) -> Result<S
         return Err(DataError::Format { path: labels_path, reason: format!("{} labels for {} images", label_shape[0], image_shape[0]) });
     }
     if let Some(bad) = labels_data.iter().find(|&&l| l as usize >= CLASSES) {
-        return Err(DataError::Format { path: labels_path, reason: format!("label {bad} is not a digit") });
+        return Err(DataError::Format {
+            path: labels_path,
+            reason: format!("label {bad} is not a class: labels run from 0 to {}", CLASSES - 1),
+        });
     }
     Ok(Split { images: images_data, labels: labels_data })
 }
@@ -310,7 +367,13 @@ mod tests {
     #[test]
     fn written_idx_files_load_back_as_the_same_data() {
         let split = |n: u8| Split { images: (0..n).flat_map(|i| vec![i; PIXELS]).collect(), labels: (0..n).map(|i| i % 10).collect() };
-        let provenance = Provenance { dir: PathBuf::new(), official: false, files: vec![], fingerprint: String::new() };
+        let provenance = Provenance {
+            dir: PathBuf::new(),
+            official: false,
+            files: vec![],
+            fingerprint: String::new(),
+            data_set: DataSet::identify(&[]),
+        };
         let mnist = Mnist { train: split(7), test: split(3), provenance };
         let dir = tempfile::tempdir().unwrap();
         mnist.write_idx(dir.path()).unwrap();
@@ -429,5 +492,25 @@ mod tests {
         assert_ne!(a.labels, split.subset(5, 43).labels);
         assert!(a.labels.windows(2).all(|w| w[0] < w[1]));
         assert_eq!(a.image(0)[0], a.labels[0]);
+    }
+
+    #[test]
+    fn a_data_set_is_known_by_its_files_checksums() {
+        let mnist = DataSet::identify(&[TRAIN_IMAGES.sha256, TRAIN_LABELS.sha256, TEST_IMAGES.sha256, TEST_LABELS.sha256]);
+        assert_eq!((mnist.name.as_str(), mnist.digits, mnist.item.as_str(), mnist.class_names[7].as_str()), ("MNIST", true, "digit", "7"));
+        let fashion = DataSet::identify(&FASHION_MNIST_SHA256);
+        assert_eq!((fashion.name.as_str(), fashion.digits, fashion.items.as_str()), ("Fashion-MNIST", false, "garments"));
+        assert_eq!(fashion.class_names[9], "Ankle boot");
+        let mut edited = FASHION_MNIST_SHA256;
+        edited[1] = TRAIN_LABELS.sha256;
+        let other = DataSet::identify(&edited);
+        assert_eq!((other.digits, other.item.as_str(), other.class_names[3].as_str()), (false, "sample", "class 3"));
+        assert_eq!(Mnist::load_embedded().unwrap().provenance.data_set, mnist);
+        let debian = Path::new("/usr/share/datasets/fashion-mnist");
+        if debian.is_dir() {
+            assert_eq!(Mnist::load(debian, false).unwrap().provenance.data_set, fashion);
+        } else {
+            eprintln!("skipped loading Fashion-MNIST: {} is absent (Debian's dataset-fashion-mnist)", debian.display());
+        }
     }
 }

@@ -38,6 +38,8 @@ pub struct RunInfo {
     pub cpu_class: String,
     pub data_official: bool,
     pub data_fingerprint: String,
+    /// What the data are: the answers name it, its images and classes.
+    pub data: crate::data::DataSet,
     pub program_version: String,
 }
 
@@ -62,6 +64,7 @@ impl RunInfo {
             cpu_class: machine.cpu_class.clone(),
             data_official: data.official,
             data_fingerprint: data.fingerprint.clone(),
+            data: data.data_set.clone(),
             program_version: env!("CARGO_PKG_VERSION").into(),
         }
     }

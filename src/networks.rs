@@ -58,14 +58,16 @@ pub fn reference_cnn(precision: Precision, epochs: usize) -> Recipe {
     }
 }
 
-/// Question 3's chosen CNN: three padded convolution blocks (32 5x5, 64 3x3,
-/// 128 3x3 filters) with batch normalisation and pooling, dropout 0.3;
+/// Question 3's chosen CNN: three padded convolution blocks (24 5x5, 48 3x3,
+/// 96 3x3 filters) with batch normalisation and pooling, dropout 0.3;
 /// Adam with a one-cycle rate peaking at 2e-3, random shifts of 2 pixels.
+/// Three quarters of the earlier 32-64-128 filters, for 58 % of its
+/// multiply-accumulates: the float32 budget of a machine without bfloat16.
 pub fn chosen_cnn(precision: Precision, epochs: usize) -> Recipe {
     let block = |filters, kernel| ConvBlock { filters, kernel, padding: kernel / 2 };
     Recipe {
         network: Network::Cnn(CnnConfig {
-            blocks: vec![block(32, 5), block(64, 3), block(128, 3)],
+            blocks: vec![block(24, 5), block(48, 3), block(96, 3)],
             batch_norm: true,
             hidden: None,
             dropout: 0.3,

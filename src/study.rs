@@ -51,7 +51,11 @@ pub struct Study {
     pub validation_accuracy_mean: f64,
     /// Training time of all replicates together, evaluation included.
     pub replicates_seconds: f64,
-    /// The chosen recipe on the validation split (its first replicate).
+    /// Epochs of every ablation run: the chosen recipe's, or fewer.
+    pub ablation_epochs: usize,
+    /// The chosen recipe on the validation split, trained for the
+    /// ablation's epochs from the first replicate's seed (the first
+    /// replicate itself where those are all its epochs).
     pub chosen: ValidationRow,
     /// Each variant, trained from the first replicate's seed.
     pub variants: Vec<ValidationRow>,
@@ -70,14 +74,24 @@ impl Variant {
     }
 }
 
-/// Trains `chosen` from `replicates` seeds derived from `seed`, tests each
-/// model once, then trains every variant from the first replicate's seed and
-/// compares them on the validation split. Returns the first replicate's
-/// model with the study.
+/// Epochs a study trains in all: the replicates', the ablation's baseline
+/// where it is shorter than the chosen recipe, and every variant's.
+pub fn epochs(chosen: &Recipe, replicates: usize, variants: &[Variant], ablation_epochs: usize) -> usize {
+    let baseline = if ablation_epochs == chosen.epochs { 0 } else { ablation_epochs };
+    replicates * chosen.epochs + baseline + variants.iter().map(|v| v.recipe.epochs).sum::<usize>()
+}
+
+/// Trains `chosen` from `replicates` seeds derived from `seed` and tests
+/// each model once, then compares every variant on the validation split
+/// with the chosen recipe, all trained from the first replicate's seed for
+/// `ablation_epochs`: where that is shorter than the chosen recipe, the
+/// chosen recipe is trained that long once more as the ablation's baseline.
+/// Returns the first replicate's model with the study.
 pub fn study(
     chosen: &Recipe,
     replicates: usize,
     variants: &[Variant],
+    ablation_epochs: usize,
     data: &Splits,
     seed: u64,
     progress: &ProgressBar,
@@ -102,10 +116,22 @@ pub fn study(
     let (Some(model), Some(first_run)) = (first, runs.first()) else { unreachable!("at least one replicate ran") };
     let (test_accuracy_mean, test_accuracy_std) = mean_std(&runs.iter().map(|r| r.test_accuracy).collect::<Vec<_>>());
     let (validation_accuracy_mean, _) = mean_std(&runs.iter().map(|r| r.history.final_val_accuracy).collect::<Vec<_>>());
-    let chosen_row = ValidationRow::new("chosen recipe", &first_run.history);
     let first_seed = first_run.seed;
+    let chosen_row = if ablation_epochs == chosen.epochs {
+        ValidationRow::new("chosen recipe", &first_run.history)
+    } else {
+        progress.set_prefix(format!("ablation: chosen recipe, {ablation_epochs} epochs"));
+        let (_, history) = recipe::train(&Recipe { epochs: ablation_epochs, ..chosen.clone() }, first_seed, data, progress)?;
+        ValidationRow::new("chosen recipe", &history)
+    };
     let mut variant_rows = Vec::new();
     for variant in variants {
+        anyhow::ensure!(
+            variant.recipe.epochs == ablation_epochs,
+            "the ablation's variant \"{}\" trains {} epochs, not the ablation's {ablation_epochs}",
+            variant.name,
+            variant.recipe.epochs
+        );
         progress.set_prefix(format!("ablation: {}", variant.name));
         let (_, history) = recipe::train(&variant.recipe, first_seed, data, progress)?;
         variant_rows.push(ValidationRow::new(&variant.name, &history));
@@ -122,6 +148,7 @@ pub fn study(
         test_accuracy_std,
         validation_accuracy_mean,
         replicates_seconds,
+        ablation_epochs,
         chosen: chosen_row,
         variants: variant_rows,
     };

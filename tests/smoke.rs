@@ -661,3 +661,50 @@ fn jobs_run_apart_merge_into_the_report_of_one_run_and_disagreeing_results_are_r
     let err = stderr(&quick);
     assert!(!quick.status.success() && err.contains("q1_preprocessing-") && err.contains("config changed: "), "{err}");
 }
+
+#[test]
+fn fashion_mnist_gets_a_report_of_its_own_that_claims_nothing_of_digits() {
+    let fashion = Path::new("/usr/share/datasets/fashion-mnist");
+    if !fashion.is_dir() {
+        eprintln!("skipped: {} is absent (Debian's dataset-fashion-mnist; .ci/run installs it)", fashion.display());
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let built = mnist_writeup(out.path(), &["build-report", "--data-dir", fashion.to_str().unwrap()]);
+    assert!(built.status.success(), "{}", stderr(&built));
+    let html = std::fs::read_to_string(out.path().join("report.html")).unwrap();
+    // The assignment's questions are quoted as asked; the answers are what must fit the data.
+    let mut answers = String::new();
+    let mut rest = html.as_str();
+    while let Some(start) = rest.find("<blockquote>") {
+        answers.push_str(&rest[..start]);
+        rest = &rest[start..][rest[start..].find("</blockquote>").expect("a closed quote") + "</blockquote>".len()..];
+    }
+    answers.push_str(rest);
+    // What a reader reads: the text outside tags (SVG attributes such as `stroke` are not prose).
+    if let (Some(start), Some(end)) = (answers.find("<style"), answers.find("</style>")) {
+        answers.replace_range(start..end, "");
+    }
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in answers.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            _ if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    let answers = text;
+    for expected in ["Not MNIST", "Fashion-MNIST (IDX files, checksums recorded)", "9 Ankle boot", "Zalando"] {
+        assert!(answers.contains(expected), "the Fashion-MNIST report lacks \"{expected}\"");
+    }
+    let lower = answers.to_lowercase();
+    for digits_only in ["digit", "handwrit", "stroke", "hinton's 98", "lecun's page"] {
+        if let Some(at) = lower.find(digits_only) {
+            let around: String =
+                lower[..at].chars().rev().take(200).collect::<Vec<_>>().into_iter().rev().chain(lower[at..].chars().take(200)).collect();
+            panic!("the Fashion-MNIST report says \"{digits_only}\": …{around}…");
+        }
+    }
+}

@@ -28,8 +28,11 @@ use crate::train::{self, Batches, History};
 pub struct Config {
     pub chosen: Recipe,
     pub replicates: usize,
+    /// Epochs of each ablation run, fewer than the chosen recipe's: what an
+    /// ingredient does shows early, and the ablation costs as much as the seeds.
+    pub ablation_epochs: usize,
     /// Variants of the chosen recipe trained with the first replicate's seed
-    /// and compared on the validation split.
+    /// for the ablation's epochs and compared on the validation split.
     pub variants: Vec<Variant>,
     /// The speed reference: Keras's MNIST example network.
     pub reference: Recipe,
@@ -138,18 +141,21 @@ pub struct ConvolutionalNetwork(pub Config);
 impl ConvolutionalNetwork {
     pub fn new(profile: Profile, precision: Precision) -> Self {
         let chosen = networks::chosen_cnn(precision, profile.epochs(10));
+        let ablation_epochs = profile.epochs(4);
+        let short = Recipe { epochs: ablation_epochs, ..chosen.clone() };
         let without_norm = match &chosen.network {
             Network::Cnn(cnn) => Network::Cnn(CnnConfig { batch_norm: false, ..cnn.clone() }),
             Network::Mlp { .. } => unreachable!("the chosen network is a CNN"),
         };
         let variants = vec![
-            Variant::new("without random shifts", Recipe { max_shift: 0, ..chosen.clone() }),
-            Variant::new("constant learning rate", Recipe { one_cycle: false, learning_rate: 1e-3, ..chosen.clone() }),
-            Variant::new("without batch normalisation", Recipe { network: without_norm, ..chosen.clone() }),
+            Variant::new("without random shifts", Recipe { max_shift: 0, ..short.clone() }),
+            Variant::new("constant learning rate", Recipe { one_cycle: false, learning_rate: 1e-3, ..short.clone() }),
+            Variant::new("without batch normalisation", Recipe { network: without_norm, ..short }),
         ];
         ConvolutionalNetwork(Config {
             chosen,
             replicates: profile.replicates(3),
+            ablation_epochs,
             variants,
             reference: networks::reference_cnn(precision, profile.epochs(6)),
             wide_mlp: networks::wide_mlp(profile.epochs(40)),
@@ -256,7 +262,7 @@ pub fn run(c: &Config, ctx: &Context) -> anyhow::Result<Output> {
     let (train_split, validation_split) = ctx.data.train.hold_out(c.validation_images, seed::derive(ctx.seed, "validation"));
     let data = Splits::new(&train_split, &validation_split, &ctx.data.test, ctx.device);
     let train_images = train_split.len();
-    let (chosen, study) = study::study(&c.chosen, c.replicates, &c.variants, &data, ctx.seed, ctx.progress)?;
+    let (chosen, study) = study::study(&c.chosen, c.replicates, &c.variants, c.ablation_epochs, &data, ctx.seed, ctx.progress)?;
     let Trained::Cnn(cnn) = chosen else { anyhow::bail!("question 3's chosen recipe must be a CNN") };
     let others = train_others(c, &data, study.replicates[0].seed, ctx)?;
     ctx.progress.set_message("measuring translation robustness");
@@ -309,10 +315,9 @@ impl Experiment for ConvolutionalNetwork {
     }
     fn training_images(&self) -> u64 {
         let train = self.0.train_images - self.0.validation_images;
-        let recipes = self.0.replicates * self.0.chosen.epochs
-            + self.0.variants.iter().map(|v| v.recipe.epochs).sum::<usize>()
-            + self.0.reference.epochs
-            + self.0.wide_mlp.epochs;
+        let c = &self.0;
+        let recipes =
+            study::epochs(&c.chosen, c.replicates, &c.variants, c.ablation_epochs) + self.0.reference.epochs + self.0.wide_mlp.epochs;
         (recipes * train) as u64
     }
     fn check(&self) -> anyhow::Result<()> {

@@ -129,6 +129,7 @@ pub fn environment() -> Environment<'static> {
     env.add_filter("sci", sci);
     env.add_filter("count", count);
     env.add_filter("duration", duration);
+    env.add_filter("numbered", numbered);
     env
 }
 
@@ -201,6 +202,11 @@ fn int(v: &Value) -> Result<String, Error> {
 fn count(v: &Value, noun: String) -> Result<String, Error> {
     let n = number(v, "count")?;
     Ok(format!("{} {noun}{}", int(v)?, if n == 1.0 { "" } else { "s" }))
+}
+
+/// ["Trouser", "Bag"] | numbered -> "0 Trouser, 1 Bag": class names by label.
+fn numbered(names: Vec<String>) -> String {
+    names.iter().enumerate().map(|(i, name)| format!("{i} {name}")).collect::<Vec<_>>().join(", ")
 }
 
 /// The lines of `file` between `// region: NAME` and `// endregion: NAME`,

@@ -6,9 +6,10 @@
 use indicatif::ProgressBar;
 use serde_json::{Value, json};
 
-use crate::data::Mnist;
+use crate::data::{DataSet, Mnist};
 use crate::experiment::{AnyExperiment, Context};
 use crate::experiments::earlier_edition::EarlierEdition;
+use crate::experiments::q1_preprocessing::Preprocessing;
 use crate::experiments::q2_mlp::{NotebookMlp, TunedMlp, WeightDecaySweep};
 use crate::experiments::q3_cnn::ConvolutionalNetwork;
 use crate::experiments::q4_autoencoder::DenoisingAutoencoder;
@@ -29,11 +30,22 @@ fn run_of(experiment: &dyn AnyExperiment) -> Value {
     json!({"config": experiment.config(), "device": "cpu", "threads": 1, "seed": 1, "wall_seconds": 1.0})
 }
 
-/// `answers/<file>` rendered with `context`, its whitespace folded.
+thread_local! {
+    /// The data set the answers of this test's thread are rendered for (MNIST unless set).
+    static DATA_SET: std::cell::RefCell<Option<DataSet>> = const { std::cell::RefCell::new(None) };
+}
+
+/// `answers/<file>` rendered with `context` (its `run.data` the data set of
+/// this thread), without the quoted questions, its whitespace folded.
 fn render_answer(file: &str, context: &Value) -> String {
+    let data_set = DATA_SET.with(|d| d.borrow().clone()).unwrap_or_else(|| Mnist::load_embedded().unwrap().provenance.data_set);
+    let mut context = context.clone();
+    let run = context.as_object_mut().unwrap().entry("run").or_insert_with(|| json!({}));
+    run["data"] = serde_json::to_value(data_set).unwrap();
     let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("answers").join(file);
-    let rendered = answers::render(&[file], context).unwrap_or_else(|e| panic!("{e:#}"));
-    rendered[0].markdown.split_whitespace().collect::<Vec<_>>().join(" ")
+    let rendered = answers::render(&[file], &context).unwrap_or_else(|e| panic!("{e:#}"));
+    let answer = rendered[0].markdown.lines().filter(|line| !line.starts_with('>'));
+    answer.flat_map(str::split_whitespace).collect::<Vec<_>>().join(" ")
 }
 
 /// Question 2's answer, rendered with smoke-profile results of its three
@@ -121,6 +133,79 @@ fn q3_says_whether_convolutions_generalised_and_kept_shifted_digits_as_the_numbe
     let worse = q3_rendered(set(0.97, 0.98, 0.2, 0.3));
     assert!(worse.contains("no higher test accuracy (97.00 % against 98.00 %), and no more of it kept when the digits move"), "{worse}");
     assert!(worse.contains("did not generalise better here") && worse.contains("did not tolerate shifts better here."), "{worse}");
+}
+
+#[test]
+fn the_ablations_say_when_they_train_fewer_epochs_than_the_chosen_recipes() {
+    let q2_full_length = q2_rendered(|_| {});
+    assert!(
+        q2_full_length.contains("trained from the first seed; all are compared") && q2_full_length.contains("(first seed, 2 epochs each)")
+    );
+    let q2_shorter = q2_rendered(|r| r[2]["ablation_epochs"] = 1.into());
+    assert!(q2_shorter.contains("as is the chosen recipe once more, all for 1 of the chosen recipe's 2 epochs"), "{q2_shorter}");
+    assert!(q2_shorter.contains("(first seed, 1 epochs each)"), "{q2_shorter}");
+    let q3_full_length = q3_rendered(|_| {});
+    assert!(q3_full_length.contains("trained from the same seed, and the reference network"), "{q3_full_length}");
+    let q3_shorter = q3_rendered(|r| r["ablation_epochs"] = 1.into());
+    assert!(q3_shorter.contains("trained from the same seed for 1 of the chosen recipe's 2 epochs (a shorter run"), "{q3_shorter}");
+}
+
+/// Question 1's answer, rendered with a smoke-profile result after `change` edits it.
+fn q1_rendered(change: impl Fn(&mut Value)) -> String {
+    let experiment = Preprocessing::new(Profile::Smoke);
+    let mut result = smoke_result(&experiment);
+    change(&mut result);
+    let context = json!({
+        "q1_preprocessing": result,
+        "q1_preprocessing_run": run_of(&experiment),
+        "q2_notebook_mlp_run": run_of(&NotebookMlp::new(Profile::Smoke)),
+    });
+    render_answer("q1.md", &context)
+}
+
+#[test]
+fn q1_calls_the_classes_balanced_only_when_their_counts_are_close() {
+    let balanced = q1_rendered(|r| r["class_counts_train"] = json!([100, 110, 120, 130, 140, 100, 110, 120, 130, 149]));
+    assert!(
+        balanced.contains("The classes are close to balanced (Table 3: the largest has 1.49 times the images of the smallest)"),
+        "{balanced}"
+    );
+    let skewed = q1_rendered(|r| r["class_counts_train"] = json!([100, 110, 120, 130, 140, 100, 110, 120, 130, 151]));
+    assert!(skewed.contains("The classes are not balanced (Table 3: the largest has 1.51 times"), "{skewed}");
+}
+
+#[test]
+fn on_other_data_the_answers_claim_nothing_of_mnist_and_name_the_classes() {
+    let fashion = DataSet::identify(&[
+        "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+        "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+        "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+        "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+    ]);
+    assert_eq!(fashion.name, "Fashion-MNIST");
+    let mnist_q3 = q3_rendered(|_| {});
+    assert!(mnist_q3.contains("which is how handwriting is structured"), "{mnist_q3}");
+    DATA_SET.with(|d| *d.borrow_mut() = Some(fashion));
+    let q2 = q2_rendered(|r| r[1]["hinton"] = Value::Null);
+    assert!(q2.contains("Hinton's figure is a result on MNIST, so on Fashion-MNIST there is nothing to compare with"), "{q2}");
+    assert!(q2.contains("class $k$ (T-shirt/top for $k = 0$)"), "{q2}");
+    let q3 = q3_rendered(|r| {
+        r["confusion"] = json!(
+            (0..10).map(|t| (0..10).map(|p| if (t, p) == (6, 0) { 9 } else { u64::from(t == p) }).collect::<Vec<_>>()).collect::<Vec<_>>()
+        );
+    });
+    assert!(q3.contains("The most frequent confusion is class 6 (Shirt) taken for class 0 (T-shirt/top) (9 times)"), "{q3}");
+    assert!(q3.contains("9 Ankle boot"), "{q3}");
+    let q1 = q1_rendered(|_| {});
+    assert!(q1.contains("| 9 Ankle boot |"), "{q1}");
+    let q4 = render_q4(&q4_result());
+    let appendix = appendix_rendered(|_| {});
+    for (file, text) in [("q1", &q1), ("q2", &q2), ("q3", &q3), ("q4", &q4), ("appendix", &appendix)] {
+        for mnist_only in ["digit", "handwrit", "stroke", "Hinton's 98"] {
+            assert!(!text.contains(mnist_only), "{file} says \"{mnist_only}\" of Fashion-MNIST: {text}");
+        }
+    }
+    assert!(q4.contains("garments"), "{q4}");
 }
 
 /// Question 4's answer rendered with `result` (its config from the smoke profile).
