@@ -81,6 +81,17 @@ pub fn epochs(chosen: &Recipe, replicates: usize, variants: &[Variant], ablation
     replicates * chosen.epochs + baseline + variants.iter().map(|v| v.recipe.epochs).sum::<usize>()
 }
 
+/// Every variant trains for the ablation's epochs, so that the ablation
+/// compares like with like.
+pub fn check_ablation(variants: &[Variant], ablation_epochs: usize) -> anyhow::Result<()> {
+    match variants.iter().find(|v| v.recipe.epochs != ablation_epochs) {
+        Some(v) => {
+            anyhow::bail!("the ablation's variant \"{}\" trains {} epochs, not the ablation's {ablation_epochs}", v.name, v.recipe.epochs)
+        }
+        None => Ok(()),
+    }
+}
+
 /// Trains `chosen` from `replicates` seeds derived from `seed` and tests
 /// each model once, then compares every variant on the validation split
 /// with the chosen recipe, all trained from the first replicate's seed for
@@ -97,6 +108,7 @@ pub fn study(
     progress: &ProgressBar,
 ) -> anyhow::Result<(Trained, Study)> {
     anyhow::ensure!(replicates > 0, "a study needs at least one replicate");
+    check_ablation(variants, ablation_epochs)?;
     let mut runs = Vec::new();
     let mut first = None;
     let start = Instant::now();
@@ -126,12 +138,6 @@ pub fn study(
     };
     let mut variant_rows = Vec::new();
     for variant in variants {
-        anyhow::ensure!(
-            variant.recipe.epochs == ablation_epochs,
-            "the ablation's variant \"{}\" trains {} epochs, not the ablation's {ablation_epochs}",
-            variant.name,
-            variant.recipe.epochs
-        );
         progress.set_prefix(format!("ablation: {}", variant.name));
         let (_, history) = recipe::train(&variant.recipe, first_seed, data, progress)?;
         variant_rows.push(ValidationRow::new(&variant.name, &history));

@@ -420,7 +420,8 @@ impl Experiment for TunedMlp {
     fn check(&self) -> anyhow::Result<()> {
         at_least_one(self.0.chosen.epochs, "the number of epochs")?;
         at_least_one(self.0.replicates, "the number of replicates")?;
-        at_least_one(self.0.validation_images, "the number of validation images")
+        at_least_one(self.0.validation_images, "the number of validation images")?;
+        study::check_ablation(&self.0.variants, self.0.ablation_epochs)
     }
     fn run(&self, ctx: &Context) -> anyhow::Result<Study> {
         let c = &self.0;
@@ -481,6 +482,11 @@ mod tests {
         tuned.0.replicates = 0;
         let error = Experiment::check(&tuned).unwrap_err().to_string();
         assert!(error.contains("the number of replicates is 0"), "{error}");
+        let mut uneven = TunedMlp::new(Profile::Full);
+        assert!(Experiment::check(&uneven).is_ok());
+        uneven.0.ablation_epochs = 12;
+        let error = Experiment::check(&uneven).unwrap_err().to_string();
+        assert!(error.contains("variant \"without rotations and scaling\" trains 10 epochs, not the ablation's 12"), "{error}");
         let mut notebook = NotebookMlp::new(Profile::Smoke);
         notebook.0.recipe.epochs = 0;
         assert!(Experiment::check(&notebook).unwrap_err().to_string().contains("the number of epochs is 0"));

@@ -324,7 +324,8 @@ impl Experiment for ConvolutionalNetwork {
         anyhow::ensure!(cnn_config(&self.0.chosen).is_some(), "the chosen recipe must be a CNN");
         at_least_one(self.0.chosen.epochs, "the number of epochs")?;
         at_least_one(self.0.replicates, "the number of replicates")?;
-        at_least_one(self.0.validation_images, "the number of validation images")
+        at_least_one(self.0.validation_images, "the number of validation images")?;
+        study::check_ablation(&self.0.variants, self.0.ablation_epochs)
     }
     fn run(&self, ctx: &Context) -> anyhow::Result<Output> {
         run(&self.0, ctx)
