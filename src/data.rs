@@ -87,7 +87,7 @@ pub struct DataSet {
     /// Handwritten digits (MNIST): what the answers say of strokes,
     /// handwriting and the published MNIST results holds only for them.
     pub digits: bool,
-    /// One image's subject, singular and plural: "digit", "garment", "image".
+    /// One image's subject, singular and plural: "digit", "garment", "sample".
     pub item: String,
     pub items: String,
     /// Each label's name, by label.
@@ -97,7 +97,7 @@ pub struct DataSet {
 impl DataSet {
     /// The data set whose four files have these SHA-256 sums (train images,
     /// train labels, test images, test labels); files of none known are
-    /// "images" with numbered classes.
+    /// "samples" with numbered classes.
     pub fn identify(sums: &[&str]) -> DataSet {
         let official = [TRAIN_IMAGES.sha256, TRAIN_LABELS.sha256, TEST_IMAGES.sha256, TEST_LABELS.sha256];
         let named = |name: &str, digits: bool, item: &str, items: &str, classes: Vec<String>| DataSet {

@@ -346,8 +346,8 @@ impl Experiment for WeightDecaySweep {
 pub struct TunedConfig {
     pub chosen: Recipe,
     pub replicates: usize,
-    /// Epochs of each ablation run, a quarter of the chosen recipe's: the
-    /// ablation would otherwise cost twice the seeds.
+    /// Epochs of each ablation run, a quarter of the chosen recipe's: at
+    /// full length its five runs would cost more than the three seeds.
     pub ablation_epochs: usize,
     /// The chosen recipe less one ingredient each, trained for the
     /// ablation's epochs and compared on the validation split.
