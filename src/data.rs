@@ -69,7 +69,7 @@ fn restore_hint(dir: &Path) -> String {
 
 /// Zalando's Fashion-MNIST (Debian's `dataset-fashion-mnist`): SHA-256 of
 /// each decompressed file, in the order `Mnist::load` reads them.
-const FASHION_MNIST_SHA256: [&str; 4] = [
+pub const FASHION_MNIST_SHA256: [&str; 4] = [
     "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
     "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
     "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",

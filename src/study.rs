@@ -77,8 +77,15 @@ impl Variant {
 /// Epochs a study trains in all: the replicates', the ablation's baseline
 /// where it is shorter than the chosen recipe, and every variant's.
 pub fn epochs(chosen: &Recipe, replicates: usize, variants: &[Variant], ablation_epochs: usize) -> usize {
-    let baseline = if ablation_epochs == chosen.epochs { 0 } else { ablation_epochs };
+    let baseline = if retrains_baseline(chosen, ablation_epochs) { ablation_epochs } else { 0 };
     replicates * chosen.epochs + baseline + variants.iter().map(|v| v.recipe.epochs).sum::<usize>()
+}
+
+/// Whether the ablation's baseline is a run of its own: the chosen recipe
+/// trained for the ablation's epochs, where they are fewer than its own (else
+/// the first replicate serves).
+fn retrains_baseline(chosen: &Recipe, ablation_epochs: usize) -> bool {
+    ablation_epochs != chosen.epochs
 }
 
 /// Every variant trains for the ablation's epochs, so that the ablation
@@ -129,12 +136,12 @@ pub fn study(
     let (test_accuracy_mean, test_accuracy_std) = mean_std(&runs.iter().map(|r| r.test_accuracy).collect::<Vec<_>>());
     let (validation_accuracy_mean, _) = mean_std(&runs.iter().map(|r| r.history.final_val_accuracy).collect::<Vec<_>>());
     let first_seed = first_run.seed;
-    let chosen_row = if ablation_epochs == chosen.epochs {
-        ValidationRow::new("chosen recipe", &first_run.history)
-    } else {
+    let chosen_row = if retrains_baseline(chosen, ablation_epochs) {
         progress.set_prefix(format!("ablation: chosen recipe, {ablation_epochs} epochs"));
         let (_, history) = recipe::train(&Recipe { epochs: ablation_epochs, ..chosen.clone() }, first_seed, data, progress)?;
         ValidationRow::new("chosen recipe", &history)
+    } else {
+        ValidationRow::new("chosen recipe", &first_run.history)
     };
     let mut variant_rows = Vec::new();
     for variant in variants {

@@ -415,7 +415,7 @@ impl Experiment for TunedMlp {
     fn training_images(&self) -> u64 {
         let c = &self.0;
         let epochs = study::epochs(&c.chosen, c.replicates, &c.variants, c.ablation_epochs);
-        (epochs * (self.0.train_images - self.0.validation_images)) as u64
+        (epochs * (c.train_images - c.validation_images)) as u64
     }
     fn check(&self) -> anyhow::Result<()> {
         at_least_one(self.0.chosen.epochs, "the number of epochs")?;

@@ -314,10 +314,9 @@ impl Experiment for ConvolutionalNetwork {
         cnn_config(&self.0.chosen).map_or(Precision::Float32, |c| c.precision)
     }
     fn training_images(&self) -> u64 {
-        let train = self.0.train_images - self.0.validation_images;
         let c = &self.0;
-        let recipes =
-            study::epochs(&c.chosen, c.replicates, &c.variants, c.ablation_epochs) + self.0.reference.epochs + self.0.wide_mlp.epochs;
+        let train = c.train_images - c.validation_images;
+        let recipes = study::epochs(&c.chosen, c.replicates, &c.variants, c.ablation_epochs) + c.reference.epochs + c.wide_mlp.epochs;
         (recipes * train) as u64
     }
     fn check(&self) -> anyhow::Result<()> {

@@ -6,7 +6,7 @@
 use indicatif::ProgressBar;
 use serde_json::{Value, json};
 
-use crate::data::{DataSet, Mnist};
+use crate::data::{DataSet, FASHION_MNIST_SHA256, Mnist};
 use crate::experiment::{AnyExperiment, Context};
 use crate::experiments::earlier_edition::EarlierEdition;
 use crate::experiments::q1_preprocessing::Preprocessing;
@@ -176,12 +176,7 @@ fn q1_calls_the_classes_balanced_only_when_their_counts_are_close() {
 
 #[test]
 fn on_other_data_the_answers_claim_nothing_of_mnist_and_name_the_classes() {
-    let fashion = DataSet::identify(&[
-        "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-        "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-        "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-        "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
-    ]);
+    let fashion = DataSet::identify(&FASHION_MNIST_SHA256);
     assert_eq!(fashion.name, "Fashion-MNIST");
     let mnist_q3 = q3_rendered(|_| {});
     assert!(mnist_q3.contains("which is how handwriting is structured"), "{mnist_q3}");
