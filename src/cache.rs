@@ -1,7 +1,9 @@
 //! The result cache: each experiment's result as JSON under `out/cache/`,
 //! keyed by everything it depends on (config, precision, seed, data, the
-//! source files that compute it, tch and libtorch), written atomically so
-//! that an interrupted run loses nothing it had finished.
+//! source files that compute it, tch and libtorch), and each of its
+//! trainings with its weights under `out/cache/trainings/`, keyed by the
+//! experiment's key and the training; written atomically so that an
+//! interrupted run loses at most the training it was in.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -11,6 +13,7 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::checkpoint::{Checkpoint, Checkpoints};
 use crate::data::sha256_hex;
 use crate::precision::Precision;
 
@@ -164,6 +167,11 @@ impl Cache {
         Cache { dir: dir.into() }
     }
 
+    /// Where the experiments' trainings are kept.
+    pub fn trainings_dir(&self) -> PathBuf {
+        self.dir.join(TRAININGS)
+    }
+
     pub fn path(&self, id: &str, key: &str) -> PathBuf {
         self.dir.join(file_name(id, key))
     }
@@ -220,10 +228,221 @@ impl Cache {
         }
     }
 
+    /// The trainings of the experiment with `inputs`, kept under
+    /// `trainings/`; kept ones serve only where `reuse`, and only the
+    /// `wanted` names train (all for `None`).
+    pub fn trainings(&self, inputs: &KeyInputs, reuse: bool, wanted: Option<Vec<String>>, machine: Machine) -> TrainingStore {
+        TrainingStore {
+            dir: self.trainings_dir(),
+            experiment_key: inputs.key(),
+            experiment: inputs.clone(),
+            reuse,
+            wanted,
+            machine,
+            resumed: Default::default(),
+        }
+    }
+
     pub fn store(&self, entry: &Entry) -> anyhow::Result<PathBuf> {
         let path = self.path(&entry.inputs.id, &entry.key);
         write_atomic(&path, serde_json::to_string_pretty(entry)?.as_bytes())?;
         Ok(path)
+    }
+}
+
+/// One finished training of an experiment as the cache keeps it, beside a
+/// file of its weights: what it belongs to, what it computed, and the
+/// hashes that show an edit.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainingEntry {
+    /// The inputs of the experiment it is a part of.
+    pub experiment: KeyInputs,
+    pub name: String,
+    /// `training_key` of the experiment's key and the name: the
+    /// experiment's inputs fix every training's recipe, seed and data.
+    pub key: String,
+    pub wall_seconds: f64,
+    pub device: String,
+    pub threads: i32,
+    pub cpu_class: String,
+    pub history: Value,
+    pub weights_sha256: String,
+    /// `result_sha256` of the history with the weights' hash.
+    pub result_sha256: String,
+}
+
+impl TrainingEntry {
+    fn computed_key(&self) -> String {
+        training_key(&self.experiment.key(), &self.name)
+    }
+
+    fn computed_result_sha256(&self) -> String {
+        result_sha256(&serde_json::json!({ "history": self.history, "weights_sha256": self.weights_sha256 }))
+    }
+
+    /// Fails, naming `path`, where the entry or its weights (`weights`, as
+    /// read) were edited after they were computed.
+    pub fn untouched(&self, path: &Path, weights: &[u8]) -> anyhow::Result<()> {
+        if self.computed_key() != self.key || self.computed_result_sha256() != self.result_sha256 {
+            bail!("{}: was edited after it was computed; delete it (or run with --force) to train it again", path.display());
+        }
+        if sha256_hex(weights) != self.weights_sha256 {
+            bail!("{}: its weights are not the ones it was stored with; delete it (or run with --force) to train it again", path.display());
+        }
+        Ok(())
+    }
+
+    /// Its weights' file, beside it.
+    pub fn weights_path(path: &Path) -> PathBuf {
+        path.with_extension("weights")
+    }
+}
+
+/// The key of training `name` of the experiment with key `experiment_key`.
+pub fn training_key(experiment_key: &str, name: &str) -> String {
+    sha256_hex(serde_json::json!({ "experiment": experiment_key, "name": name }).to_string().as_bytes())
+}
+
+/// Where the cache keeps trainings: `trainings/` beside the results.
+pub const TRAININGS: &str = "trainings";
+
+/// One experiment's trainings in the cache, for one run of it.
+pub struct TrainingStore {
+    dir: PathBuf,
+    experiment: KeyInputs,
+    experiment_key: String,
+    /// Whether kept trainings may serve (not under `--force`).
+    reuse: bool,
+    /// The names this job trains; every one when `None`.
+    wanted: Option<Vec<String>>,
+    machine: Machine,
+    resumed: std::cell::RefCell<Resumed>,
+}
+
+/// What the trainings taken from checkpoints in one run had cost, and where.
+#[derive(Debug, Clone, Default)]
+pub struct Resumed {
+    pub trainings: usize,
+    pub wall_seconds: f64,
+    /// The CPU classes they were trained on.
+    pub cpu_classes: std::collections::BTreeSet<String>,
+}
+
+/// Where something was computed.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    pub device: String,
+    pub threads: i32,
+    pub cpu_class: String,
+}
+
+impl Machine {
+    /// This machine, computing on `device` with libtorch's threads.
+    pub fn here(device: tch::Device) -> Machine {
+        Machine {
+            device: format!("{device:?}").to_lowercase(),
+            threads: tch::get_num_threads(),
+            cpu_class: crate::precision::CpuFeatures::detect().class(),
+        }
+    }
+}
+
+impl TrainingStore {
+    /// `<experiment>.<name>-<first characters of the key>.json`.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(file_name(&format!("{}.{name}", self.experiment.id), &self.key(name)))
+    }
+
+    fn key(&self, name: &str) -> String {
+        training_key(&self.experiment_key, name)
+    }
+
+    /// What came from checkpoints so far.
+    pub fn resumed(&self) -> Resumed {
+        self.resumed.borrow().clone()
+    }
+
+    /// Whether `training` has a checkpoint that `load` would use.
+    pub fn has(&self, name: &str) -> bool {
+        self.read(name).is_ok_and(|c| c.is_some())
+    }
+
+    fn read(&self, name: &str) -> anyhow::Result<Option<Checkpoint>> {
+        let path = self.path(name);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("{}: cannot be read", path.display())),
+        };
+        let entry: TrainingEntry = serde_json::from_str(&text).with_context(|| format!("{}: is not a kept training", path.display()))?;
+        if entry.key != self.key(name) {
+            return Ok(None);
+        }
+        // The same weights give other bits with another thread count or device.
+        let here = &self.machine;
+        if (&entry.device, entry.threads) != (&here.device, here.threads) {
+            bail!(
+                "{}: was trained on {} with {} threads and this run computes on {} with {}, which gives other bits; \
+                 it serves runs with the same --device and --threads",
+                path.display(),
+                entry.device,
+                entry.threads,
+                here.device,
+                here.threads
+            );
+        }
+        let weights_path = TrainingEntry::weights_path(&path);
+        let weights = std::fs::read(&weights_path).with_context(|| format!("{}: cannot be read", weights_path.display()))?;
+        entry.untouched(&path, &weights)?;
+        Ok(Some(Checkpoint { history: entry.history, weights, wall_seconds: entry.wall_seconds, cpu_class: entry.cpu_class }))
+    }
+}
+
+impl Checkpoints for TrainingStore {
+    fn load(&self, name: &str) -> Option<Checkpoint> {
+        if !self.reuse {
+            return None;
+        }
+        match self.read(name) {
+            Ok(found) => {
+                if let Some(checkpoint) = &found {
+                    let mut resumed = self.resumed.borrow_mut();
+                    resumed.trainings += 1;
+                    resumed.wall_seconds += checkpoint.wall_seconds;
+                    resumed.cpu_classes.insert(checkpoint.cpu_class.clone());
+                }
+                found
+            }
+            Err(err) => {
+                eprintln!("warning: {err:#}; not used");
+                None
+            }
+        }
+    }
+
+    /// The weights first, then the entry that names their hash: a run killed
+    /// between the two leaves no entry, so nothing half-written is used.
+    fn store(&self, name: &str, checkpoint: &Checkpoint) -> anyhow::Result<()> {
+        let path = self.path(name);
+        write_atomic(&TrainingEntry::weights_path(&path), &checkpoint.weights)?;
+        let mut entry = TrainingEntry {
+            experiment: self.experiment.clone(),
+            name: name.to_owned(),
+            key: self.key(name),
+            wall_seconds: checkpoint.wall_seconds,
+            device: self.machine.device.clone(),
+            threads: self.machine.threads,
+            cpu_class: self.machine.cpu_class.clone(),
+            history: checkpoint.history.clone(),
+            weights_sha256: sha256_hex(&checkpoint.weights),
+            result_sha256: String::new(),
+        };
+        entry.result_sha256 = entry.computed_result_sha256();
+        write_atomic(&path, serde_json::to_string_pretty(&entry)?.as_bytes())
+    }
+
+    fn wanted(&self, name: &str) -> bool {
+        self.wanted.as_ref().is_none_or(|names| names.iter().any(|n| n == name))
     }
 }
 

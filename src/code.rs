@@ -91,7 +91,7 @@ mod tests {
         }
         // The layers below the experiments never reach up into them, the
         // runner, the report or the manifest.
-        for lower in ["src/train/mod.rs", "src/recipe.rs", "src/study.rs", "src/networks.rs", "src/models/cnn.rs"] {
+        for lower in ["src/train/mod.rs", "src/recipe.rs", "src/study.rs", "src/networks.rs", "src/models/cnn.rs", "src/checkpoint.rs"] {
             for upper in ["src/experiment.rs", "src/experiments/mod.rs", "src/runner.rs", "src/report/mod.rs", "src/manifest.rs"] {
                 assert!(!imports_of(lower).contains(&upper), "{lower} imports {upper}");
             }

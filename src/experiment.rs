@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tch::Device;
 
+use crate::checkpoint::{Checkpoints, Unit};
 use crate::data::Mnist;
 use crate::figures::Figure;
 use crate::precision::Precision;
@@ -21,6 +22,8 @@ pub struct Context<'a> {
     /// This experiment's seed, derived from the master seed and its id.
     pub seed: u64,
     pub progress: &'a ProgressBar,
+    /// Where its trainings are kept as they finish.
+    pub checkpoints: &'a dyn Checkpoints,
 }
 
 /// What names an experiment and its code.
@@ -51,6 +54,11 @@ pub trait Experiment {
     /// Fails, before anything runs, where the config cannot give a result
     /// (no replicates, no epochs, no noise draws).
     fn check(&self) -> anyhow::Result<()>;
+    /// The trainings it keeps checkpoints of, given its seed: each can run
+    /// as a job of its own (`run --only ID/NAME`). None by default.
+    fn trainings(&self, _seed: u64) -> Vec<Unit> {
+        Vec::new()
+    }
     fn run(&self, ctx: &Context) -> anyhow::Result<Self::Output>;
     /// The figures the report shows of this experiment's output.
     fn figures(&self, output: &Self::Output) -> anyhow::Result<Vec<Figure>>;
@@ -66,6 +74,7 @@ pub trait AnyExperiment {
     fn precision(&self) -> Precision;
     fn training_images(&self) -> u64;
     fn check(&self) -> anyhow::Result<()>;
+    fn trainings(&self, seed: u64) -> Vec<Unit>;
     fn run(&self, ctx: &Context) -> anyhow::Result<Value>;
     /// The figures of a result as the cache holds it; an error where the
     /// result is not this experiment's output.
@@ -97,6 +106,9 @@ impl<E: Experiment> AnyExperiment for E {
     fn check(&self) -> anyhow::Result<()> {
         Experiment::check(self).map_err(|e| anyhow::anyhow!("{}: {e}", E::ABOUT.id))
     }
+    fn trainings(&self, seed: u64) -> Vec<Unit> {
+        Experiment::trainings(self, seed)
+    }
     fn run(&self, ctx: &Context) -> anyhow::Result<Value> {
         Ok(serde_json::to_value(Experiment::run(self, ctx)?)?)
     }
@@ -104,10 +116,4 @@ impl<E: Experiment> AnyExperiment for E {
         let output = E::Output::deserialize(result)?;
         Experiment::figures(self, &output)
     }
-}
-
-/// Fails with `what` unless `count` is at least one.
-pub fn at_least_one(count: usize, what: &str) -> anyhow::Result<()> {
-    anyhow::ensure!(count >= 1, "{what} is 0 in this profile; it must be at least 1");
-    Ok(())
 }

@@ -5,6 +5,7 @@
 mod bench;
 mod cache;
 mod certificate;
+mod checkpoint;
 mod code;
 mod data;
 mod experiment;
@@ -43,7 +44,7 @@ use manifest::{Machine, Manifest, RunInfo};
 use precision::{CpuFeatures, PrecisionChoice};
 use profile::Profile;
 use report::ReportConfig;
-use runner::Plan;
+use runner::{Mode, Plan};
 
 /// Where `answers/`, `templates/` and `report.toml` are: the crate's root.
 const PROJECT_DIR: &str = env!("CARGO_MANIFEST_DIR");
@@ -69,7 +70,8 @@ struct Options {
     /// Output directory (cache, figures, reports)
     #[arg(long, default_value = "out", global = true)]
     out: PathBuf,
-    /// Only these experiments (comma-separated ids; see `list`)
+    /// Only these experiments (comma-separated ids; see `list`), or
+    /// trainings of a study (ID/NAME): they are kept for a later `merge`
     #[arg(long, value_delimiter = ',', global = true)]
     only: Vec<String>,
     /// Re-run experiments even when their results are cached
@@ -105,13 +107,15 @@ enum Command {
     /// List the experiments, their cache state and cost
     List {
         /// One JSON array (id, title, key, state, why, training images,
-        /// seconds when last run), to generate a job matrix from
+        /// seconds when last run, units: the jobs it splits into, and its
+        /// trainings), to generate a job matrix from
         #[arg(long)]
         json: bool,
     },
-    /// Gather the results that separate `run --only ID --out DIR` jobs
-    /// computed into --out, refusing any computed from other inputs, then
-    /// render as `build-report` would
+    /// Gather the results and trainings that separate `run --only UNIT
+    /// --out DIR` jobs computed into --out, refusing any computed from other
+    /// inputs, assemble the studies from their trainings, then render as
+    /// `build-report` would
     Merge {
         /// The jobs' output directories
         #[arg(required = true)]
@@ -198,22 +202,27 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::List { json } => list(&plan, &cache, &data()?, json),
+        Command::List { json } => list(&plan, &cache, &data()?, device, json),
         Command::Merge { dirs } => {
             let data = data()?;
             let gathered = merge::gather(&plan, &data.provenance.fingerprint, &dirs, &cache)?;
-            eprintln!("merged {} results from {} directories", gathered.len(), dirs.len());
-            let entries = plan.cached(&data.provenance.fingerprint, &cache)?;
+            eprintln!(
+                "merged {} results and {} trainings from {} directories",
+                gathered.results.len(),
+                gathered.trainings.len(),
+                dirs.len()
+            );
+            let entries = plan.run(&data, &cache, device, Mode::Assemble)?;
             render(&plan, entries, &data, o)
         }
         Command::Bench { epochs, peers } => {
             bench::run(&data()?, &bench::Options { profile: o.profile, device, epochs, precision: &chosen, cpu: &cpu, peers })
         }
         Command::Verify { tolerance } => verify::run(&o.out, &o.only, &data()?, device, tolerance),
-        Command::Run => plan.run(&data()?, &cache, device, o.force).map(|_| ()),
+        Command::Run => plan.run(&data()?, &cache, device, Mode::Train { force: o.force }).map(|_| ()),
         Command::BuildReport => {
             let data = data()?;
-            let entries = plan.run(&data, &cache, device, o.force)?;
+            let entries = plan.run(&data, &cache, device, Mode::Train { force: o.force })?;
             render(&plan, entries, &data, o)
         }
         Command::Render => {
@@ -243,12 +252,24 @@ struct Listed {
     why: Option<String>,
     training_images: u64,
     seconds_when_last_run: Option<f64>,
+    /// The jobs it splits into: its trainings (`ID/NAME`), else itself.
+    units: Vec<String>,
+    trainings: Vec<ListedTraining>,
+}
+
+/// One kept training of an experiment as `list` shows it.
+#[derive(serde::Serialize)]
+struct ListedTraining {
+    id: String,
+    /// `kept` or `to run`.
+    state: &'static str,
+    epochs: usize,
 }
 
 /// Each experiment, whether its result is cached, why not (as `dvc status`
 /// names a stage's changed dependencies), and what running it costs; as
 /// text, or as JSON for a job matrix.
-fn list(plan: &Plan, cache: &Cache, data: &Mnist, json: bool) -> anyhow::Result<()> {
+fn list(plan: &Plan, cache: &Cache, data: &Mnist, device: Device, json: bool) -> anyhow::Result<()> {
     let mut listed = Vec::new();
     for e in &plan.experiments {
         let inputs = plan.inputs_of(e.as_ref(), &data.provenance.fingerprint);
@@ -268,6 +289,17 @@ fn list(plan: &Plan, cache: &Cache, data: &Mnist, json: bool) -> anyhow::Result<
             },
             Err(err) => ("broken", Some(format!("{err:#}")), None),
         };
+        let store = cache.trainings(&inputs, true, None, cache::Machine::here(device));
+        let trainings: Vec<ListedTraining> = e
+            .trainings(plan.seed_of(e.as_ref()))
+            .iter()
+            .map(|t| ListedTraining {
+                id: format!("{}/{}", e.id(), t.name),
+                state: if store.has(&t.name) { "kept" } else { "to run" },
+                epochs: t.epochs,
+            })
+            .collect();
+        let units = if trainings.is_empty() { vec![e.id().to_owned()] } else { trainings.iter().map(|t| t.id.clone()).collect() };
         listed.push(Listed {
             id: e.id(),
             title: e.title(),
@@ -276,6 +308,8 @@ fn list(plan: &Plan, cache: &Cache, data: &Mnist, json: bool) -> anyhow::Result<
             why,
             training_images: e.training_images(),
             seconds_when_last_run: seconds,
+            units,
+            trainings,
         });
     }
     if json {
@@ -289,6 +323,10 @@ fn list(plan: &Plan, cache: &Cache, data: &Mnist, json: bool) -> anyhow::Result<
             (Some(why), "stale", Some(seconds)) => println!("{:<24} {why}; {seconds:.0} s when last run", ""),
             (Some(why), _, _) => println!("{:<24} {why}", ""),
             _ => {}
+        }
+        if l.state != "cached" && !l.trainings.is_empty() {
+            let kept = l.trainings.iter().filter(|t| t.state == "kept").count();
+            println!("{:<24} {kept} of its {} trainings kept (jobs of their own: {}/NAME)", "", l.trainings.len(), l.id);
         }
     }
     Ok(())

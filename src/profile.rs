@@ -53,3 +53,9 @@ impl Profile {
         }
     }
 }
+
+/// Fails with `what` unless `count` is at least one.
+pub fn at_least_one(count: usize, what: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(count >= 1, "{what} is 0 in this profile; it must be at least 1");
+    Ok(())
+}

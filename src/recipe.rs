@@ -4,12 +4,14 @@
 //! notebook's network is a recipe like any other, and one function trains
 //! any recipe on a set of splits.
 
+use anyhow::Context as _;
 use indicatif::ProgressBar;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 use tch::nn::{self, ModuleT, OptimizerConfig};
 
+use crate::checkpoint::{self, Checkpoint, Checkpoints, Incomplete, Unit};
 use crate::data::Split;
 use crate::models::LayerSummary;
 use crate::models::cnn::{Cnn, CnnConfig};
@@ -152,12 +154,24 @@ pub fn batches(pair: &(Tensor, Tensor)) -> Batches<'_> {
 /// order and augmentation) on `data.train`, validating on
 /// `data.validation` after every epoch.
 pub fn train(recipe: &Recipe, seed: u64, data: &Splits, progress: &ProgressBar) -> anyhow::Result<(Trained, History)> {
-    tch::manual_seed(seed as i64);
-    let vs = nn::VarStore::new(data.train.0.device());
+    let (_, model, history) = fit_recipe(recipe, seed, data, progress)?;
+    Ok((model, history))
+}
+
+/// The network `recipe` describes, initialised from the generator's state,
+/// with the store that holds its variables.
+fn build(recipe: &Recipe, device: tch::Device) -> (nn::VarStore, Trained) {
+    let vs = nn::VarStore::new(device);
     let model = match &recipe.network {
         Network::Cnn(config) => Trained::Cnn(Cnn::new(&vs.root(), config)),
         Network::Mlp { hidden, dropout } => Trained::Mlp(Mlp::new(&vs.root(), hidden).with_dropout(*dropout)),
     };
+    (vs, model)
+}
+
+fn fit_recipe(recipe: &Recipe, seed: u64, data: &Splits, progress: &ProgressBar) -> anyhow::Result<(nn::VarStore, Trained, History)> {
+    tch::manual_seed(seed as i64);
+    let (vs, model) = build(recipe, data.train.0.device());
     let mut opt = match recipe.optimiser {
         Optimiser::Adam => nn::Adam::default().build(&vs, recipe.learning_rate)?,
         Optimiser::Sgd { momentum } => {
@@ -187,7 +201,79 @@ pub fn train(recipe: &Recipe, seed: u64, data: &Splits, progress: &ProgressBar) 
         progress,
     };
     let history = train::fit(&model, &mut opt, &batches(&data.train), &batches(&data.validation), &options)?;
-    Ok((model, history))
+    Ok((vs, model, history))
+}
+
+/// One training of an experiment: a recipe trained from a seed, under a
+/// name that finds its checkpoint again ("seed-2", "ablation-without-random-shifts").
+#[derive(Debug, Clone)]
+pub struct Training {
+    pub name: String,
+    pub recipe: Recipe,
+    pub seed: u64,
+}
+
+impl Training {
+    /// Named after `label` (see `checkpoint::name`).
+    pub fn new(label: &str, recipe: &Recipe, seed: u64) -> Training {
+        Training { name: checkpoint::name(label), recipe: recipe.clone(), seed }
+    }
+
+    pub fn unit(&self) -> Unit {
+        Unit { name: self.name.clone(), epochs: self.recipe.epochs }
+    }
+}
+
+/// A training's model with its history and the time it took to train.
+pub struct Done {
+    pub model: Trained,
+    pub history: History,
+    pub wall_seconds: f64,
+}
+
+/// Every training of `trainings`, in order: each from its checkpoint where
+/// one was kept, else trained on `data` and kept at once. Fails with
+/// `Incomplete`, after training all it may, where some are left to other jobs.
+pub fn train_all(
+    trainings: &[Training],
+    data: &Splits,
+    progress: &ProgressBar,
+    checkpoints: &dyn Checkpoints,
+) -> anyhow::Result<Vec<Done>> {
+    let mut done = Vec::new();
+    let mut left = Vec::new();
+    for training in trainings {
+        if let Some(checkpoint) = checkpoints.load(&training.name) {
+            let (mut vs, model) = build(&training.recipe, data.train.0.device());
+            vs.load_from_stream(std::io::Cursor::new(&checkpoint.weights))
+                .with_context(|| format!("{}: its checkpoint does not fit its network", training.name))?;
+            let history = serde_json::from_value(checkpoint.history)
+                .with_context(|| format!("{}: its checkpoint's history cannot be read", training.name))?;
+            done.push(Done { model, history, wall_seconds: checkpoint.wall_seconds });
+        } else if checkpoints.wanted(&training.name) {
+            progress.set_prefix(training.name.clone());
+            let start = std::time::Instant::now();
+            let (vs, model, history) = fit_recipe(&training.recipe, training.seed, data, progress)?;
+            let wall_seconds = start.elapsed().as_secs_f64();
+            let mut weights = Vec::new();
+            vs.save_to_stream(&mut weights)?;
+            let kept = Checkpoint {
+                history: serde_json::to_value(&history)?,
+                weights,
+                wall_seconds,
+                cpu_class: crate::precision::CpuFeatures::detect().class(),
+            };
+            checkpoints.store(&training.name, &kept)?;
+            done.push(Done { model, history, wall_seconds });
+        } else {
+            left.push(training.name.clone());
+        }
+    }
+    progress.set_prefix("");
+    if !left.is_empty() {
+        return Err(Incomplete { left }.into());
+    }
+    Ok(done)
 }
 
 /// Accuracy of `model` on the test split.

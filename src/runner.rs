@@ -2,22 +2,34 @@
 //! cache when its key matches, otherwise it is computed and stored at once.
 //! Hands the report plain values: each result with its figures.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use anyhow::{Context as _, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use tch::Device;
 
-use crate::cache::{self, Cache, Entry, KeyInputs};
+use crate::cache::{self, Cache, Entry, KeyInputs, Machine};
+use crate::checkpoint::Incomplete;
 use crate::code;
 use crate::data::Mnist;
 use crate::experiment::{AnyExperiment, Context};
 use crate::experiments;
 use crate::figures::Figure;
-use crate::precision::{Chosen, CpuFeatures};
+use crate::precision::Chosen;
 use crate::profile::Profile;
 use crate::seed;
+
+/// What `Plan::run` may do for an experiment whose result is not cached.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Mode {
+    /// Run those `--only` selects (all without it), reusing their kept
+    /// trainings unless `force`.
+    Train { force: bool },
+    /// Train nothing: assemble, from their kept trainings, the experiments
+    /// that keep trainings (after a merge); fails where one is missing.
+    Assemble,
+}
 
 pub struct Plan {
     pub profile: Profile,
@@ -38,17 +50,43 @@ impl Plan {
         for e in &experiments {
             e.check().with_context(|| format!("profile {}", profile.name()))?;
         }
-        for id in only {
-            if !experiments.iter().any(|e| e.id() == id) {
+        for unit in only {
+            let (id, training) = match unit.split_once('/') {
+                Some((id, name)) => (id, Some(name)),
+                None => (unit.as_str(), None),
+            };
+            let Some(e) = experiments.iter().find(|e| e.id() == id) else {
                 let known: Vec<_> = experiments.iter().map(|e| e.id()).collect();
                 bail!("--only: no experiment `{id}`; the experiments are: {}", known.join(", "));
+            };
+            if let Some(name) = training {
+                let names: Vec<String> = e.trainings(seed::derive(master_seed, id)).into_iter().map(|t| t.name).collect();
+                if !names.iter().any(|n| n == name) {
+                    let known = if names.is_empty() { "none: it runs as one unit".to_owned() } else { names.join(", ") };
+                    bail!("--only: `{id}` has no training `{name}`; its trainings are: {known}");
+                }
             }
         }
         Ok(Plan { profile, master_seed, precision, experiments, only: only.to_vec() })
     }
 
+    /// Whether `--only` selected `e`, or some of its trainings.
     fn selected(&self, e: &dyn AnyExperiment) -> bool {
-        self.only.is_empty() || self.only.iter().any(|id| id == e.id())
+        self.only.is_empty() || self.only.iter().any(|unit| unit == e.id() || Self::training_of(unit, e).is_some())
+    }
+
+    /// The name in `unit` where it names a training of `e` (`ID/NAME`).
+    fn training_of<'u>(unit: &'u str, e: &dyn AnyExperiment) -> Option<&'u str> {
+        unit.split_once('/').filter(|(id, _)| *id == e.id()).map(|(_, name)| name)
+    }
+
+    /// The trainings of `e` this run trains where they have no checkpoint:
+    /// those `--only` names, or all of them (`None`).
+    fn wanted_trainings(&self, e: &dyn AnyExperiment) -> Option<Vec<String>> {
+        if self.only.is_empty() || self.only.iter().any(|unit| unit == e.id()) {
+            return None;
+        }
+        Some(self.only.iter().filter_map(|unit| Self::training_of(unit, e)).map(str::to_owned).collect())
     }
 
     pub fn seed_of(&self, e: &dyn AnyExperiment) -> u64 {
@@ -81,8 +119,10 @@ impl Plan {
     }
 
     /// Results of the selected experiments, computing those not cached (all
-    /// of them with `force`), and the cached results of the others.
-    pub fn run(&self, full: &Mnist, cache: &Cache, device: Device, force: bool) -> anyhow::Result<BTreeMap<String, Entry>> {
+    /// of them with `Mode::Train { force: true }`), and the cached results
+    /// of the others.
+    pub fn run(&self, full: &Mnist, cache: &Cache, device: Device, mode: Mode) -> anyhow::Result<BTreeMap<String, Entry>> {
+        let force = matches!(mode, Mode::Train { force: true });
         self.check_data_size(full)?;
         let data = self.data_for(full);
         let fingerprint = &full.provenance.fingerprint;
@@ -104,21 +144,60 @@ impl Plan {
                 results.insert(e.id().to_owned(), entry);
                 continue;
             }
-            if !selected {
-                continue;
-            }
+            let seed = self.seed_of(e.as_ref());
+            let wanted = match mode {
+                Mode::Train { .. } if selected => self.wanted_trainings(e.as_ref()),
+                Mode::Assemble if !e.trainings(seed).is_empty() => Some(Vec::new()),
+                _ => continue,
+            };
             let progress = progress_bar(e.id());
             let start = Instant::now();
-            let ctx = Context { data: &data, device, seed: self.seed_of(e.as_ref()), progress: &progress };
-            let result = e.run(&ctx)?;
+            let machine = Machine::here(device);
+            let checkpoints = cache.trainings(&inputs, !force, wanted, machine.clone());
+            let ctx = Context { data: &data, device, seed, progress: &progress, checkpoints: &checkpoints };
+            let result = match e.run(&ctx) {
+                Ok(result) => result,
+                Err(err) => match err.downcast_ref::<Incomplete>() {
+                    Some(incomplete) if matches!(mode, Mode::Assemble) => {
+                        bail!("{}: its result {incomplete}: run each (`run --only {}/NAME`) and merge its output too", e.id(), e.id())
+                    }
+                    Some(incomplete) => {
+                        progress.finish_and_clear();
+                        eprintln!(
+                            "{:<24} trained its part in {:.1} s -> {}; {} more trainings before its result",
+                            e.id(),
+                            start.elapsed().as_secs_f64(),
+                            cache.trainings_dir().display(),
+                            incomplete.left.len()
+                        );
+                        continue;
+                    }
+                    None => return Err(err),
+                },
+            };
             progress.finish_and_clear();
+            let resumed = checkpoints.resumed();
+            // Where trainings came from other machines of other classes, the
+            // result is of no one class: it says so, and `verify` expects no bit-identity.
+            let cpu_class = match resumed.cpu_classes.iter().filter(|c| **c != machine.cpu_class).count() {
+                0 => machine.cpu_class,
+                _ => resumed
+                    .cpu_classes
+                    .iter()
+                    .chain([&machine.cpu_class])
+                    .cloned()
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect::<Vec<_>>()
+                    .join(" + "),
+            };
             let entry = Entry {
                 inputs,
                 key,
-                wall_seconds: start.elapsed().as_secs_f64(),
-                device: format!("{device:?}").to_lowercase(),
-                threads: tch::get_num_threads(),
-                cpu_class: CpuFeatures::detect().class(),
+                wall_seconds: start.elapsed().as_secs_f64() + resumed.wall_seconds,
+                device: machine.device,
+                threads: machine.threads,
+                cpu_class,
                 result_sha256: cache::result_sha256(&result),
                 result,
             };
@@ -126,7 +205,15 @@ impl Plan {
             // would break every later render: it is not kept.
             e.figures(&entry.result).with_context(|| format!("{}: its result cannot be drawn, so it was not cached", e.id()))?;
             let path = cache.store(&entry)?;
-            eprintln!("{:<24} ran in {:.1} s -> {}", e.id(), entry.wall_seconds, path.display());
+            let resumed = match resumed.trainings {
+                0 => String::new(),
+                n => format!(
+                    " ({n} of {} trainings from checkpoints, {:.1} s when they trained)",
+                    e.trainings(seed).len(),
+                    resumed.wall_seconds
+                ),
+            };
+            eprintln!("{:<24} ran in {:.1} s{resumed} -> {}", e.id(), start.elapsed().as_secs_f64(), path.display());
             results.insert(e.id().to_owned(), entry);
         }
         Ok(results)

@@ -1,14 +1,14 @@
 //! A study of a recipe: the chosen recipe trained from several seeds on the
 //! training images less a held-out validation split, each model tested
 //! once, and variants of it compared with it on the validation split only.
+//! A study is designed as a list of independent trainings, so that each can
+//! be kept on its own (and run by a job of its own), then assembled.
 
-use std::time::Instant;
-
-use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 
 use crate::models::LayerSummary;
-use crate::recipe::{self, Recipe, Splits, Trained};
+use crate::profile::at_least_one;
+use crate::recipe::{self, Done, Recipe, Splits, Trained, Training};
 use crate::seed;
 use crate::stats::mean_std;
 use crate::train::History;
@@ -49,7 +49,8 @@ pub struct Study {
     pub test_accuracy_mean: f64,
     pub test_accuracy_std: f64,
     pub validation_accuracy_mean: f64,
-    /// Training time of all replicates together, evaluation included.
+    /// Training time of all replicates together, validation included, as
+    /// each was measured when it trained.
     pub replicates_seconds: f64,
     /// Epochs of every ablation run: the chosen recipe's, or fewer.
     pub ablation_epochs: usize,
@@ -74,96 +75,114 @@ impl Variant {
     }
 }
 
-/// Epochs a study trains in all: the replicates', the ablation's baseline
-/// where it is shorter than the chosen recipe, and every variant's.
-pub fn epochs(chosen: &Recipe, replicates: usize, variants: &[Variant], ablation_epochs: usize) -> usize {
-    let baseline = if retrains_baseline(chosen, ablation_epochs) { ablation_epochs } else { 0 };
-    replicates * chosen.epochs + baseline + variants.iter().map(|v| v.recipe.epochs).sum::<usize>()
+/// What a study trains: the chosen recipe from `replicates` seeds, and an
+/// ablation of `variants` against the chosen recipe, every ablation run
+/// `ablation_epochs` long and from the first replicate's seed.
+#[derive(Debug, Clone, Copy)]
+pub struct Design<'a> {
+    pub chosen: &'a Recipe,
+    pub replicates: usize,
+    pub variants: &'a [Variant],
+    pub ablation_epochs: usize,
 }
 
-/// Whether the ablation's baseline is a run of its own: the chosen recipe
-/// trained for the ablation's epochs, where they are fewer than its own (else
-/// the first replicate serves).
-fn retrains_baseline(chosen: &Recipe, ablation_epochs: usize) -> bool {
-    ablation_epochs != chosen.epochs
-}
+impl Design<'_> {
+    /// Epochs trained in all: the replicates', the ablation's baseline
+    /// where it is a run of its own, and every variant's.
+    pub fn epochs(&self) -> usize {
+        let baseline = if self.retrains_baseline() { self.ablation_epochs } else { 0 };
+        self.replicates * self.chosen.epochs + baseline + self.variants.iter().map(|v| v.recipe.epochs).sum::<usize>()
+    }
 
-/// Every variant trains for the ablation's epochs, so that the ablation
-/// compares like with like.
-pub fn check_ablation(variants: &[Variant], ablation_epochs: usize) -> anyhow::Result<()> {
-    match variants.iter().find(|v| v.recipe.epochs != ablation_epochs) {
-        Some(v) => {
-            anyhow::bail!("the ablation's variant \"{}\" trains {} epochs, not the ablation's {ablation_epochs}", v.name, v.recipe.epochs)
+    /// Whether the ablation's baseline is a run of its own: the chosen
+    /// recipe trained for the ablation's epochs, where they are fewer than
+    /// its own (else the first replicate serves).
+    fn retrains_baseline(&self) -> bool {
+        self.ablation_epochs != self.chosen.epochs
+    }
+
+    /// Fails, before anything trains, where the study cannot give a result:
+    /// no replicates, or a variant that trains another length than the
+    /// ablation's, which would not compare like with like.
+    pub fn check(&self) -> anyhow::Result<()> {
+        at_least_one(self.chosen.epochs, "the number of epochs")?;
+        at_least_one(self.replicates, "the number of replicates")?;
+        match self.variants.iter().find(|v| v.recipe.epochs != self.ablation_epochs) {
+            Some(v) => anyhow::bail!(
+                "the ablation's variant \"{}\" trains {} epochs, not the ablation's {}",
+                v.name,
+                v.recipe.epochs,
+                self.ablation_epochs
+            ),
+            None => Ok(()),
         }
-        None => Ok(()),
     }
-}
 
-/// Trains `chosen` from `replicates` seeds derived from `seed` and tests
-/// each model once, then compares every variant on the validation split
-/// with the chosen recipe, all trained from the first replicate's seed for
-/// `ablation_epochs`: where that is shorter than the chosen recipe, the
-/// chosen recipe is trained that long once more as the ablation's baseline.
-/// Returns the first replicate's model with the study.
-pub fn study(
-    chosen: &Recipe,
-    replicates: usize,
-    variants: &[Variant],
-    ablation_epochs: usize,
-    data: &Splits,
-    seed: u64,
-    progress: &ProgressBar,
-) -> anyhow::Result<(Trained, Study)> {
-    anyhow::ensure!(replicates > 0, "a study needs at least one replicate");
-    check_ablation(variants, ablation_epochs)?;
-    let mut runs = Vec::new();
-    let mut first = None;
-    let start = Instant::now();
-    for r in 0..replicates {
-        let seed = seed::derive(seed, &format!("replicate-{r}"));
-        progress.set_prefix(format!("seed {}/{replicates}", r + 1));
-        let (model, history) = recipe::train(chosen, seed, data, progress)?;
-        runs.push(Replicate {
-            seed,
-            test_accuracy: recipe::test_accuracy(&model, data),
-            seconds_per_epoch: history.seconds_per_epoch(),
-            history,
-        });
-        first.get_or_insert(model);
+    /// The seed of replicate `r`, derived from the study's `seed`; the
+    /// ablation trains from the first's.
+    pub fn replicate_seed(seed: u64, r: usize) -> u64 {
+        seed::derive(seed, &format!("replicate-{r}"))
     }
-    let replicates_seconds = start.elapsed().as_secs_f64();
-    let (Some(model), Some(first_run)) = (first, runs.first()) else { unreachable!("at least one replicate ran") };
-    let (test_accuracy_mean, test_accuracy_std) = mean_std(&runs.iter().map(|r| r.test_accuracy).collect::<Vec<_>>());
-    let (validation_accuracy_mean, _) = mean_std(&runs.iter().map(|r| r.history.final_val_accuracy).collect::<Vec<_>>());
-    let first_seed = first_run.seed;
-    let chosen_row = if retrains_baseline(chosen, ablation_epochs) {
-        progress.set_prefix(format!("ablation: chosen recipe, {ablation_epochs} epochs"));
-        let (_, history) = recipe::train(&Recipe { epochs: ablation_epochs, ..chosen.clone() }, first_seed, data, progress)?;
-        ValidationRow::new("chosen recipe", &history)
-    } else {
-        ValidationRow::new("chosen recipe", &first_run.history)
-    };
-    let mut variant_rows = Vec::new();
-    for variant in variants {
-        progress.set_prefix(format!("ablation: {}", variant.name));
-        let (_, history) = recipe::train(&variant.recipe, first_seed, data, progress)?;
-        variant_rows.push(ValidationRow::new(&variant.name, &history));
+
+    /// Every training of the study, in the order `assemble` takes them:
+    /// the replicates, the ablation's baseline where it is a run of its
+    /// own, then the variants.
+    pub fn trainings(&self, seed: u64) -> Vec<Training> {
+        let first_seed = Self::replicate_seed(seed, 0);
+        let replicates =
+            (0..self.replicates).map(|r| Training::new(&format!("seed {}", r + 1), self.chosen, Self::replicate_seed(seed, r)));
+        let baseline = self
+            .retrains_baseline()
+            .then(|| Training::new("ablation chosen recipe", &Recipe { epochs: self.ablation_epochs, ..self.chosen.clone() }, first_seed));
+        let variants = self.variants.iter().map(|v| Training::new(&format!("ablation {}", v.name), &v.recipe, first_seed));
+        replicates.chain(baseline).chain(variants).collect()
     }
-    progress.set_prefix("");
-    let summary = model.summary();
-    let study = Study {
-        parameters: summary.iter().map(|l| l.parameters).sum(),
-        summary,
-        train_images: data.train.1.size()[0] as usize,
-        validation_images: data.validation.1.size()[0] as usize,
-        replicates: runs,
-        test_accuracy_mean,
-        test_accuracy_std,
-        validation_accuracy_mean,
-        replicates_seconds,
-        ablation_epochs,
-        chosen: chosen_row,
-        variants: variant_rows,
-    };
-    Ok((model, study))
+
+    /// The study from its trainings' results, given in the order of
+    /// `trainings(seed)`: each replicate tested once, each variant compared
+    /// with the chosen recipe on the validation split. Returns the first
+    /// replicate's model with the study.
+    pub fn assemble(&self, seed: u64, done: Vec<Done>, data: &Splits) -> anyhow::Result<(Trained, Study)> {
+        self.check()?;
+        let expected = self.replicates + usize::from(self.retrains_baseline()) + self.variants.len();
+        anyhow::ensure!(done.len() == expected, "a study of {expected} trainings was given {}", done.len());
+        let mut done = done.into_iter();
+        let mut first = None;
+        let mut runs = Vec::new();
+        let mut replicates_seconds = 0.0;
+        for (r, replicate) in done.by_ref().take(self.replicates).enumerate() {
+            runs.push(Replicate {
+                seed: Self::replicate_seed(seed, r),
+                test_accuracy: recipe::test_accuracy(&replicate.model, data),
+                seconds_per_epoch: replicate.history.seconds_per_epoch(),
+                history: replicate.history,
+            });
+            replicates_seconds += replicate.wall_seconds;
+            first.get_or_insert(replicate.model);
+        }
+        let chosen = match self.retrains_baseline() {
+            true => ValidationRow::new("chosen recipe", &done.next().expect("counted").history),
+            false => ValidationRow::new("chosen recipe", &runs[0].history),
+        };
+        let variants = self.variants.iter().zip(done).map(|(v, d)| ValidationRow::new(&v.name, &d.history)).collect();
+        let (test_accuracy_mean, test_accuracy_std) = mean_std(&runs.iter().map(|r| r.test_accuracy).collect::<Vec<_>>());
+        let (validation_accuracy_mean, _) = mean_std(&runs.iter().map(|r| r.history.final_val_accuracy).collect::<Vec<_>>());
+        let model = first.expect("checked: at least one replicate");
+        let summary = model.summary();
+        let study = Study {
+            parameters: summary.iter().map(|l| l.parameters).sum(),
+            summary,
+            train_images: data.train.1.size()[0] as usize,
+            validation_images: data.validation.1.size()[0] as usize,
+            replicates: runs,
+            test_accuracy_mean,
+            test_accuracy_std,
+            validation_accuracy_mean,
+            replicates_seconds,
+            ablation_epochs: self.ablation_epochs,
+            chosen,
+            variants,
+        };
+        Ok((model, study))
+    }
 }

@@ -15,13 +15,16 @@ use crate::git;
 use crate::manifest;
 use crate::precision::{self, Chosen, CpuFeatures};
 use crate::profile::Profile;
-use crate::runner::Plan;
+use crate::runner::{Mode, Plan};
 
 /// Re-runs the experiments that the manifest in `out` records (those of
 /// `only`, or all), in a scratch directory with the recorded precision and
 /// threads, compares every metric, prints the table and writes the
 /// certificate; fails where a metric differs by more than `tolerance`.
 pub fn run(out: &Path, only: &[String], data: &Mnist, device: Device, tolerance: f64) -> anyhow::Result<()> {
+    if let Some((id, _)) = only.iter().find_map(|unit| unit.split_once('/')) {
+        bail!("verify --only: a study is verified whole, from its seed to its numbers: give `{id}`, not one of its trainings");
+    }
     let recorded_manifest = manifest::Manifest::read(out)?;
     let recorded = recorded_manifest.recorded_results(out, only)?;
     if data.provenance.fingerprint != recorded_manifest.data.fingerprint {
@@ -78,7 +81,7 @@ pub fn run(out: &Path, only: &[String], data: &Mnist, device: Device, tolerance:
         recorded_manifest.seed,
         plan.precision.precision.name()
     );
-    let reruns = plan.run(data, &Cache::new(scratch.path()), device, true)?;
+    let reruns = plan.run(data, &Cache::new(scratch.path()), device, Mode::Train { force: true })?;
     let here_device = format!("{device:?}").to_lowercase();
     for r in &records {
         if r.threads != threads || r.device != here_device {

@@ -181,6 +181,13 @@ fn bad_flags_and_bad_data_get_clear_errors() {
     let unknown = mnist_writeup(out.path(), &["run", "--only", "q7_nothing"]);
     assert!(!unknown.status.success());
     assert!(stderr(&unknown).contains("--only: no experiment `q7_nothing`; the experiments are: q1_preprocessing"));
+    let unknown = mnist_writeup(out.path(), &["run", "--only", "q3_cnn/seed-9"]);
+    assert!(!unknown.status.success());
+    assert!(
+        stderr(&unknown).contains("--only: `q3_cnn` has no training `seed-9`; its trainings are: seed-1, seed-2, "),
+        "{}",
+        stderr(&unknown)
+    );
 
     // A bad --out fails before anything is trained.
     let file = out.path().join("a-file");
@@ -249,7 +256,7 @@ fn without_timings(value: &serde_json::Value) -> serde_json::Value {
 }
 
 fn cached_results(out: &Path) -> Vec<(String, serde_json::Value)> {
-    let mut files: Vec<_> = std::fs::read_dir(out.join("cache")).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(out.join("cache")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_file()).collect();
     files.sort();
     files
         .iter()
@@ -598,6 +605,53 @@ fn manifest_results(out: &Path) -> Vec<(String, String, String)> {
     manifest["experiments"].as_array().unwrap().iter().map(|e| (field(e, "id"), field(e, "key"), field(e, "result_sha256"))).collect()
 }
 
+/// The trainings kept under `out`.
+fn kept_trainings(out: &Path) -> usize {
+    std::fs::read_dir(out.join("cache/trainings"))
+        .map_or(0, |files| files.filter(|f| f.as_ref().unwrap().path().extension().is_some_and(|e| e == "json")).count())
+}
+
+#[test]
+fn a_run_killed_after_a_training_trains_only_the_rest_and_gets_the_same_numbers() {
+    let root = tempfile::tempdir().unwrap();
+    let whole = root.path().join("whole");
+    let uninterrupted = mnist_writeup(&whole, &["run", "--only", "q3_cnn"]);
+    assert!(uninterrupted.status.success(), "{}", stderr(&uninterrupted));
+    let trainings = kept_trainings(&whole);
+    assert!(trainings >= 3, "question 3 keeps each training: {trainings}");
+
+    let killed = root.path().join("killed");
+    let mut run = smoke_flags(&mut Command::new(env!("CARGO_BIN_EXE_mnist-writeup")), &killed, &["run", "--only", "q3_cnn"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    while kept_trainings(&killed) == 0 {
+        assert!(run.try_wait().unwrap().is_none(), "the run ended before its first training was kept");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    run.kill().unwrap();
+    run.wait().unwrap();
+    let kept = kept_trainings(&killed);
+    assert!(kept < trainings, "killed before its last training: {kept} of {trainings} kept");
+    let resumed = mnist_writeup(&killed, &["run", "--only", "q3_cnn"]);
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    assert!(stderr(&resumed).contains(&format!("({kept} of {trainings} trainings from checkpoints")), "{}", stderr(&resumed));
+    assert_eq!(cached_results(&killed), cached_results(&whole), "the same result as a run never stopped");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
 #[test]
 fn jobs_run_apart_merge_into_the_report_of_one_run_and_disagreeing_results_are_refused() {
     let root = tempfile::tempdir().unwrap();
@@ -605,13 +659,19 @@ fn jobs_run_apart_merge_into_the_report_of_one_run_and_disagreeing_results_are_r
     let one_run = mnist_writeup(&single, &["build-report"]);
     assert!(one_run.status.success(), "{}", stderr(&one_run));
 
-    // A job matrix from `list --json`: one job per experiment, two at a time.
+    // A job matrix from `list --json`: one job per unit (an experiment, or
+    // one training of a study), two at a time.
     let listed = mnist_writeup(&root.path().join("listed"), &["list", "--json"]);
     let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
-    let ids: Vec<String> = listed.as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_owned()).collect();
-    assert_eq!(ids.len(), 7, "{listed}");
-    assert!(listed.as_array().unwrap().iter().all(|e| e["state"] == "to run" && e["key"].as_str().unwrap().len() == 64), "{listed}");
-    let jobs: Vec<std::path::PathBuf> = ids.iter().map(|id| root.path().join(format!("job-{id}"))).collect();
+    let experiments = listed.as_array().unwrap();
+    assert_eq!(experiments.len(), 7, "{listed}");
+    assert!(experiments.iter().all(|e| e["state"] == "to run" && e["key"].as_str().unwrap().len() == 64), "{listed}");
+    let ids: Vec<String> =
+        experiments.iter().flat_map(|e| e["units"].as_array().unwrap()).map(|u| u.as_str().unwrap().to_owned()).collect();
+    let trainings = ids.iter().filter(|id| id.contains('/')).count();
+    assert!(ids.contains(&"q3_cnn/seed-1".to_owned()) && ids.contains(&"q2_tuned_mlp/seed-2".to_owned()), "{ids:?}");
+    assert_eq!(ids.len() - trainings, 5, "the experiments without trainings are units of their own: {ids:?}");
+    let jobs: Vec<std::path::PathBuf> = ids.iter().map(|id| root.path().join(format!("job-{}", id.replace('/', "-")))).collect();
     for pair in ids.iter().zip(&jobs).collect::<Vec<_>>().chunks(2) {
         let running: Vec<_> = pair
             .iter()
@@ -629,7 +689,9 @@ fn jobs_run_apart_merge_into_the_report_of_one_run_and_disagreeing_results_are_r
     merge_args.extend(jobs.iter().map(|j| j.to_str().unwrap()));
     let merging = mnist_writeup(&merged, &merge_args);
     assert!(merging.status.success(), "{}", stderr(&merging));
-    assert!(stderr(&merging).contains("merged 7 results from 7 directories"), "{}", stderr(&merging));
+    let expected = format!("merged 5 results and {trainings} trainings from {} directories", ids.len());
+    assert!(stderr(&merging).contains(&expected), "{}", stderr(&merging));
+    assert!(stderr(&merging).contains(&format!("q3_cnn                   ran in ")), "assembled from its parts: {}", stderr(&merging));
     assert_eq!(manifest_results(&merged), manifest_results(&single), "the same keys and result hashes as one run");
     let pages = |out: &Path| pdf_page_count(&std::fs::read(out.join("report.pdf")).unwrap());
     assert_eq!(pages(&merged), pages(&single));
@@ -642,6 +704,36 @@ fn jobs_run_apart_merge_into_the_report_of_one_run_and_disagreeing_results_are_r
     assert!(!refused.status.success());
     let err = stderr(&refused);
     assert!(err.contains("other-seed/cache/q1_preprocessing-") && err.contains("seed changed: "), "{err}");
+    // So is a training of another seed.
+    let other_seed = root.path().join("other-seed-training");
+    let job = mnist_writeup(&other_seed, &["run", "--only", "q3_cnn/mlp-500-300", "--seed", "406"]);
+    assert!(job.status.success(), "{}", stderr(&job));
+    let trained = &jobs[ids.iter().position(|id| id == "q3_cnn/mlp-500-300").unwrap()];
+    let refused = mnist_writeup(&root.path().join("refused"), &["merge", trained.to_str().unwrap(), other_seed.to_str().unwrap()]);
+    let err = stderr(&refused);
+    assert!(!refused.status.success() && err.contains("trainings/q3_cnn.mlp-500-300-") && err.contains("seed changed: "), "{err}");
+    // And one whose weights were replaced.
+    let replaced = root.path().join("replaced");
+    copy_dir(trained, &replaced);
+    let weights = std::fs::read_dir(replaced.join("cache/trainings"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().unwrap() == "weights")
+        .unwrap();
+    let mut bytes = std::fs::read(&weights).unwrap();
+    let last = bytes.len() - 100;
+    bytes[last] ^= 1;
+    std::fs::write(&weights, bytes).unwrap();
+    let refused = mnist_writeup(&root.path().join("refused"), &["merge", replaced.to_str().unwrap()]);
+    let err = stderr(&refused);
+    assert!(
+        !refused.status.success() && err.contains("replaced/cache/trainings/q3_cnn.mlp-500-300-") && err.contains("its weights are not"),
+        "{err}"
+    );
+    // A merge without every training of a study says which are missing.
+    let missing = mnist_writeup(&root.path().join("missing"), &["merge", trained.to_str().unwrap()]);
+    let err = stderr(&missing);
+    assert!(!missing.status.success() && err.contains("q2_tuned_mlp: its result waits for") && err.contains("seed-1"), "{err}");
     // So is a result edited after it was computed.
     let edited = root.path().join("edited");
     std::fs::create_dir_all(&edited).unwrap();

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Slurm path end to end, on a one-node cluster started on this machine:
 # the smoke profile once in sequence, then as a job array (one task per
-# experiment, one core each) and a render job; checks that both runs
+# unit, one core each) and a render job; checks that both runs
 # computed the same results and prints both wall times. Run it before
 # changing scripts/slurm/ (it needs root, slurm-wlm and munge; see README).
 set -euo pipefail

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the report on a Slurm cluster: a job array with one task per
-# experiment, and a render job that starts when all of them have succeeded.
+# Runs the report on a Slurm cluster: a job array with one task per unit
+# (an experiment, or one training of a study), and a render job that starts
+# when all of them have succeeded.
 #   scripts/slurm/submit.sh OUT [FLAGS...]
 # FLAGS go to every mnist-writeup command (--profile, --seed, --threads, ...);
 # each task asks for MNIST_WRITEUP_CPUS cores (default 2; match --threads).
@@ -13,7 +14,7 @@ shift
 bin=$here/../../target/release/mnist-writeup
 [ -x "$bin" ] || { echo "submit: build first: cargo build --release" >&2; exit 1; }
 mkdir -p "$out/jobs"
-count=$("$bin" list --json --out "$out/jobs/list" "$@" | python3 -c 'import json, sys; print(len(json.load(sys.stdin)))')
+count=$("$bin" list --json --out "$out/jobs/list" "$@" | python3 -c 'import json, sys; print(sum(len(e["units"]) for e in json.load(sys.stdin)))')
 export MNIST_WRITEUP_BIN=$bin MNIST_WRITEUP_OUT=$out MNIST_WRITEUP_FLAGS="$*"
 cpus=${MNIST_WRITEUP_CPUS:-2}
 array=$(sbatch --parsable --export=ALL --cpus-per-task="$cpus" --array="0-$((count - 1))" \

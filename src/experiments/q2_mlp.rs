@@ -5,16 +5,17 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::experiment::{About, Context, Experiment, at_least_one};
+use crate::checkpoint::Unit;
+use crate::experiment::{About, Context, Experiment};
 use crate::figures::{self, Figure};
 use crate::models::LayerSummary;
 use crate::models::batched_mlp::BatchedMlp;
 use crate::networks;
-use crate::profile::Profile;
-use crate::recipe::{self, Network, Optimiser, Recipe, Splits};
+use crate::profile::{Profile, at_least_one};
+use crate::recipe::{self, Network, Optimiser, Recipe, Splits, Training};
 use crate::seed;
 use crate::stats::{mean_std, paired_t};
-use crate::study::{self, Study, Variant};
+use crate::study::{Design, Study, Variant};
 use crate::train::History;
 use crate::train::batched::{self, BatchedFitOptions};
 
@@ -357,6 +358,12 @@ pub struct TunedConfig {
     pub test_images: usize,
 }
 
+impl TunedConfig {
+    fn design(&self) -> Design<'_> {
+        Design { chosen: &self.chosen, replicates: self.replicates, variants: &self.variants, ablation_epochs: self.ablation_epochs }
+    }
+}
+
 /// Question 2 D, "the best validation accuracy you can achieve": the same
 /// 784-500-300-10 network with Nesterov momentum, a one-cycle learning rate
 /// and random shifts, rotations and scalings, every choice made on a
@@ -414,20 +421,21 @@ impl Experiment for TunedMlp {
     }
     fn training_images(&self) -> u64 {
         let c = &self.0;
-        let epochs = study::epochs(&c.chosen, c.replicates, &c.variants, c.ablation_epochs);
-        (epochs * (c.train_images - c.validation_images)) as u64
+        (c.design().epochs() * (c.train_images - c.validation_images)) as u64
     }
     fn check(&self) -> anyhow::Result<()> {
-        at_least_one(self.0.chosen.epochs, "the number of epochs")?;
-        at_least_one(self.0.replicates, "the number of replicates")?;
         at_least_one(self.0.validation_images, "the number of validation images")?;
-        study::check_ablation(&self.0.variants, self.0.ablation_epochs)
+        self.0.design().check()
+    }
+    fn trainings(&self, seed: u64) -> Vec<Unit> {
+        self.0.design().trainings(seed).iter().map(Training::unit).collect()
     }
     fn run(&self, ctx: &Context) -> anyhow::Result<Study> {
         let c = &self.0;
         let (train, validation) = ctx.data.train.hold_out(c.validation_images, seed::derive(ctx.seed, "validation"));
         let splits = Splits::new(&train, &validation, &ctx.data.test, ctx.device);
-        let (_, study) = study::study(&c.chosen, c.replicates, &c.variants, c.ablation_epochs, &splits, ctx.seed, ctx.progress)?;
+        let done = recipe::train_all(&c.design().trainings(ctx.seed), &splits, ctx.progress, ctx.checkpoints)?;
+        let (_, study) = c.design().assemble(ctx.seed, done, &splits)?;
         ctx.progress.finish_and_clear();
         Ok(study)
     }
@@ -439,6 +447,7 @@ impl Experiment for TunedMlp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checkpoint::{Checkpoint, Checkpoints};
     use crate::data::Mnist;
     use indicatif::ProgressBar;
     use tch::Device;
@@ -447,7 +456,8 @@ mod tests {
     fn the_batched_path_matches_one_network_at_a_time() {
         let data = Mnist::load_embedded().unwrap().subset(512, 256, 3);
         let progress = ProgressBar::hidden();
-        let ctx = Context { data: &data, device: Device::Cpu, seed: 11, progress: &progress };
+        let ctx =
+            Context { data: &data, device: Device::Cpu, seed: 11, progress: &progress, checkpoints: &crate::checkpoint::NoCheckpoints };
         // Same seeds, float32 both: equal within float rounding, though the
         // batched path does its own backward pass and fused updates.
         let config = SweepConfig {
@@ -473,6 +483,56 @@ mod tests {
         assert_ne!(sweep.runs[0].history.epochs[0].train_loss, sweep.runs[3].history.epochs[0].train_loss);
         assert_ne!(sweep.runs[0].history.final_val_accuracy.to_bits(), f64::NAN.to_bits());
         assert!(sweep.runs[2].history.epochs[1].train_loss > sweep.runs[0].history.epochs[1].train_loss);
+    }
+
+    /// Checkpoints in memory that fail to store once `kill_after` are kept,
+    /// as a run killed there would, and list what trained.
+    #[derive(Default)]
+    struct Memory {
+        kept: std::cell::RefCell<std::collections::BTreeMap<String, (serde_json::Value, Vec<u8>)>>,
+        kill_after: Option<usize>,
+        trained: std::cell::RefCell<Vec<String>>,
+    }
+
+    impl Checkpoints for Memory {
+        fn load(&self, name: &str) -> Option<Checkpoint> {
+            let kept = self.kept.borrow();
+            let (history, weights) = kept.get(name)?;
+            Some(Checkpoint { history: history.clone(), weights: weights.clone(), wall_seconds: 1.0, cpu_class: "test".into() })
+        }
+        fn store(&self, name: &str, c: &Checkpoint) -> anyhow::Result<()> {
+            self.trained.borrow_mut().push(name.to_owned());
+            anyhow::ensure!(Some(self.kept.borrow().len()) != self.kill_after, "killed");
+            self.kept.borrow_mut().insert(name.to_owned(), (c.history.clone(), c.weights.clone()));
+            Ok(())
+        }
+        fn wanted(&self, _: &str) -> bool {
+            true
+        }
+    }
+
+    /// Bit-identity with an uninterrupted run is checked end to end, in
+    /// processes of their own: tests in one process share torch's generator.
+    #[test]
+    fn an_interrupted_study_trains_only_the_rest() {
+        let data = Mnist::load_embedded().unwrap().subset(600, 200, 3);
+        let progress = ProgressBar::hidden();
+        let tuned = TunedMlp::new(Profile::Smoke);
+        let run = |checkpoints: &dyn Checkpoints| {
+            let ctx = Context { data: &data, device: Device::Cpu, seed: 7, progress: &progress, checkpoints };
+            Experiment::run(&tuned, &ctx)
+        };
+        let names: Vec<String> = Experiment::trainings(&tuned, 7).into_iter().map(|t| t.name).collect();
+        assert!(names.len() >= 3, "{names:?}");
+        let memory = Memory { kill_after: Some(1), ..Memory::default() };
+        assert_eq!(run(&memory).unwrap_err().to_string(), "killed");
+        assert_eq!(*memory.trained.borrow(), names[..2], "killed while keeping its second training");
+        memory.trained.borrow_mut().clear();
+        let resumed = Memory { kill_after: None, ..memory };
+        let study = run(&resumed).unwrap();
+        assert_eq!(*resumed.trained.borrow(), names[1..], "only the first training was not trained again");
+        assert_eq!(study.replicates.len(), tuned.0.replicates);
+        assert_eq!(resumed.kept.borrow().len(), names.len());
     }
 
     #[test]

@@ -10,18 +10,19 @@ use serde::{Deserialize, Serialize};
 use tch::nn::ModuleT;
 use tch::{Kind, Tensor};
 
+use crate::checkpoint::Unit;
 use crate::data::{CLASSES, Split};
-use crate::experiment::{About, Context, Experiment, at_least_one};
+use crate::experiment::{About, Context, Experiment};
 use crate::figures::{self, Figure, Series};
 use crate::models::cnn::{Cnn, CnnConfig};
 use crate::models::{self, LayerKind, LayerSummary};
 use crate::networks;
 use crate::precision::Precision;
-use crate::profile::Profile;
-use crate::recipe::{self, Network, Recipe, Splits, Trained};
+use crate::profile::{Profile, at_least_one};
+use crate::recipe::{self, Network, Recipe, Splits, Trained, Training};
 use crate::seed;
 use crate::shift::{self, DIRECTIONS};
-use crate::study::{self, Study, ValidationRow, Variant};
+use crate::study::{Design, Study, ValidationRow, Variant};
 use crate::train::{self, Batches, History};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -216,23 +217,19 @@ fn cost(model: &str, recipe: &Recipe, images: usize, measured: Option<(&History,
     }
 }
 
-/// The networks question 3 trains besides the chosen one.
-struct Others {
-    reference: Trained,
-    reference_history: History,
-    wide_mlp: Trained,
-    wide_mlp_history: History,
-}
+impl Config {
+    fn design(&self) -> Design<'_> {
+        Design { chosen: &self.chosen, replicates: self.replicates, variants: &self.variants, ablation_epochs: self.ablation_epochs }
+    }
 
-/// The reference CNN from the first replicate's seed, and question 2 D's
-/// MLP, on the same splits.
-fn train_others(c: &Config, data: &Splits, first_seed: u64, ctx: &Context) -> anyhow::Result<Others> {
-    ctx.progress.set_prefix("reference CNN");
-    let (reference, reference_history) = recipe::train(&c.reference, first_seed, data, ctx.progress)?;
-    ctx.progress.set_prefix("500-300 MLP");
-    let (wide_mlp, wide_mlp_history) = recipe::train(&c.wide_mlp, seed::derive(ctx.seed, "mlp"), data, ctx.progress)?;
-    ctx.progress.set_prefix("");
-    Ok(Others { reference, reference_history, wide_mlp, wide_mlp_history })
+    /// The study's trainings, then the reference CNN from the first
+    /// replicate's seed and question 2 D's MLP.
+    fn trainings(&self, seed: u64) -> Vec<Training> {
+        let mut trainings = self.design().trainings(seed);
+        trainings.push(Training::new("reference cnn", &self.reference, Design::replicate_seed(seed, 0)));
+        trainings.push(Training::new("mlp 500 300", &self.wide_mlp, seed::derive(seed, "mlp")));
+        trainings
+    }
 }
 
 fn errors(cnn: &Cnn, data: &Splits, test: &Split, shown: usize) -> anyhow::Result<Errors> {
@@ -262,16 +259,17 @@ pub fn run(c: &Config, ctx: &Context) -> anyhow::Result<Output> {
     let (train_split, validation_split) = ctx.data.train.hold_out(c.validation_images, seed::derive(ctx.seed, "validation"));
     let data = Splits::new(&train_split, &validation_split, &ctx.data.test, ctx.device);
     let train_images = train_split.len();
-    let (chosen, study) = study::study(&c.chosen, c.replicates, &c.variants, c.ablation_epochs, &data, ctx.seed, ctx.progress)?;
+    let mut done = recipe::train_all(&c.trainings(ctx.seed), &data, ctx.progress, ctx.checkpoints)?;
+    let (Some(wide_mlp), Some(reference)) = (done.pop(), done.pop()) else { unreachable!("the last two trainings are the others") };
+    let (chosen, study) = c.design().assemble(ctx.seed, done, &data)?;
     let Trained::Cnn(cnn) = chosen else { anyhow::bail!("question 3's chosen recipe must be a CNN") };
-    let others = train_others(c, &data, study.replicates[0].seed, ctx)?;
     ctx.progress.set_message("measuring translation robustness");
-    let reference_test_accuracy = recipe::test_accuracy(&others.reference, &data);
-    let wide_mlp_test_accuracy = recipe::test_accuracy(&others.wide_mlp, &data);
+    let reference_test_accuracy = recipe::test_accuracy(&reference.model, &data);
+    let wide_mlp_test_accuracy = recipe::test_accuracy(&wide_mlp.model, &data);
     let costs = Costs {
         notebook_mlp: cost("MLP 64-64 (Q2 A-C)", &c.notebook_mlp, train_images, None),
-        wide_mlp: cost("MLP 500-300 (Q2 D)", &c.wide_mlp, train_images, Some((&others.wide_mlp_history, wide_mlp_test_accuracy))),
-        reference_cnn: cost("reference CNN", &c.reference, train_images, Some((&others.reference_history, reference_test_accuracy))),
+        wide_mlp: cost("MLP 500-300 (Q2 D)", &c.wide_mlp, train_images, Some((&wide_mlp.history, wide_mlp_test_accuracy))),
+        reference_cnn: cost("reference CNN", &c.reference, train_images, Some((&reference.history, reference_test_accuracy))),
         chosen_cnn: Cost {
             seconds_per_epoch: Some(study.replicates[0].seconds_per_epoch),
             test_accuracy: Some(study.test_accuracy_mean),
@@ -280,14 +278,14 @@ pub fn run(c: &Config, ctx: &Context) -> anyhow::Result<Output> {
     };
     let translation = Translations {
         chosen_cnn: translation("chosen CNN", &cnn, &data.test, c.max_test_shift),
-        reference_cnn: translation("reference CNN (trained without shifts)", &others.reference, &data.test, c.max_test_shift),
-        wide_mlp: translation("MLP 500-300", &others.wide_mlp, &data.test, c.max_test_shift),
+        reference_cnn: translation("reference CNN (trained without shifts)", &reference.model, &data.test, c.max_test_shift),
+        wide_mlp: translation("MLP 500-300", &wide_mlp.model, &data.test, c.max_test_shift),
     };
     let output = Output {
-        reference: ValidationRow::new("reference network (no batch norm, shifts or schedule)", &others.reference_history),
-        reference_summary: others.reference.summary(),
+        reference: ValidationRow::new("reference network (no batch norm, shifts or schedule)", &reference.history),
+        reference_summary: reference.model.summary(),
         reference_test_accuracy,
-        reference_seconds_per_epoch: others.reference_history.seconds_per_epoch(),
+        reference_seconds_per_epoch: reference.history.seconds_per_epoch(),
         costs,
         translation,
         errors: errors(&cnn, &data, &ctx.data.test, c.shown_misclassified)?,
@@ -316,15 +314,16 @@ impl Experiment for ConvolutionalNetwork {
     fn training_images(&self) -> u64 {
         let c = &self.0;
         let train = c.train_images - c.validation_images;
-        let recipes = study::epochs(&c.chosen, c.replicates, &c.variants, c.ablation_epochs) + c.reference.epochs + c.wide_mlp.epochs;
+        let recipes = c.design().epochs() + c.reference.epochs + c.wide_mlp.epochs;
         (recipes * train) as u64
     }
     fn check(&self) -> anyhow::Result<()> {
         anyhow::ensure!(cnn_config(&self.0.chosen).is_some(), "the chosen recipe must be a CNN");
-        at_least_one(self.0.chosen.epochs, "the number of epochs")?;
-        at_least_one(self.0.replicates, "the number of replicates")?;
         at_least_one(self.0.validation_images, "the number of validation images")?;
-        study::check_ablation(&self.0.variants, self.0.ablation_epochs)
+        self.0.design().check()
+    }
+    fn trainings(&self, seed: u64) -> Vec<Unit> {
+        self.0.trainings(seed).iter().map(Training::unit).collect()
     }
     fn run(&self, ctx: &Context) -> anyhow::Result<Output> {
         run(&self.0, ctx)

@@ -12,12 +12,12 @@ use tch::nn::{self, OptimizerConfig};
 use tch::{Kind, Tensor};
 
 use crate::data::CLASSES;
-use crate::experiment::{About, Context, Experiment, at_least_one};
+use crate::experiment::{About, Context, Experiment};
 use crate::figures::{self, Figure, Series};
 use crate::models::autoencoder::Autoencoder;
 use crate::networks;
 use crate::noise::salt_and_pepper;
-use crate::profile::Profile;
+use crate::profile::{Profile, at_least_one};
 use crate::recipe::{self, Recipe, Splits, Trained};
 use crate::seed;
 use crate::stats::mean_std;

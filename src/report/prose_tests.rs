@@ -21,7 +21,8 @@ use crate::report::answers;
 fn smoke_result(experiment: &dyn AnyExperiment) -> Value {
     let data = Mnist::load_embedded().unwrap().subset(Profile::Smoke.train_images(), Profile::Smoke.test_images(), 1);
     let progress = ProgressBar::hidden();
-    let ctx = Context { data: &data, device: tch::Device::Cpu, seed: 3, progress: &progress };
+    let ctx =
+        Context { data: &data, device: tch::Device::Cpu, seed: 3, progress: &progress, checkpoints: &crate::checkpoint::NoCheckpoints };
     experiment.run(&ctx).unwrap()
 }
 

@@ -1,0 +1,73 @@
+//! Kept trainings, as the experiments see them: what a finished training
+//! leaves behind, the store an experiment keeps its trainings in (so that an
+//! interrupted run resumes after its last finished training, and separate
+//! jobs can each train a part of one experiment), and the names that make
+//! each training a unit of its own. Nothing here knows networks or files.
+
+use serde_json::Value;
+
+/// What a finished training leaves behind: its history (as JSON), its
+/// weights (as the network's store writes them), how long it took and on
+/// which class of CPU.
+pub struct Checkpoint {
+    pub history: Value,
+    pub weights: Vec<u8>,
+    pub wall_seconds: f64,
+    pub cpu_class: String,
+}
+
+/// Where an experiment keeps its finished trainings, by name.
+pub trait Checkpoints {
+    /// The checkpoint of training `name`, if one was kept and may be used.
+    fn load(&self, name: &str) -> Option<Checkpoint>;
+    fn store(&self, name: &str, checkpoint: &Checkpoint) -> anyhow::Result<()>;
+    /// Whether this job trains `name` when it has no checkpoint; false for
+    /// the trainings given to other jobs.
+    fn wanted(&self, name: &str) -> bool;
+}
+
+/// Nothing kept: every training runs.
+pub struct NoCheckpoints;
+
+impl Checkpoints for NoCheckpoints {
+    fn load(&self, _: &str) -> Option<Checkpoint> {
+        None
+    }
+    fn store(&self, _: &str, _: &Checkpoint) -> anyhow::Result<()> {
+        Ok(())
+    }
+    fn wanted(&self, _: &str) -> bool {
+        true
+    }
+}
+
+/// One training of an experiment as a unit of work: `run --only ID/NAME`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unit {
+    pub name: String,
+    pub epochs: usize,
+}
+
+/// `label` in lower case, every run of characters other than ASCII letters
+/// and digits made one hyphen: a name for a file and a command line.
+pub fn name(label: &str) -> String {
+    let lower = label.to_lowercase();
+    lower.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).collect::<Vec<_>>().join("-")
+}
+
+/// Why an experiment stopped before its result: trainings it needs were
+/// given to other jobs and have no checkpoint yet.
+#[derive(Debug, thiserror::Error)]
+#[error("waits for the trainings given to other jobs: {}", left.join(", "))]
+pub struct Incomplete {
+    pub left: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn names_are_lower_case_words_joined_by_hyphens() {
+        assert_eq!(super::name("ablation none of these (the notebook's recipe)"), "ablation-none-of-these-the-notebook-s-recipe");
+        assert_eq!(super::name("MLP 500-300"), "mlp-500-300");
+    }
+}
