@@ -1,9 +1,15 @@
 //! Kept trainings, as the experiments see them: what a finished training
 //! leaves behind, the store an experiment keeps its trainings in (so that an
 //! interrupted run resumes after its last finished training, and separate
-//! jobs can each train a part of one experiment), and the names that make
-//! each training a unit of its own. Nothing here knows networks or files.
+//! jobs can each train a part of one experiment), parts kept whole, and the
+//! names that make each training a unit of its own. Nothing here knows
+//! networks or files.
 
+use std::cell::RefCell;
+use std::time::Instant;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 /// What a finished training leaves behind: its history (as JSON), its
@@ -61,6 +67,53 @@ pub fn name(label: &str) -> String {
 #[error("waits for the trainings given to other jobs: {}", left.join(", "))]
 pub struct Incomplete {
     pub left: Vec<String>,
+}
+
+/// An experiment's parts whose values are kept whole (a batched training's
+/// histories, say: no weights), each computed only where no checkpoint has
+/// it and this job was given it.
+pub struct Parts<'a> {
+    checkpoints: &'a dyn Checkpoints,
+    left: RefCell<Vec<String>>,
+}
+
+impl<'a> Parts<'a> {
+    pub fn new(checkpoints: &'a dyn Checkpoints) -> Parts<'a> {
+        Parts { checkpoints, left: RefCell::new(Vec::new()) }
+    }
+
+    /// Part `name`'s value: from its checkpoint, else from `compute` and
+    /// kept at once; `None` where it is another job's.
+    pub fn keep<T: Serialize + DeserializeOwned>(
+        &self,
+        name: &str,
+        compute: impl FnOnce() -> anyhow::Result<T>,
+    ) -> anyhow::Result<Option<T>> {
+        if let Some(kept) = self.checkpoints.load(name) {
+            let value = serde_json::from_value(kept.history).map_err(|e| anyhow::anyhow!("{name}: its checkpoint cannot be read: {e}"))?;
+            return Ok(Some(value));
+        }
+        if !self.checkpoints.wanted(name) {
+            self.left.borrow_mut().push(name.to_owned());
+            return Ok(None);
+        }
+        let start = Instant::now();
+        let value = compute()?;
+        let kept = Checkpoint {
+            history: serde_json::to_value(&value)?,
+            weights: Vec::new(),
+            wall_seconds: start.elapsed().as_secs_f64(),
+            cpu_class: crate::precision::CpuFeatures::detect().class(),
+        };
+        self.checkpoints.store(name, &kept)?;
+        Ok(Some(value))
+    }
+
+    /// Fails with `Incomplete` where some parts were left to other jobs.
+    pub fn finish(self) -> anyhow::Result<()> {
+        let left = self.left.into_inner();
+        if left.is_empty() { Ok(()) } else { Err(Incomplete { left }.into()) }
+    }
 }
 
 #[cfg(test)]

@@ -3,10 +3,12 @@
 //! notebook did. Four studies, every one on the batched path (the models of
 //! a study that share their mini-batches train as one model): the learning
 //! rate (replicated), hidden width against learning rate, Gaussian noise on
-//! the input, and L2 on the hidden layer.
+//! the input, and L2 on the hidden layer. Each batched training is kept as a
+//! part of its own, so it can run as a job of its own.
 
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::{Parts, Unit};
 use crate::experiment::{About, Context, Experiment};
 use crate::figures::{self, Figure};
 use crate::models::batched_mlp::BatchedMlp;
@@ -172,22 +174,26 @@ fn learning_rate_study(c: &Config, data: &Splits, ctx: &Context) -> anyhow::Resu
 /// accuracy (a tenth of a percentage point) of the best of all widths.
 const ENOUGH: f64 = 0.001;
 
-fn width_study(c: &Config, data: &Splits, ctx: &Context) -> anyhow::Result<WidthStudy> {
+/// The rates of one width, trained together: they share its initial
+/// weights and every mini-batch.
+fn width_histories(c: &Config, data: &Splits, ctx: &Context, width: i64) -> anyhow::Result<Vec<History>> {
     let seeds = [seed::derive(ctx.seed, "width")];
+    let batch = Batch {
+        hidden: width,
+        epochs: c.epochs,
+        seeds: &seeds,
+        rates: &c.grid_learning_rates,
+        l2: &vec![0.0; c.grid_learning_rates.len()],
+        noise: None,
+    };
+    train(c, data, ctx, &batch)
+}
+
+/// The width study from each width's histories, in the order of `c.widths`.
+fn width_study(c: &Config, per_width: Vec<Vec<History>>) -> WidthStudy {
     let mut rows = Vec::new();
     let mut model_epochs_seconds = 0.0;
-    // The rates of one width share its initial weights and every mini-batch.
-    for &width in &c.widths {
-        ctx.progress.set_prefix(format!("width {width}"));
-        let batch = Batch {
-            hidden: width,
-            epochs: c.epochs,
-            seeds: &seeds,
-            rates: &c.grid_learning_rates,
-            l2: &vec![0.0; c.grid_learning_rates.len()],
-            noise: None,
-        };
-        let histories = train(c, data, ctx, &batch)?;
+    for (&width, histories) in c.widths.iter().zip(per_width) {
         model_epochs_seconds += histories[0].train_seconds;
         let test_accuracies: Vec<f64> = histories.iter().map(|h| h.final_val_accuracy).collect();
         let best = (0..test_accuracies.len()).max_by(|&a, &b| test_accuracies[a].total_cmp(&test_accuracies[b])).expect("a rate");
@@ -202,7 +208,27 @@ fn width_study(c: &Config, data: &Splits, ctx: &Context) -> anyhow::Result<Width
     let top = rows.iter().map(|r| r.best_accuracy).fold(f64::NEG_INFINITY, f64::max);
     let enough_width = rows.iter().find(|r| r.best_accuracy >= top - ENOUGH).expect("the best width is within reach of itself").width;
     let models = (c.widths.len() * c.grid_learning_rates.len() * c.epochs) as f64;
-    Ok(WidthStudy { rows, enough_width, enough: ENOUGH, seconds_per_model_epoch: model_epochs_seconds / models })
+    WidthStudy { rows, enough_width, enough: ENOUGH, seconds_per_model_epoch: model_epochs_seconds / models }
+}
+
+/// The batched trainings, each kept as a part of its own: a job's unit.
+const LEARNING_RATE: &str = "learning-rate";
+const INPUT_NOISE: &str = "input-noise";
+const HIDDEN_L2: &str = "hidden-l2";
+
+fn width_part(width: i64) -> String {
+    format!("width-{width}")
+}
+
+impl Config {
+    fn units(&self) -> Vec<Unit> {
+        let unit = |name: &str, epochs| Unit { name: name.to_owned(), epochs };
+        let widths = self.widths.iter().map(|&w| unit(&width_part(w), self.epochs));
+        std::iter::once(unit(LEARNING_RATE, self.epochs))
+            .chain(widths)
+            .chain([unit(INPUT_NOISE, self.noise_epochs), unit(HIDDEN_L2, self.epochs)])
+            .collect()
+    }
 }
 
 fn trained(setting: f64, history: History) -> Trained {
@@ -267,13 +293,27 @@ impl Experiment for EarlierEdition {
         at_least_one(c.l2_factors.len(), "L2 factors")
     }
 
+    fn trainings(&self, _seed: u64) -> Vec<Unit> {
+        self.0.units()
+    }
+
     fn run(&self, ctx: &Context) -> anyhow::Result<Output> {
         let c = &self.0;
         let data = Splits::validated_on_test(&ctx.data.train, &ctx.data.test, ctx.device);
-        let learning_rate = learning_rate_study(c, &data, ctx)?;
-        let width = width_study(c, &data, ctx)?;
-        let input_noise = setting_study(c, &data, ctx, "input-noise", &c.noise_stds, true)?;
-        let hidden_l2 = setting_study(c, &data, ctx, "hidden-l2", &c.l2_factors, false)?;
+        let parts = Parts::new(ctx.checkpoints);
+        let learning_rate = parts.keep(LEARNING_RATE, || learning_rate_study(c, &data, ctx))?;
+        let mut per_width = Vec::new();
+        for &width in &c.widths {
+            ctx.progress.set_prefix(format!("width {width}"));
+            per_width.extend(parts.keep(&width_part(width), || width_histories(c, &data, ctx, width))?);
+        }
+        let input_noise = parts.keep(INPUT_NOISE, || setting_study(c, &data, ctx, "input-noise", &c.noise_stds, true))?;
+        let hidden_l2 = parts.keep(HIDDEN_L2, || setting_study(c, &data, ctx, "hidden-l2", &c.l2_factors, false))?;
+        parts.finish()?;
+        let (Some(learning_rate), Some(input_noise), Some(hidden_l2)) = (learning_rate, input_noise, hidden_l2) else {
+            unreachable!("finished: every part is here")
+        };
+        let width = width_study(c, per_width);
         Ok(Output { learning_rate, width, input_noise, hidden_l2, train_images: ctx.data.train.len() })
     }
 
