@@ -69,9 +69,19 @@ pub struct Incomplete {
     pub left: Vec<String>,
 }
 
-/// An experiment's parts whose values are kept whole (a batched training's
-/// histories, say: no weights), each computed only where no checkpoint has
-/// it and this job was given it.
+/// What `Parts::lookup` found for a part.
+pub enum Lookup {
+    /// Its checkpoint.
+    Kept(Checkpoint),
+    /// Nothing: this job computes it, then `Parts::store`s it.
+    Compute(Instant),
+    /// Nothing, and it is another job's.
+    OtherJob,
+}
+
+/// An experiment's parts, each kept as it is computed and computed only
+/// where no checkpoint has it and this job was given it; `finish` says
+/// whether the experiment has them all.
 pub struct Parts<'a> {
     checkpoints: &'a dyn Checkpoints,
     left: RefCell<Vec<String>>,
@@ -82,31 +92,50 @@ impl<'a> Parts<'a> {
         Parts { checkpoints, left: RefCell::new(Vec::new()) }
     }
 
-    /// Part `name`'s value: from its checkpoint, else from `compute` and
-    /// kept at once; `None` where it is another job's.
+    pub fn lookup(&self, name: &str) -> Lookup {
+        if let Some(kept) = self.checkpoints.load(name) {
+            return Lookup::Kept(kept);
+        }
+        if self.checkpoints.wanted(name) {
+            return Lookup::Compute(Instant::now());
+        }
+        self.left.borrow_mut().push(name.to_owned());
+        Lookup::OtherJob
+    }
+
+    /// Keeps part `name`, computed since `started`: its value (a history)
+    /// and its weights (empty where nothing later needs the model).
+    pub fn store(&self, name: &str, value: &impl Serialize, weights: Vec<u8>, started: Instant) -> anyhow::Result<Checkpoint> {
+        let kept = Checkpoint {
+            history: serde_json::to_value(value)?,
+            weights,
+            wall_seconds: started.elapsed().as_secs_f64(),
+            cpu_class: crate::precision::CpuFeatures::detect().class(),
+        };
+        self.checkpoints.store(name, &kept)?;
+        Ok(kept)
+    }
+
+    /// Part `name`'s value, kept whole without weights: from its
+    /// checkpoint, else from `compute`; `None` where it is another job's.
     pub fn keep<T: Serialize + DeserializeOwned>(
         &self,
         name: &str,
         compute: impl FnOnce() -> anyhow::Result<T>,
     ) -> anyhow::Result<Option<T>> {
-        if let Some(kept) = self.checkpoints.load(name) {
-            let value = serde_json::from_value(kept.history).map_err(|e| anyhow::anyhow!("{name}: its checkpoint cannot be read: {e}"))?;
-            return Ok(Some(value));
+        match self.lookup(name) {
+            Lookup::Kept(kept) => {
+                let value =
+                    serde_json::from_value(kept.history).map_err(|e| anyhow::anyhow!("{name}: its checkpoint cannot be read: {e}"))?;
+                Ok(Some(value))
+            }
+            Lookup::Compute(started) => {
+                let value = compute()?;
+                self.store(name, &value, Vec::new(), started)?;
+                Ok(Some(value))
+            }
+            Lookup::OtherJob => Ok(None),
         }
-        if !self.checkpoints.wanted(name) {
-            self.left.borrow_mut().push(name.to_owned());
-            return Ok(None);
-        }
-        let start = Instant::now();
-        let value = compute()?;
-        let kept = Checkpoint {
-            history: serde_json::to_value(&value)?,
-            weights: Vec::new(),
-            wall_seconds: start.elapsed().as_secs_f64(),
-            cpu_class: crate::precision::CpuFeatures::detect().class(),
-        };
-        self.checkpoints.store(name, &kept)?;
-        Ok(Some(value))
     }
 
     /// Fails with `Incomplete` where some parts were left to other jobs.

@@ -39,9 +39,7 @@ pub fn gather(plan: &Plan, data_fingerprint: &str, dirs: &[PathBuf], into: &Cach
             bail!("{}: holds no results; give the --out directory of a `run`", dir.display());
         }
         for file in result_files {
-            let text = std::fs::read_to_string(&file).with_context(|| format!("{}: cannot be read", file.display()))?;
-            let entry: Entry = serde_json::from_str(&text)
-                .with_context(|| format!("{}: is not a result of this version of mnist-writeup", file.display()))?;
+            let (text, entry): (String, Entry) = read(&file, "a result")?;
             let Some(inputs) = expected_inputs(&expected, &entry.inputs.id, &file) else { continue };
             refuse_other_inputs(inputs, &entry.inputs, &file)?;
             untouched(&entry, &file)?;
@@ -54,9 +52,7 @@ pub fn gather(plan: &Plan, data_fingerprint: &str, dirs: &[PathBuf], into: &Cach
             )?;
         }
         for file in training_files {
-            let text = std::fs::read_to_string(&file).with_context(|| format!("{}: cannot be read", file.display()))?;
-            let entry: TrainingEntry = serde_json::from_str(&text)
-                .with_context(|| format!("{}: is not a kept training of this version of mnist-writeup", file.display()))?;
+            let (text, entry): (String, TrainingEntry) = read(&file, "a kept training")?;
             let Some(inputs) = expected_inputs(&expected, &entry.experiment.id, &file) else { continue };
             refuse_other_inputs(inputs, &entry.experiment, &file)?;
             let weights_file = TrainingEntry::weights_path(&file);
@@ -76,6 +72,15 @@ pub fn gather(plan: &Plan, data_fingerprint: &str, dirs: &[PathBuf], into: &Cach
         }
     }
     Ok(Gathered { results, trainings })
+}
+
+/// `file`'s text and what it holds, which must be `what` as this version
+/// of mnist-writeup writes it.
+fn read<T: serde::de::DeserializeOwned>(file: &Path, what: &str) -> anyhow::Result<(String, T)> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("{}: cannot be read", file.display()))?;
+    let entry =
+        serde_json::from_str(&text).with_context(|| format!("{}: is not {what} of this version of mnist-writeup", file.display()))?;
+    Ok((text, entry))
 }
 
 /// One file to copy, with what else it brings.

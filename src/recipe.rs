@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use tch::Tensor;
 use tch::nn::{self, ModuleT, OptimizerConfig};
 
-use crate::checkpoint::{self, Checkpoint, Checkpoints, Incomplete, Unit};
+use crate::checkpoint::{self, Checkpoints, Lookup, Parts, Unit};
 use crate::data::Split;
 use crate::models::LayerSummary;
 use crate::models::cnn::{Cnn, CnnConfig};
@@ -240,40 +240,47 @@ pub fn train_all(
     progress: &ProgressBar,
     checkpoints: &dyn Checkpoints,
 ) -> anyhow::Result<Vec<Done>> {
+    let parts = Parts::new(checkpoints);
     let mut done = Vec::new();
-    let mut left = Vec::new();
     for training in trainings {
-        if let Some(checkpoint) = checkpoints.load(&training.name) {
-            let (mut vs, model) = build(&training.recipe, data.train.0.device());
-            vs.load_from_stream(std::io::Cursor::new(&checkpoint.weights))
-                .with_context(|| format!("{}: its checkpoint does not fit its network", training.name))?;
-            let history = serde_json::from_value(checkpoint.history)
-                .with_context(|| format!("{}: its checkpoint's history cannot be read", training.name))?;
-            done.push(Done { model, history, wall_seconds: checkpoint.wall_seconds });
-        } else if checkpoints.wanted(&training.name) {
-            progress.set_prefix(training.name.clone());
-            let start = std::time::Instant::now();
-            let (vs, model, history) = fit_recipe(&training.recipe, training.seed, data, progress)?;
-            let wall_seconds = start.elapsed().as_secs_f64();
-            let mut weights = Vec::new();
-            vs.save_to_stream(&mut weights)?;
-            let kept = Checkpoint {
-                history: serde_json::to_value(&history)?,
-                weights,
-                wall_seconds,
-                cpu_class: crate::precision::CpuFeatures::detect().class(),
-            };
-            checkpoints.store(&training.name, &kept)?;
-            done.push(Done { model, history, wall_seconds });
-        } else {
-            left.push(training.name.clone());
-        }
+        done.extend(train_kept(training, data, progress, &parts)?);
     }
-    progress.set_prefix("");
-    if !left.is_empty() {
-        return Err(Incomplete { left }.into());
-    }
+    parts.finish()?;
     Ok(done)
+}
+
+/// `training` as one of `parts`, with its weights: from its checkpoint, or
+/// trained on `data`; `None` where it is another job's.
+pub fn train_kept(training: &Training, data: &Splits, progress: &ProgressBar, parts: &Parts) -> anyhow::Result<Option<Done>> {
+    match parts.lookup(&training.name) {
+        Lookup::Kept(kept) => {
+            let (mut vs, model) = build(&training.recipe, data.train.0.device());
+            load_weights(&mut vs, &kept.weights).with_context(|| format!("{}: its checkpoint does not fit its network", training.name))?;
+            let history = serde_json::from_value(kept.history)
+                .with_context(|| format!("{}: its checkpoint's history cannot be read", training.name))?;
+            Ok(Some(Done { model, history, wall_seconds: kept.wall_seconds }))
+        }
+        Lookup::Compute(started) => {
+            progress.set_prefix(training.name.clone());
+            let (vs, model, history) = fit_recipe(&training.recipe, training.seed, data, progress)?;
+            progress.set_prefix("");
+            let kept = parts.store(&training.name, &history, save_weights(&vs)?, started)?;
+            Ok(Some(Done { model, history, wall_seconds: kept.wall_seconds }))
+        }
+        Lookup::OtherJob => Ok(None),
+    }
+}
+
+/// The values of every variable of `vs`, as a checkpoint keeps them.
+pub fn save_weights(vs: &nn::VarStore) -> anyhow::Result<Vec<u8>> {
+    let mut weights = Vec::new();
+    vs.save_to_stream(&mut weights)?;
+    Ok(weights)
+}
+
+/// Sets every variable of `vs` to its value in `weights` (`save_weights`).
+pub fn load_weights(vs: &mut nn::VarStore, weights: &[u8]) -> anyhow::Result<()> {
+    Ok(vs.load_from_stream(std::io::Cursor::new(weights))?)
 }
 
 /// Accuracy of `model` on the test split.

@@ -2,7 +2,7 @@
 //! cache when its key matches, otherwise it is computed and stored at once.
 //! Hands the report plain values: each result with its figures.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use anyhow::{Context as _, bail};
@@ -177,20 +177,11 @@ impl Plan {
             };
             progress.finish_and_clear();
             let resumed = checkpoints.resumed();
-            // Where trainings came from other machines of other classes, the
-            // result is of no one class: it says so, and `verify` expects no bit-identity.
-            let cpu_class = match resumed.cpu_classes.iter().filter(|c| **c != machine.cpu_class).count() {
-                0 => machine.cpu_class,
-                _ => resumed
-                    .cpu_classes
-                    .iter()
-                    .chain([&machine.cpu_class])
-                    .cloned()
-                    .collect::<BTreeSet<_>>()
-                    .into_iter()
-                    .collect::<Vec<_>>()
-                    .join(" + "),
-            };
+            // Where trainings came from machines of other classes, the result
+            // is of no one class: it names them all, and `verify` expects no bit-identity.
+            let mut classes = resumed.cpu_classes.clone();
+            classes.insert(machine.cpu_class.clone());
+            let cpu_class = classes.into_iter().collect::<Vec<_>>().join(" + ");
             let entry = Entry {
                 inputs,
                 key,
