@@ -243,6 +243,18 @@ impl Cache {
         }
     }
 
+    /// Removes the kept trainings of experiment `id`, under any key: once
+    /// its result is stored they serve nothing, and each holds weights.
+    pub fn remove_trainings(&self, id: &str) {
+        let prefix = format!("{id}.");
+        let Ok(files) = std::fs::read_dir(self.trainings_dir()) else { return };
+        for file in files.flatten() {
+            if file.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = std::fs::remove_file(file.path());
+            }
+        }
+    }
+
     pub fn store(&self, entry: &Entry) -> anyhow::Result<PathBuf> {
         let path = self.path(&entry.inputs.id, &entry.key);
         write_atomic(&path, serde_json::to_string_pretty(entry)?.as_bytes())?;

@@ -196,6 +196,7 @@ impl Plan {
             // would break every later render: it is not kept.
             e.figures(&entry.result).with_context(|| format!("{}: its result cannot be drawn, so it was not cached", e.id()))?;
             let path = cache.store(&entry)?;
+            cache.remove_trainings(e.id());
             let resumed = match resumed.trainings {
                 0 => String::new(),
                 n => format!(

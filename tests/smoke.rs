@@ -615,10 +615,14 @@ fn kept_trainings(out: &Path) -> usize {
 fn a_run_killed_after_a_training_trains_only_the_rest_and_gets_the_same_numbers() {
     let root = tempfile::tempdir().unwrap();
     let whole = root.path().join("whole");
+    let listed = mnist_writeup(&whole, &["list", "--json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let q3 = listed.as_array().unwrap().iter().find(|e| e["id"] == "q3_cnn").unwrap();
+    let trainings = q3["trainings"].as_array().unwrap().len();
+    assert!(trainings >= 3, "question 3 keeps each training: {q3}");
     let uninterrupted = mnist_writeup(&whole, &["run", "--only", "q3_cnn"]);
     assert!(uninterrupted.status.success(), "{}", stderr(&uninterrupted));
-    let trainings = kept_trainings(&whole);
-    assert!(trainings >= 3, "question 3 keeps each training: {trainings}");
+    assert_eq!(kept_trainings(&whole), 0, "once the result is stored, its trainings serve nothing and go");
 
     let killed = root.path().join("killed");
     let mut run = smoke_flags(&mut Command::new(env!("CARGO_BIN_EXE_mnist-writeup")), &killed, &["run", "--only", "q3_cnn"])
@@ -637,6 +641,7 @@ fn a_run_killed_after_a_training_trains_only_the_rest_and_gets_the_same_numbers(
     assert!(resumed.status.success(), "{}", stderr(&resumed));
     assert!(stderr(&resumed).contains(&format!("({kept} of {trainings} trainings from checkpoints")), "{}", stderr(&resumed));
     assert_eq!(cached_results(&killed), cached_results(&whole), "the same result as a run never stopped");
+    assert_eq!(kept_trainings(&killed), 0);
 }
 
 fn copy_dir(from: &Path, to: &Path) {
