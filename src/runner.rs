@@ -49,6 +49,11 @@ impl Plan {
         let experiments = experiments::all(profile, precision.precision);
         for e in &experiments {
             e.check().with_context(|| format!("profile {}", profile.name()))?;
+            // Two trainings of one name would share a checkpoint.
+            let names: Vec<String> = e.trainings(seed::derive(master_seed, e.id())).into_iter().map(|t| t.name).collect();
+            if let Some(twice) = names.iter().enumerate().find_map(|(i, n)| names[..i].contains(n).then_some(n)) {
+                bail!("{}: two of its trainings are named `{twice}`; each needs a name of its own", e.id());
+            }
         }
         for unit in only {
             let (id, training) = match unit.split_once('/') {
@@ -321,6 +326,18 @@ mod tests {
             })
             .map(|e| e.id())
             .collect()
+    }
+
+    #[test]
+    fn every_profile_plans_and_each_training_has_a_name_of_its_own() {
+        for profile in [Profile::Full, Profile::Quick, Profile::Smoke] {
+            for precision in [Precision::Float32, Precision::BFloat16] {
+                let chosen = Chosen { precision, requested: "test".into(), reason: "test".into() };
+                let plan = Plan::new(profile, 1, chosen, &["q3_cnn/seed-1".into()]).unwrap();
+                let units: usize = plan.experiments.iter().map(|e| e.trainings(plan.seed_of(e.as_ref())).len()).sum();
+                assert!(units >= 20, "{}: {units} trainings", profile.name());
+            }
+        }
     }
 
     #[test]
