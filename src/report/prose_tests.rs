@@ -181,6 +181,8 @@ fn on_other_data_the_answers_claim_nothing_of_mnist_and_name_the_classes() {
     assert_eq!(fashion.name, "Fashion-MNIST");
     let mnist_q3 = q3_rendered(|_| {});
     assert!(mnist_q3.contains("which is how handwriting is structured"), "{mnist_q3}");
+    let mnist_q4 = render_q4(&q4_result());
+    assert!(mnist_q4.contains("the probability that it is lit (\"ink\")"), "{mnist_q4}");
     DATA_SET.with(|d| *d.borrow_mut() = Some(fashion));
     let q2 = q2_rendered(|r| r[1]["hinton"] = Value::Null);
     assert!(q2.contains("Hinton's figure is a result on MNIST, so on Fashion-MNIST there is nothing to compare with"), "{q2}");
@@ -197,7 +199,7 @@ fn on_other_data_the_answers_claim_nothing_of_mnist_and_name_the_classes() {
     let q4 = render_q4(&q4_result());
     let appendix = appendix_rendered(|_| {});
     for (file, text) in [("q1", &q1), ("q2", &q2), ("q3", &q3), ("q4", &q4), ("appendix", &appendix)] {
-        for mnist_only in ["digit", "handwrit", "stroke", "Hinton's 98"] {
+        for mnist_only in ["digit", "handwrit", "stroke", "Hinton's 98", "\"ink\"", "saw ink"] {
             assert!(!text.contains(mnist_only), "{file} says \"{mnist_only}\" of Fashion-MNIST: {text}");
         }
     }
