@@ -697,7 +697,7 @@ fn jobs_run_apart_merge_into_the_report_of_one_run_and_disagreeing_results_are_r
     assert!(merging.status.success(), "{}", stderr(&merging));
     let expected = format!("merged 3 results and {trainings} trainings from {} directories", ids.len());
     assert!(stderr(&merging).contains(&expected), "{}", stderr(&merging));
-    assert!(stderr(&merging).contains(&format!("q3_cnn                   ran in ")), "assembled from its parts: {}", stderr(&merging));
+    assert!(stderr(&merging).contains("q3_cnn                   ran in "), "assembled from its parts: {}", stderr(&merging));
     assert_eq!(manifest_results(&merged), manifest_results(&single), "the same keys and result hashes as one run");
     let pages = |out: &Path| pdf_page_count(&std::fs::read(out.join("report.pdf")).unwrap());
     assert_eq!(pages(&merged), pages(&single));
