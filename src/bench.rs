@@ -92,7 +92,8 @@ pub fn run(data: &Mnist, o: &Options) -> anyhow::Result<()> {
     println!("one epoch = {} training images, batch 128, validation on {} test images", data.train.len(), data.test.len());
     println!();
     let float32_peak = peaks[0].1;
-    let (notebook_epoch, wide_model_epoch) = mlp_paths(&data, &ctx, o.epochs, float32_peak)?;
+    let wide_peak = peaks.iter().find(|(p, _)| *p == o.precision.precision).map_or(float32_peak, |&(_, g)| g);
+    let (notebook_epoch, wide_model_epoch) = mlp_paths(&data, &ctx, o.epochs, o.precision.precision, (float32_peak, wide_peak))?;
     println!();
     let reference_cnn_epoch = cnn_paths(&data, &ctx, o, &peaks)?;
     if o.peers {
@@ -102,23 +103,25 @@ pub fn run(data: &Mnist, o: &Options) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The MLPs of question 2: the notebook's alone, and the 500-300 decay sweep
-/// one network at a time and batched. Returns the notebook MLP's seconds per
-/// epoch and the batched sweep's seconds per model-epoch.
-fn mlp_paths(data: &Mnist, ctx: &Context, epochs: usize, gflops: f64) -> anyhow::Result<(f64, f64)> {
+/// The MLPs of question 2: the notebook's alone (in float32, as the
+/// experiment trains it), and the 500-300 decay sweep in the run's
+/// `precision`, one network at a time and batched. `peaks` are the matmul
+/// throughputs of float32 and of that precision. Returns the notebook MLP's
+/// seconds per epoch and the batched sweep's seconds per model-epoch.
+fn mlp_paths(data: &Mnist, ctx: &Context, epochs: usize, precision: Precision, peaks: (f64, f64)) -> anyhow::Result<(f64, f64)> {
     println!("{:<52} {:>6} {:>14} {:>10} {:>9}", "path", "models", "s/model-epoch", "images/s", "% matmul");
     let n = data.train.len() as f64;
-    let report = |name: &str, hidden: &[i64], models: usize, seconds: f64| {
+    let report = |name: &str, hidden: &[i64], models: usize, seconds: f64, peak: f64| {
         let per_model_epoch = seconds / (models * epochs) as f64;
         let achieved = models::training_flops_per_image(dense_macs(hidden)) * n / per_model_epoch / 1e9;
-        println!("{name:<52} {models:>6} {per_model_epoch:>14.3} {:>10.0} {:>8.0}%", n / per_model_epoch, 100.0 * achieved / gflops);
+        println!("{name:<52} {models:>6} {per_model_epoch:>14.3} {:>10.0} {:>8.0}%", n / per_model_epoch, 100.0 * achieved / peak);
         per_model_epoch
     };
     let splits = Splits::new(&data.train, &data.test, &data.test, ctx.device);
     let (_, notebook) = recipe::train(&networks::notebook_mlp(epochs), ctx.seed, &splits, ctx.progress)?;
-    let notebook_epoch = report("784-64-64-10, alone (training only)", &[64, 64], 1, notebook.train_seconds);
+    let notebook_epoch = report("784-64-64-10, alone, float32 (training only)", &[64, 64], 1, notebook.train_seconds, peaks.0);
     let sweep_config = SweepConfig {
-        recipe: networks::wide_mlp(epochs),
+        recipe: networks::wide_mlp(precision, epochs),
         decay_factors: vec![1e-6, 5.6e-6, 3.2e-5, 1.8e-4, 1e-3],
         replicates: 3,
         train_images: data.train.len(),
@@ -127,8 +130,8 @@ fn mlp_paths(data: &Mnist, ctx: &Context, epochs: usize, gflops: f64) -> anyhow:
     let mut seconds = Vec::new();
     for (path, name) in [(SweepPath::OneAtATime, "one at a time (autograd)"), (SweepPath::Batched, "batched")] {
         let sweep = q2_mlp::train_sweep(&sweep_config, ctx, path)?;
-        let label = format!("784-500-300-10 decay sweep, {name}");
-        seconds.push(report(&label, &[500, 300], sweep.models, sweep.train_seconds));
+        let label = format!("784-500-300-10 decay sweep, {name}, {}", precision.name());
+        seconds.push(report(&label, &[500, 300], sweep.models, sweep.train_seconds, peaks.1));
     }
     println!("(sweep times include the validation after every epoch)");
     println!();

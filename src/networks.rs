@@ -9,9 +9,9 @@ use crate::recipe::{Network, Optimiser, Recipe};
 
 /// The notebook's training: SGD without momentum at 0.1, batches of 128,
 /// no schedule and no augmentation.
-pub fn notebook_training(hidden: &[i64], epochs: usize) -> Recipe {
+pub fn notebook_training(precision: Precision, hidden: &[i64], epochs: usize) -> Recipe {
     Recipe {
-        network: Network::Mlp { hidden: hidden.to_vec(), dropout: 0.0 },
+        network: Network::Mlp { hidden: hidden.to_vec(), dropout: 0.0, precision },
         optimiser: Optimiser::Sgd { momentum: 0.0 },
         epochs,
         batch_size: 128,
@@ -24,14 +24,16 @@ pub fn notebook_training(hidden: &[i64], epochs: usize) -> Recipe {
     }
 }
 
-/// The notebook's 784-64-64-10 network (question 2 A-C).
+/// The notebook's 784-64-64-10 network (question 2 A-C), in float32 on
+/// every machine: its products are too small for bfloat16 to pay (on an
+/// AVX512-BF16 CPU an epoch took 0.54 s in bfloat16 against 0.48 s).
 pub fn notebook_mlp(epochs: usize) -> Recipe {
-    notebook_training(&[64, 64], epochs)
+    notebook_training(Precision::Float32, &[64, 64], epochs)
 }
 
 /// The 784-500-300-10 network of question 2 D, trained as the notebook's.
-pub fn wide_mlp(epochs: usize) -> Recipe {
-    notebook_training(&[500, 300], epochs)
+pub fn wide_mlp(precision: Precision, epochs: usize) -> Recipe {
+    notebook_training(precision, &[500, 300], epochs)
 }
 
 /// Keras's MNIST example network: two unpadded 3x3 convolutions of 32 and

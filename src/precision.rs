@@ -33,6 +33,15 @@ impl Precision {
             Precision::BFloat16 => Kind::BFloat16,
         }
     }
+
+    /// A float32 tensor in this precision for a product: a bfloat16 copy,
+    /// or the tensor itself.
+    pub fn cast(self, t: &Tensor) -> Tensor {
+        match self {
+            Precision::BFloat16 => t.to_kind(Kind::BFloat16),
+            Precision::Float32 => t.shallow_clone(),
+        }
+    }
 }
 
 /// `--precision`: a precision, or `auto` to let the hardware decide.

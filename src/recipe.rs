@@ -16,6 +16,7 @@ use crate::data::Split;
 use crate::models::LayerSummary;
 use crate::models::cnn::{Cnn, CnnConfig};
 use crate::models::mlp::Mlp;
+use crate::precision::Precision;
 use crate::shift;
 use crate::train::{self, Batches, FitOptions, History};
 
@@ -23,10 +24,11 @@ use crate::train::{self, Batches, FitOptions, History};
 #[serde(rename_all = "snake_case")]
 pub enum Network {
     Cnn(CnnConfig),
-    /// Dense ReLU layers with dropout after each.
+    /// Dense ReLU layers with dropout after each, their products in `precision`.
     Mlp {
         hidden: Vec<i64>,
         dropout: f64,
+        precision: Precision,
     },
 }
 
@@ -37,6 +39,14 @@ impl Network {
         match self {
             Network::Cnn(config) => config.parameters(),
             Network::Mlp { hidden, .. } => crate::models::mlp::dense_parameters(hidden),
+        }
+    }
+
+    /// What its products compute in.
+    pub fn precision(&self) -> Precision {
+        match self {
+            Network::Cnn(config) => config.precision,
+            Network::Mlp { precision, .. } => *precision,
         }
     }
 
@@ -164,7 +174,9 @@ fn build(recipe: &Recipe, device: tch::Device) -> (nn::VarStore, Trained) {
     let vs = nn::VarStore::new(device);
     let model = match &recipe.network {
         Network::Cnn(config) => Trained::Cnn(Cnn::new(&vs.root(), config)),
-        Network::Mlp { hidden, dropout } => Trained::Mlp(Mlp::new(&vs.root(), hidden).with_dropout(*dropout)),
+        Network::Mlp { hidden, dropout, precision } => {
+            Trained::Mlp(Mlp::new(&vs.root(), hidden).with_dropout(*dropout).with_precision(*precision))
+        }
     };
     (vs, model)
 }

@@ -13,6 +13,7 @@ use crate::experiment::{About, Context, Experiment};
 use crate::figures::{self, Figure};
 use crate::models::batched_mlp::BatchedMlp;
 use crate::models::mlp::dense_parameters;
+use crate::precision::Precision;
 use crate::profile::{Profile, at_least_one};
 use crate::recipe::{self, Splits};
 use crate::seed;
@@ -37,6 +38,8 @@ pub struct Config {
     pub noise_epochs: usize,
     /// L2 factors on the hidden kernel; 0 is the network without it.
     pub l2_factors: Vec<f64>,
+    /// What every study's products compute in.
+    pub precision: Precision,
     pub train_images: usize,
     pub test_images: usize,
 }
@@ -102,7 +105,7 @@ pub struct Output {
 pub struct EarlierEdition(pub Config);
 
 impl EarlierEdition {
-    pub fn new(profile: Profile) -> Self {
+    pub fn new(profile: Profile, precision: Precision) -> Self {
         EarlierEdition(Config {
             hidden: 100,
             epochs: profile.epochs(10),
@@ -115,6 +118,7 @@ impl EarlierEdition {
             noise_stds: vec![0.0, 0.1, 1.0, 10.0],
             noise_epochs: profile.epochs(30),
             l2_factors: vec![0.0, 0.001, 0.005, 0.01, 0.05, 0.1],
+            precision,
             train_images: profile.train_images(),
             test_images: profile.test_images(),
         })
@@ -135,7 +139,7 @@ struct Batch<'a> {
 
 fn train(c: &Config, data: &Splits, ctx: &Context, b: &Batch) -> anyhow::Result<Vec<History>> {
     let per_group = (b.rates.len() / b.seeds.len()) as i64;
-    let model = BatchedMlp::new(ctx.device, &[b.hidden], b.seeds, per_group);
+    let model = BatchedMlp::new(ctx.device, &[b.hidden], b.seeds, per_group, c.precision);
     let options = BatchedFitOptions {
         epochs: b.epochs,
         learning_rates: b.rates,
@@ -269,6 +273,9 @@ impl Experiment for EarlierEdition {
     fn config(&self) -> &Config {
         &self.0
     }
+    fn precision(&self) -> Precision {
+        self.0.precision
+    }
 
     fn training_images(&self) -> u64 {
         let c = &self.0;
@@ -344,7 +351,7 @@ mod tests {
 
     #[test]
     fn every_study_has_its_replicates_and_every_average_is_an_accuracy() {
-        let experiment = EarlierEdition::new(Profile::Smoke);
+        let experiment = EarlierEdition::new(Profile::Smoke, Precision::Float32);
         let c = &experiment.0;
         let data = Mnist::load_embedded().unwrap().subset(Profile::Smoke.train_images(), Profile::Smoke.test_images(), 1);
         let progress = ProgressBar::hidden();
@@ -377,7 +384,7 @@ mod tests {
 
     #[test]
     fn rates_batched_together_train_as_each_would_alone() {
-        let experiment = EarlierEdition::new(Profile::Smoke);
+        let experiment = EarlierEdition::new(Profile::Smoke, Precision::Float32);
         let c = Config { epochs: 1, ..experiment.0.clone() };
         let data = Mnist::load_embedded().unwrap().subset(500, 200, 1);
         let splits = Splits::validated_on_test(&data.train, &data.test, tch::Device::Cpu);

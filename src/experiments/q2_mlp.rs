@@ -11,6 +11,7 @@ use crate::figures::{self, Figure};
 use crate::models::LayerSummary;
 use crate::models::batched_mlp::BatchedMlp;
 use crate::networks;
+use crate::precision::Precision;
 use crate::profile::{Profile, at_least_one};
 use crate::recipe::{self, Network, Optimiser, Recipe, Splits, Training};
 use crate::seed;
@@ -256,7 +257,8 @@ fn summarise_factor(runs: &[SweepRun], per_group: usize, f: usize, replicates: u
 }
 
 fn train_batched(config: &SweepConfig, data: &Splits, ctx: &Context, seeds: &[u64], l2: &[f64]) -> anyhow::Result<Vec<History>> {
-    let model = BatchedMlp::new(ctx.device, hidden_widths(&config.recipe), seeds, config.factors().len() as i64);
+    let (hidden, precision) = (hidden_widths(&config.recipe), config.recipe.network.precision());
+    let model = BatchedMlp::new(ctx.device, hidden, seeds, config.factors().len() as i64, precision);
     let options = BatchedFitOptions {
         epochs: config.recipe.epochs,
         learning_rates: &vec![config.recipe.learning_rate; l2.len()],
@@ -287,9 +289,9 @@ fn train_one_at_a_time(config: &SweepConfig, data: &Splits, ctx: &Context, seeds
 pub struct WeightDecaySweep(SweepConfig);
 
 impl WeightDecaySweep {
-    pub fn new(profile: Profile) -> Self {
+    pub fn new(profile: Profile, precision: Precision) -> Self {
         WeightDecaySweep(SweepConfig {
-            recipe: networks::wide_mlp(profile.epochs(40)),
+            recipe: networks::wide_mlp(precision, profile.epochs(40)),
             decay_factors: (0..5).map(|i| 1e-6 * 10f64.powf(0.75 * i as f64)).collect(),
             replicates: profile.replicates(3),
             train_images: profile.train_images(),
@@ -309,6 +311,9 @@ impl Experiment for WeightDecaySweep {
     };
     fn config(&self) -> &SweepConfig {
         &self.0
+    }
+    fn precision(&self) -> Precision {
+        self.0.recipe.network.precision()
     }
     fn training_images(&self) -> u64 {
         (self.0.recipe.epochs * self.0.train_images * self.0.factors().len() * self.0.replicates) as u64
@@ -372,8 +377,8 @@ impl TunedConfig {
 pub struct TunedMlp(TunedConfig);
 
 impl TunedMlp {
-    pub fn new(profile: Profile) -> Self {
-        let notebook = networks::wide_mlp(profile.epochs(40));
+    pub fn new(profile: Profile, precision: Precision) -> Self {
+        let notebook = networks::wide_mlp(precision, profile.epochs(40));
         let chosen = Recipe {
             optimiser: Optimiser::Sgd { momentum: 0.9 },
             learning_rate: 0.05,
@@ -385,7 +390,7 @@ impl TunedMlp {
         };
         let ablation_epochs = profile.epochs(10);
         let short = Recipe { epochs: ablation_epochs, ..chosen.clone() };
-        let with_dropout = Network::Mlp { hidden: vec![500, 300], dropout: 0.2 };
+        let with_dropout = Network::Mlp { hidden: vec![500, 300], dropout: 0.2, precision };
         let notebook_optimiser =
             Recipe { optimiser: notebook.optimiser.clone(), learning_rate: notebook.learning_rate, one_cycle: false, ..short.clone() };
         let variants = vec![
@@ -418,6 +423,9 @@ impl Experiment for TunedMlp {
     };
     fn config(&self) -> &TunedConfig {
         &self.0
+    }
+    fn precision(&self) -> Precision {
+        self.0.chosen.network.precision()
     }
     fn training_images(&self) -> u64 {
         let c = &self.0;
@@ -461,7 +469,7 @@ mod tests {
         // Same seeds, float32 both: equal within float rounding, though the
         // batched path does its own backward pass and fused updates.
         let config = SweepConfig {
-            recipe: Recipe { batch_size: 64, ..networks::notebook_training(&[32, 16], 2) },
+            recipe: Recipe { batch_size: 64, ..networks::notebook_training(Precision::Float32, &[32, 16], 2) },
             decay_factors: vec![1e-3, 1e-2],
             replicates: 2,
             train_images: 512,
@@ -483,6 +491,34 @@ mod tests {
         assert_ne!(sweep.runs[0].history.epochs[0].train_loss, sweep.runs[3].history.epochs[0].train_loss);
         assert_ne!(sweep.runs[0].history.final_val_accuracy.to_bits(), f64::NAN.to_bits());
         assert!(sweep.runs[2].history.epochs[1].train_loss > sweep.runs[0].history.epochs[1].train_loss);
+    }
+
+    #[test]
+    fn in_bfloat16_both_paths_train_alike_and_unlike_float32() {
+        let data = Mnist::load_embedded().unwrap().subset(512, 256, 3);
+        let progress = ProgressBar::hidden();
+        let ctx =
+            Context { data: &data, device: Device::Cpu, seed: 11, progress: &progress, checkpoints: &crate::checkpoint::NoCheckpoints };
+        let config = |precision| SweepConfig {
+            recipe: Recipe { batch_size: 64, ..networks::notebook_training(precision, &[32, 16], 2) },
+            decay_factors: vec![1e-2],
+            replicates: 1,
+            train_images: 512,
+            test_images: 256,
+        };
+        let bf16 = config(Precision::BFloat16);
+        let (batched, alone) =
+            (train_sweep(&bf16, &ctx, SweepPath::Batched).unwrap(), train_sweep(&bf16, &ctx, SweepPath::OneAtATime).unwrap());
+        let float32 = train_sweep(&config(Precision::Float32), &ctx, SweepPath::Batched).unwrap();
+        for ((run, alone), float32) in batched.runs.iter().zip(&alone.runs).zip(&float32.runs) {
+            let (b, a, f) =
+                (run.history.epochs.last().unwrap(), alone.history.epochs.last().unwrap(), float32.history.epochs.last().unwrap());
+            // bfloat16 keeps 8 bits of mantissa: the two paths round apart.
+            assert!((a.val_loss.unwrap() - b.val_loss.unwrap()).abs() < 0.05, "{a:?} vs {b:?}");
+            assert!((a.val_accuracy - b.val_accuracy).abs() <= 0.03, "{a:?} vs {b:?}");
+            assert_ne!(b.train_loss, f.train_loss, "the products did not compute in bfloat16");
+            assert!((b.val_accuracy - f.val_accuracy).abs() <= 0.03, "{b:?} vs {f:?}");
+        }
     }
 
     /// Checkpoints in memory that fail to store once `kill_after` are kept,
@@ -517,7 +553,7 @@ mod tests {
     fn an_interrupted_study_trains_only_the_rest() {
         let data = Mnist::load_embedded().unwrap().subset(600, 200, 3);
         let progress = ProgressBar::hidden();
-        let tuned = TunedMlp::new(Profile::Smoke);
+        let tuned = TunedMlp::new(Profile::Smoke, Precision::Float32);
         let run = |checkpoints: &dyn Checkpoints| {
             let ctx = Context { data: &data, device: Device::Cpu, seed: 7, progress: &progress, checkpoints };
             Experiment::run(&tuned, &ctx)
@@ -537,12 +573,12 @@ mod tests {
 
     #[test]
     fn a_config_that_cannot_give_a_result_is_refused_before_anything_runs() {
-        let mut tuned = TunedMlp::new(Profile::Smoke);
+        let mut tuned = TunedMlp::new(Profile::Smoke, Precision::Float32);
         assert!(Experiment::check(&tuned).is_ok());
         tuned.0.replicates = 0;
         let error = Experiment::check(&tuned).unwrap_err().to_string();
         assert!(error.contains("the number of replicates is 0"), "{error}");
-        let mut uneven = TunedMlp::new(Profile::Full);
+        let mut uneven = TunedMlp::new(Profile::Full, Precision::Float32);
         assert!(Experiment::check(&uneven).is_ok());
         uneven.0.ablation_epochs = 12;
         let error = Experiment::check(&uneven).unwrap_err().to_string();

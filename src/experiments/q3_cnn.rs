@@ -159,7 +159,7 @@ impl ConvolutionalNetwork {
             ablation_epochs,
             variants,
             reference: networks::reference_cnn(precision, profile.epochs(6)),
-            wide_mlp: networks::wide_mlp(profile.epochs(40)),
+            wide_mlp: networks::wide_mlp(precision, profile.epochs(40)),
             notebook_mlp: networks::notebook_mlp(profile.epochs(10)),
             validation_images: profile.train_images() / 12,
             max_test_shift: shift::MAX_SHIFT,

@@ -11,11 +11,14 @@
 //! under cross-entropy it is three products per layer, and it lets every
 //! weight update go straight into the weights (BLAS's C += A B) instead of
 //! through gradient buffers that are zeroed, accumulated into and read again.
+//! In bfloat16 the products take bfloat16 copies of the weights, and their
+//! updates are added to the float32 weights, as `torch.autocast` trains.
 
 use tch::nn;
 use tch::{Kind, Tensor};
 
 use super::mlp::Mlp;
+use crate::precision::Precision;
 
 #[derive(Debug)]
 pub struct BatchedMlp {
@@ -26,11 +29,14 @@ pub struct BatchedMlp {
     kernels: Vec<Tensor>,
     /// Per layer, (models, 1, outputs).
     biases: Vec<Tensor>,
+    precision: Precision,
 }
 
-/// What the backward pass reads from the forward pass, per layer: its input
+/// What the backward pass reads from the forward pass, per layer: the
+/// kernels it multiplied by (in the precision of the products), its input
 /// (the images for the first layer) and its output before the ReLU.
 struct Pass {
+    kernels: Vec<Tensor>,
     inputs: Vec<Tensor>,
     pre_activations: Vec<Tensor>,
 }
@@ -39,7 +45,8 @@ impl BatchedMlp {
     /// `groups` x `per_group` models with hidden widths `hidden`; the models
     /// of group g start from the weights `Mlp::new` draws after
     /// `tch::manual_seed(seeds[g])`, so each equals a model trained alone.
-    pub fn new(device: tch::Device, hidden: &[i64], seeds: &[u64], per_group: i64) -> BatchedMlp {
+    /// The products compute in `precision`.
+    pub fn new(device: tch::Device, hidden: &[i64], seeds: &[u64], per_group: i64, precision: Precision) -> BatchedMlp {
         let singles: Vec<Mlp> = seeds
             .iter()
             .map(|&seed| {
@@ -57,6 +64,7 @@ impl BatchedMlp {
             per_group,
             kernels: (0..depth).map(|l| stack(&|m| m.hidden.get(l).unwrap_or(&m.output).kernel.tr())).collect(),
             biases: (0..depth).map(|l| stack(&|m| m.hidden.get(l).unwrap_or(&m.output).bias.unsqueeze(0))).collect(),
+            precision,
         }
     }
 
@@ -67,7 +75,7 @@ impl BatchedMlp {
     /// Logits of every model, (models, batch, 10). `xs` is (groups, batch,
     /// 784), one batch per group, or (1, batch, 784), one batch for all.
     pub fn forward(&self, xs: &Tensor) -> Tensor {
-        tch::no_grad(|| self.forward_pass(xs).pre_activations.pop().expect("layers"))
+        tch::no_grad(|| self.forward_pass(xs).pre_activations.pop().expect("layers").to_kind(Kind::Float))
     }
 
     /// One step of plain SGD, at rate `rates[m]` for model m, on the mean
@@ -95,11 +103,12 @@ impl BatchedMlp {
             // w - rate (g + 2 f w) = (1 - 2 rate f) w - rate g.
             let decay = (l2.view([self.models(), 1, 1]) * &rates * -2.0) + 1.0;
             for l in (0..self.kernels.len()).rev() {
-                let previous = (l > 0).then(|| pass.pre_activations[l - 1].threshold_backward(&delta.bmm(&self.kernels[l]), 0.0));
+                let delta_in = self.precision.cast(&delta);
+                let previous = (l > 0).then(|| pass.pre_activations[l - 1].threshold_backward(&delta_in.bmm(&pass.kernels[l]), 0.0));
                 if l + 1 < self.kernels.len() {
                     let _ = self.kernels[l].shallow_clone().g_mul_(&decay);
                 }
-                self.add_update(l, &delta, &pass.inputs[l]);
+                self.add_update(l, &delta_in, &pass.inputs[l]);
                 let _ = self.biases[l].shallow_clone().g_add_(&delta.sum_dim_intlist(1i64, true, Kind::Float));
                 if let Some(previous) = previous {
                     delta = previous;
@@ -111,45 +120,59 @@ impl BatchedMlp {
     }
 
     /// Adds delta^T x to layer `l`'s kernels, x being the layer's input;
-    /// the first layer's input is shared within a group.
+    /// the first layer's input is shared within a group. In float32 the
+    /// product accumulates straight into the kernels; in bfloat16 it is
+    /// made in bfloat16 and added to them.
     fn add_update(&self, l: usize, delta: &Tensor, input: &Tensor) {
+        let float32 = self.precision == Precision::Float32;
         if l > 0 {
-            let _ = self.kernels[l].shallow_clone().baddbmm_(&delta.transpose(1, 2), input);
+            let mut kernels = self.kernels[l].shallow_clone();
+            let _ =
+                if float32 { kernels.baddbmm_(&delta.transpose(1, 2), input) } else { kernels.g_add_(&delta.transpose(1, 2).bmm(input)) };
             return;
         }
         let (batch, width) = (delta.size()[1], delta.size()[2]);
         for g in 0..self.groups {
             let delta_t = delta.narrow(0, g * self.per_group, self.per_group).transpose(0, 1).reshape([batch, -1]).tr();
-            let _ = self.first_kernels(g, width).addmm_(&delta_t, &input.get(g));
+            let mut kernels = first_kernels(&self.kernels[0], self.per_group, g, width);
+            let _ = if float32 { kernels.addmm_(&delta_t, &input.get(g)) } else { kernels.g_add_(&delta_t.mm(&input.get(g))) };
         }
-    }
-
-    /// Group g's first-layer kernels as one (per_group * width, 784) matrix.
-    fn first_kernels(&self, g: i64, width: i64) -> Tensor {
-        self.kernels[0].narrow(0, g * self.per_group, self.per_group).view([self.per_group * width, -1])
     }
 
     fn forward_pass(&self, xs: &Tensor) -> Pass {
-        let (batch, width) = (xs.size()[1], self.kernels[0].size()[1]);
-        let xs = xs.expand([self.groups, batch, -1], false);
+        let kernels: Vec<Tensor> = self.kernels.iter().map(|k| self.precision.cast(k)).collect();
+        let biases: Vec<Tensor> = self.biases.iter().map(|b| self.precision.cast(b)).collect();
+        let (batch, width) = (xs.size()[1], kernels[0].size()[1]);
+        let xs = self.precision.cast(&xs.expand([self.groups, batch, -1], false));
         // One plain matrix product per group: libtorch runs these faster than
         // one batched product over the groups.
         let firsts: Vec<Tensor> = (0..self.groups)
-            .map(|g| xs.get(g).mm(&self.first_kernels(g, width).tr()).view([batch, self.per_group, width]).transpose(0, 1))
+            .map(|g| {
+                xs.get(g)
+                    .mm(&first_kernels(&kernels[0], self.per_group, g, width).tr())
+                    .view([batch, self.per_group, width])
+                    .transpose(0, 1)
+            })
             .collect();
-        let mut pass = Pass { inputs: vec![xs], pre_activations: vec![Tensor::cat(&firsts, 0) + &self.biases[0]] };
-        for (kernel, bias) in self.kernels[1..].iter().zip(&self.biases[1..]) {
-            let input = pass.pre_activations.last().expect("first layer").relu();
-            pass.pre_activations.push(bias.baddbmm(&input, &kernel.transpose(1, 2), 1.0, 1.0));
-            pass.inputs.push(input);
+        let mut pre_activations = vec![Tensor::cat(&firsts, 0) + &biases[0]];
+        let mut inputs = vec![xs];
+        for (kernel, bias) in kernels[1..].iter().zip(&biases[1..]) {
+            let input = pre_activations.last().expect("first layer").relu();
+            pre_activations.push(bias.baddbmm(&input, &kernel.transpose(1, 2), 1.0, 1.0));
+            inputs.push(input);
         }
-        pass
+        Pass { kernels, inputs, pre_activations }
     }
 
     /// Per model, the sum of its squared hidden-layer kernels, (models,).
     pub fn hidden_kernel_sq_sums(&self) -> Tensor {
         tch::no_grad(|| self.kernels[..self.kernels.len() - 1].iter().map(squared_norms).sum())
     }
+}
+
+/// Group g's first-layer kernels as one (per_group * width, 784) matrix.
+fn first_kernels(kernels: &Tensor, per_group: i64, g: i64, width: i64) -> Tensor {
+    kernels.narrow(0, g * per_group, per_group).view([per_group * width, -1])
 }
 
 /// Per model, the sum of the squares of a (models, ...) tensor: a batched
@@ -167,7 +190,7 @@ mod tests {
 
     #[test]
     fn each_model_starts_as_the_model_drawn_alone_and_counts_its_parameters() {
-        let batched = BatchedMlp::new(Device::Cpu, &[16, 8], &[3, 4], 2);
+        let batched = BatchedMlp::new(Device::Cpu, &[16, 8], &[3, 4], 2, Precision::Float32);
         assert_eq!(batched.models(), 4);
         let per_model = batched.kernels.iter().chain(&batched.biases).map(|t| t.numel() as i64).sum::<i64>() / batched.models();
         assert_eq!(per_model, crate::models::mlp::dense_parameters(&[16, 8]));

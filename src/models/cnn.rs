@@ -168,10 +168,7 @@ impl Cnn {
     }
 
     fn compute(&self, t: &Tensor) -> Tensor {
-        match self.config.precision {
-            Precision::BFloat16 => t.to_kind(Kind::BFloat16),
-            Precision::Float32 => t.shallow_clone(),
-        }
+        self.config.precision.cast(t)
     }
 
     fn layout(&self, t: Tensor) -> Tensor {
@@ -179,7 +176,7 @@ impl Cnn {
     }
 
     fn dense(&self, d: &Dense, x: &Tensor) -> Tensor {
-        self.compute(&d.bias).addmm(x, &self.compute(&d.kernel))
+        d.forward_in(x, self.config.precision)
     }
 
     /// Output of the first block's convolution (after normalisation and

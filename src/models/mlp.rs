@@ -7,6 +7,7 @@ use tch::nn::{self, Init, ModuleT};
 
 use super::{LayerKind, LayerSummary, glorot_bound};
 use crate::data::{CLASSES, PIXELS};
+use crate::precision::Precision;
 
 #[derive(Debug)]
 pub struct Dense {
@@ -27,6 +28,11 @@ impl Dense {
 
     pub fn forward(&self, xs: &Tensor) -> Tensor {
         self.bias.addmm(xs, &self.kernel)
+    }
+
+    /// The layer's product in `precision`, for `xs` already in it.
+    pub fn forward_in(&self, xs: &Tensor, precision: Precision) -> Tensor {
+        precision.cast(&self.bias).addmm(xs, &precision.cast(&self.kernel))
     }
 
     pub fn parameters(&self) -> i64 {
@@ -60,6 +66,8 @@ pub struct Mlp {
     pub output: Dense,
     /// Dropout rate after every hidden layer in training (0: none).
     pub dropout: f64,
+    /// What the products compute in; the weights stay float32.
+    pub precision: Precision,
 }
 
 impl Mlp {
@@ -72,11 +80,15 @@ impl Mlp {
             inputs = width;
         }
         let output = Dense::new(&(vs / format!("dense_{}", hidden_widths.len())), inputs, CLASSES as i64);
-        Mlp { hidden, output, dropout: 0.0 }
+        Mlp { hidden, output, dropout: 0.0, precision: Precision::Float32 }
     }
 
     pub fn with_dropout(self, dropout: f64) -> Mlp {
         Mlp { dropout, ..self }
+    }
+
+    pub fn with_precision(self, precision: Precision) -> Mlp {
+        Mlp { precision, ..self }
     }
 
     /// Sum of the squared hidden-layer kernels: the L2 term Keras's
@@ -105,9 +117,9 @@ impl ModuleT for Mlp {
     /// Class logits; softmax is applied by the loss (and by `predict`).
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
         // region: mlp-forward
-        let xs = xs.view([-1, PIXELS as i64]);
-        let hidden = self.hidden.iter().fold(xs, |xs, dense| dense.forward(&xs).relu().dropout(self.dropout, train));
-        self.output.forward(&hidden)
+        let xs = self.precision.cast(&xs.view([-1, PIXELS as i64]));
+        let hidden = self.hidden.iter().fold(xs, |xs, dense| dense.forward_in(&xs, self.precision).relu().dropout(self.dropout, train));
+        self.output.forward_in(&hidden, self.precision).to_kind(tch::Kind::Float)
         // endregion: mlp-forward
     }
 }

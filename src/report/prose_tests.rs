@@ -53,7 +53,11 @@ fn render_answer(file: &str, context: &Value) -> String {
 /// experiments after `change` edits them (notebook, sweep, tuned).
 fn q2_rendered(change: impl Fn(&mut [Value; 3])) -> String {
     static RESULTS: std::sync::OnceLock<[Value; 3]> = std::sync::OnceLock::new();
-    let (notebook, sweep, tuned) = (NotebookMlp::new(Profile::Smoke), WeightDecaySweep::new(Profile::Smoke), TunedMlp::new(Profile::Smoke));
+    let (notebook, sweep, tuned) = (
+        NotebookMlp::new(Profile::Smoke),
+        WeightDecaySweep::new(Profile::Smoke, Precision::Float32),
+        TunedMlp::new(Profile::Smoke, Precision::Float32),
+    );
     let mut results = RESULTS.get_or_init(|| [smoke_result(&notebook), smoke_result(&sweep), smoke_result(&tuned)]).clone();
     change(&mut results);
     let [n, s, t] = results;
@@ -208,7 +212,7 @@ fn on_other_data_the_answers_claim_nothing_of_mnist_and_name_the_classes() {
 
 /// Question 4's answer rendered with `result` (its config from the smoke profile).
 fn render_q4(result: &Value) -> String {
-    let experiment = DenoisingAutoencoder::new(Profile::Smoke);
+    let experiment = DenoisingAutoencoder::new(Profile::Smoke, Precision::Float32);
     let context = json!({
         "q4_denoising_autoencoder": result,
         "q4_denoising_autoencoder_run": run_of(&experiment),
@@ -220,7 +224,7 @@ fn render_q4(result: &Value) -> String {
 /// A smoke-profile result of question 4, computed once for all the tests.
 fn q4_result() -> Value {
     static RESULT: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
-    RESULT.get_or_init(|| smoke_result(&DenoisingAutoencoder::new(Profile::Smoke))).clone()
+    RESULT.get_or_init(|| smoke_result(&DenoisingAutoencoder::new(Profile::Smoke, Precision::Float32))).clone()
 }
 
 /// `result` with every level's accuracies (noisy, denoised) and squared
@@ -316,7 +320,7 @@ fn q4_says_what_denoising_costs_and_gives_as_the_numbers_say() {
 /// after `change` edits it.
 fn appendix_rendered(change: impl Fn(&mut Value)) -> String {
     static RESULT: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
-    let experiment = EarlierEdition::new(Profile::Smoke);
+    let experiment = EarlierEdition::new(Profile::Smoke, Precision::Float32);
     let mut result = RESULT.get_or_init(|| smoke_result(&experiment)).clone();
     change(&mut result);
     let context = json!({"appendix_earlier_edition": result, "appendix_earlier_edition_run": run_of(&experiment)});
