@@ -105,10 +105,8 @@ impl BatchedMlp {
             for l in (0..self.kernels.len()).rev() {
                 let delta_in = self.precision.cast(&delta);
                 let previous = (l > 0).then(|| pass.pre_activations[l - 1].threshold_backward(&delta_in.bmm(&pass.kernels[l]), 0.0));
-                if l + 1 < self.kernels.len() {
-                    let _ = self.kernels[l].shallow_clone().g_mul_(&decay);
-                }
-                self.add_update(l, &delta_in, &pass.inputs[l]);
+                let hidden = l + 1 < self.kernels.len();
+                self.update(l, &delta_in, &pass.inputs[l], hidden.then_some(&decay));
                 let _ = self.biases[l].shallow_clone().g_add_(&delta.sum_dim_intlist(1i64, true, Kind::Float));
                 if let Some(previous) = previous {
                     delta = previous;
@@ -119,23 +117,44 @@ impl BatchedMlp {
         })
     }
 
-    /// Adds delta^T x to layer `l`'s kernels, x being the layer's input;
-    /// the first layer's input is shared within a group. In float32 the
-    /// product accumulates straight into the kernels; in bfloat16 it is
-    /// made in bfloat16 and added to them.
-    fn add_update(&self, l: usize, delta: &Tensor, input: &Tensor) {
+    /// Sets layer `l`'s kernels w to decay w + delta^T x (w + delta^T x
+    /// without decay), x being the layer's input; the first layer's input
+    /// is shared within a group. In float32 the product accumulates straight
+    /// into the decayed kernels; in bfloat16 it is made in bfloat16, and one
+    /// pass over the kernels decays them and adds it.
+    fn update(&self, l: usize, delta: &Tensor, input: &Tensor, decay: Option<&Tensor>) {
         let float32 = self.precision == Precision::Float32;
+        // The models' kernels, (models, outputs, inputs), and their updates, made by `product`.
+        let apply = |mut kernels: Tensor, decay: Option<Tensor>, product: &dyn Fn(&mut Tensor) -> Tensor| {
+            if float32 {
+                if let Some(decay) = &decay {
+                    let _ = kernels.g_mul_(decay);
+                }
+                let _ = product(&mut kernels);
+            } else {
+                let update = product(&mut kernels).view_as(&kernels);
+                let _ = match &decay {
+                    Some(decay) => update.addcmul_out(&kernels, &kernels, decay),
+                    None => kernels.g_add_(&update),
+                };
+            }
+        };
         if l > 0 {
-            let mut kernels = self.kernels[l].shallow_clone();
-            let _ =
-                if float32 { kernels.baddbmm_(&delta.transpose(1, 2), input) } else { kernels.g_add_(&delta.transpose(1, 2).bmm(input)) };
+            let delta_t = delta.transpose(1, 2);
+            apply(self.kernels[l].shallow_clone(), decay.map(Tensor::shallow_clone), &|kernels| {
+                if float32 { kernels.baddbmm_(&delta_t, input) } else { delta_t.bmm(input) }
+            });
             return;
         }
         let (batch, width) = (delta.size()[1], delta.size()[2]);
         for g in 0..self.groups {
-            let delta_t = delta.narrow(0, g * self.per_group, self.per_group).transpose(0, 1).reshape([batch, -1]).tr();
-            let mut kernels = first_kernels(&self.kernels[0], self.per_group, g, width);
-            let _ = if float32 { kernels.addmm_(&delta_t, &input.get(g)) } else { kernels.g_add_(&delta_t.mm(&input.get(g))) };
+            let models = |t: &Tensor| t.narrow(0, g * self.per_group, self.per_group);
+            let delta_t = models(delta).transpose(0, 1).reshape([batch, -1]).tr();
+            let x = input.get(g);
+            apply(models(&self.kernels[0]), decay.map(models), &|kernels| {
+                let flat = kernels.view([self.per_group * width, -1]);
+                if float32 { flat.shallow_clone().addmm_(&delta_t, &x) } else { delta_t.mm(&x) }
+            });
         }
     }
 
