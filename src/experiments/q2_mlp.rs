@@ -460,24 +460,31 @@ mod tests {
     use indicatif::ProgressBar;
     use tch::Device;
 
-    #[test]
-    fn the_batched_path_matches_one_network_at_a_time() {
+    /// A 32-16 sweep of two epochs on 512 MNIST images: each path's result
+    /// for every precision given, with `decay_factors` and `replicates`.
+    fn small_sweeps(decay_factors: &[f64], replicates: usize, runs: &[(Precision, SweepPath)]) -> Vec<SweepResult> {
         let data = Mnist::load_embedded().unwrap().subset(512, 256, 3);
         let progress = ProgressBar::hidden();
         let ctx =
             Context { data: &data, device: Device::Cpu, seed: 11, progress: &progress, checkpoints: &crate::checkpoint::NoCheckpoints };
-        // Same seeds, float32 both: equal within float rounding, though the
-        // batched path does its own backward pass and fused updates.
-        let config = SweepConfig {
-            recipe: Recipe { batch_size: 64, ..networks::notebook_training(Precision::Float32, &[32, 16], 2) },
-            decay_factors: vec![1e-3, 1e-2],
-            replicates: 2,
+        let config = |precision| SweepConfig {
+            recipe: Recipe { batch_size: 64, ..networks::notebook_training(precision, &[32, 16], 2) },
+            decay_factors: decay_factors.to_vec(),
+            replicates,
             train_images: 512,
             test_images: 256,
         };
-        let sweep = train_sweep(&config, &ctx, SweepPath::Batched).unwrap();
+        runs.iter().map(|&(precision, path)| train_sweep(&config(precision), &ctx, path).unwrap()).collect()
+    }
+
+    #[test]
+    fn the_batched_path_matches_one_network_at_a_time() {
+        // Same seeds, float32 both: equal within float rounding, though the
+        // batched path does its own backward pass and fused updates.
+        let float32 = Precision::Float32;
+        let [sweep, alone] =
+            small_sweeps(&[1e-3, 1e-2], 2, &[(float32, SweepPath::Batched), (float32, SweepPath::OneAtATime)]).try_into().unwrap();
         assert_eq!(sweep.runs.len(), 6);
-        let alone = train_sweep(&config, &ctx, SweepPath::OneAtATime).unwrap();
         for (run, alone) in sweep.runs.iter().zip(&alone.runs) {
             assert_eq!((run.l2, run.seed), (alone.l2, alone.seed));
             assert_eq!(alone.history.epochs.len(), run.history.epochs.len());
@@ -495,21 +502,9 @@ mod tests {
 
     #[test]
     fn in_bfloat16_both_paths_train_alike_and_unlike_float32() {
-        let data = Mnist::load_embedded().unwrap().subset(512, 256, 3);
-        let progress = ProgressBar::hidden();
-        let ctx =
-            Context { data: &data, device: Device::Cpu, seed: 11, progress: &progress, checkpoints: &crate::checkpoint::NoCheckpoints };
-        let config = |precision| SweepConfig {
-            recipe: Recipe { batch_size: 64, ..networks::notebook_training(precision, &[32, 16], 2) },
-            decay_factors: vec![1e-2],
-            replicates: 1,
-            train_images: 512,
-            test_images: 256,
-        };
-        let bf16 = config(Precision::BFloat16);
-        let (batched, alone) =
-            (train_sweep(&bf16, &ctx, SweepPath::Batched).unwrap(), train_sweep(&bf16, &ctx, SweepPath::OneAtATime).unwrap());
-        let float32 = train_sweep(&config(Precision::Float32), &ctx, SweepPath::Batched).unwrap();
+        let bf16 = Precision::BFloat16;
+        let runs = [(bf16, SweepPath::Batched), (bf16, SweepPath::OneAtATime), (Precision::Float32, SweepPath::Batched)];
+        let [batched, alone, float32] = small_sweeps(&[1e-2], 1, &runs).try_into().unwrap();
         for ((run, alone), float32) in batched.runs.iter().zip(&alone.runs).zip(&float32.runs) {
             let (b, a, f) =
                 (run.history.epochs.last().unwrap(), alone.history.epochs.last().unwrap(), float32.history.epochs.last().unwrap());
