@@ -52,19 +52,28 @@ fn render_answer(file: &str, context: &Value) -> String {
 /// Question 2's answer, rendered with smoke-profile results of its three
 /// experiments after `change` edits them (notebook, sweep, tuned).
 fn q2_rendered(change: impl Fn(&mut [Value; 3])) -> String {
+    q2_rendered_in(Precision::Float32, change)
+}
+
+/// The same, with the configs of a run that computed in `precision` (the
+/// results stay the float32 ones).
+fn q2_rendered_in(precision: Precision, change: impl Fn(&mut [Value; 3])) -> String {
     static RESULTS: std::sync::OnceLock<[Value; 3]> = std::sync::OnceLock::new();
-    let (notebook, sweep, tuned) = (
-        NotebookMlp::new(Profile::Smoke),
-        WeightDecaySweep::new(Profile::Smoke, Precision::Float32),
-        TunedMlp::new(Profile::Smoke, Precision::Float32),
-    );
-    let mut results = RESULTS.get_or_init(|| [smoke_result(&notebook), smoke_result(&sweep), smoke_result(&tuned)]).clone();
+    let (notebook, sweep, tuned) =
+        (NotebookMlp::new(Profile::Smoke), WeightDecaySweep::new(Profile::Smoke, precision), TunedMlp::new(Profile::Smoke, precision));
+    let mut results = RESULTS
+        .get_or_init(|| {
+            let float32 = (WeightDecaySweep::new(Profile::Smoke, Precision::Float32), TunedMlp::new(Profile::Smoke, Precision::Float32));
+            [smoke_result(&notebook), smoke_result(&float32.0), smoke_result(&float32.1)]
+        })
+        .clone();
     change(&mut results);
     let [n, s, t] = results;
     let context = json!({
         "q2_notebook_mlp": n, "q2_notebook_mlp_run": run_of(&notebook),
         "q2_weight_decay_sweep": s, "q2_weight_decay_sweep_run": run_of(&sweep),
         "q2_tuned_mlp": t, "q2_tuned_mlp_run": run_of(&tuned),
+        "run": {"cpu_class": "AVX-512+BF16", "precision_reason": "the CPU (AVX-512+BF16) multiplies bfloat16 natively"},
     });
     render_answer("q2.md", &context)
 }
@@ -212,7 +221,12 @@ fn on_other_data_the_answers_claim_nothing_of_mnist_and_name_the_classes() {
 
 /// Question 4's answer rendered with `result` (its config from the smoke profile).
 fn render_q4(result: &Value) -> String {
-    let experiment = DenoisingAutoencoder::new(Profile::Smoke, Precision::Float32);
+    render_q4_in(Precision::Float32, result)
+}
+
+/// The same, with the config of a run that computed in `precision`.
+fn render_q4_in(precision: Precision, result: &Value) -> String {
+    let experiment = DenoisingAutoencoder::new(Profile::Smoke, precision);
     let context = json!({
         "q4_denoising_autoencoder": result,
         "q4_denoising_autoencoder_run": run_of(&experiment),
@@ -319,9 +333,14 @@ fn q4_says_what_denoising_costs_and_gives_as_the_numbers_say() {
 /// The earlier edition's appendix, rendered with a smoke-profile result
 /// after `change` edits it.
 fn appendix_rendered(change: impl Fn(&mut Value)) -> String {
+    appendix_rendered_in(Precision::Float32, change)
+}
+
+/// The same, with the config of a run that computed in `precision`.
+fn appendix_rendered_in(precision: Precision, change: impl Fn(&mut Value)) -> String {
     static RESULT: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
-    let experiment = EarlierEdition::new(Profile::Smoke, Precision::Float32);
-    let mut result = RESULT.get_or_init(|| smoke_result(&experiment)).clone();
+    let experiment = EarlierEdition::new(Profile::Smoke, precision);
+    let mut result = RESULT.get_or_init(|| smoke_result(&EarlierEdition::new(Profile::Smoke, Precision::Float32))).clone();
     change(&mut result);
     let context = json!({"appendix_earlier_edition": result, "appendix_earlier_edition_run": run_of(&experiment)});
     render_answer("y_earlier_edition.md", &context)
@@ -404,4 +423,22 @@ fn the_earlier_editions_noise_and_l2_answers_follow_the_numbers() {
             .contains("ends above the test accuracy (90.00 %), but the test loss was still at its lowest, 0.3000, at the last epoch"),
         "{still_falling}"
     );
+}
+
+#[test]
+fn the_dense_networks_are_said_to_compute_in_bfloat16_only_where_they_did() {
+    for precision in [Precision::Float32, Precision::BFloat16] {
+        let q2 = q2_rendered_in(precision, |_| {});
+        let q4 = render_q4_in(precision, &q4_result());
+        let appendix = appendix_rendered_in(precision, |_| {});
+        for (file, text, says) in [
+            ("q2", &q2, "products in bfloat16 with float32 master weights"),
+            ("q4", &q4, "Its products compute in bfloat16"),
+            ("appendix", &appendix, "products in bfloat16 with float32 master weights"),
+        ] {
+            assert_eq!(text.contains(says), precision == Precision::BFloat16, "{file} in {}: {text}", precision.name());
+            assert_eq!(text.contains("bfloat16"), precision == Precision::BFloat16, "{file} in {}: {text}", precision.name());
+        }
+        assert_eq!(q2.contains("64-64 network, whose products are too small to gain, stays in float32"), precision == Precision::BFloat16);
+    }
 }
