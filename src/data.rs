@@ -138,6 +138,15 @@ pub struct Split {
     pub labels: Vec<u8>,
 }
 
+/// `n` of the indices `0..total` drawn at random with `seed`, in order.
+pub fn drawn(total: usize, n: usize, seed: u64) -> Vec<usize> {
+    let mut indices: Vec<usize> = (0..total).collect();
+    indices.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+    indices.truncate(n);
+    indices.sort_unstable();
+    indices
+}
+
 impl Split {
     pub fn len(&self) -> usize {
         self.labels.len()
@@ -162,11 +171,7 @@ impl Split {
         if n >= self.len() {
             return self.clone();
         }
-        let mut indices: Vec<usize> = (0..self.len()).collect();
-        indices.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
-        indices.truncate(n);
-        indices.sort_unstable();
-        self.select(&indices)
+        self.select(&drawn(self.len(), n, seed))
     }
 
     /// Splits off `n` random images drawn with `seed` as a validation set:

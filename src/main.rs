@@ -84,9 +84,10 @@ struct Options {
     /// libtorch sees one, else the CPU
     #[arg(long, value_enum, default_value = "auto", global = true)]
     device: DeviceChoice,
-    /// What the networks with a reduced-precision path (the CNNs) compute
-    /// in; `auto`: bfloat16 only where the hardware multiplies it natively
-    /// (AVX512-BF16 or AMX-BF16, or a GPU where it measures faster)
+    /// What the networks with a reduced-precision path (the CNNs, the
+    /// 500-300 and the appendix's MLPs) compute in; `auto`: bfloat16 only
+    /// where the hardware multiplies it natively (AVX512-BF16 or AMX-BF16,
+    /// or a GPU where it measures faster)
     #[arg(long, value_enum, default_value = "auto", global = true)]
     precision: PrecisionChoice,
     /// A directory with the four standard MNIST IDX files (.gz or raw) to

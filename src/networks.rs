@@ -20,6 +20,7 @@ pub fn notebook_training(precision: Precision, hidden: &[i64], epochs: usize) ->
         max_shift: 0,
         max_rotation: 0.0,
         max_scale: 0.0,
+        max_elastic: 0.0,
         l2: 0.0,
     }
 }
@@ -56,6 +57,7 @@ pub fn reference_cnn(precision: Precision, epochs: usize) -> Recipe {
         max_shift: 0,
         max_rotation: 0.0,
         max_scale: 0.0,
+        max_elastic: 0.0,
         l2: 0.0,
     }
 }
@@ -84,6 +86,7 @@ pub fn chosen_cnn(precision: Precision, epochs: usize) -> Recipe {
         max_shift: 2,
         max_rotation: 0.0,
         max_scale: 0.0,
+        max_elastic: 0.0,
         l2: 0.0,
     }
 }

@@ -1,8 +1,8 @@
 //! Training recipes: a network (a CNN, or an MLP with dropout), Adam or SGD
 //! (with or without momentum), an optional one-cycle learning rate, random
-//! shifts, rotations and scalings of the training images and L2 decay. The
-//! notebook's network is a recipe like any other, and one function trains
-//! any recipe on a set of splits.
+//! shifts, rotations, scalings and elastic bends of the training images and
+//! L2 decay. The notebook's network is a recipe like any other, and one
+//! function trains any recipe on a set of splits.
 
 use anyhow::Context as _;
 use indicatif::ProgressBar;
@@ -12,13 +12,13 @@ use tch::Tensor;
 use tch::nn::{self, ModuleT, OptimizerConfig};
 
 use crate::checkpoint::{self, Checkpoints, Lookup, Parts, Unit};
-use crate::data::Split;
+use crate::data::{self, Split};
 use crate::models::LayerSummary;
 use crate::models::cnn::{Cnn, CnnConfig};
 use crate::models::mlp::Mlp;
 use crate::precision::Precision;
-use crate::shift;
 use crate::train::{self, Batches, FitOptions, History};
+use crate::{seed, shift};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -88,6 +88,10 @@ pub struct Recipe {
     /// And scale it by a factor within 1 ± this (0: none).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub max_scale: f64,
+    /// And bend it by a smooth random field that moves each of its control
+    /// points by up to this many pixels (0: none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub max_elastic: f64,
     /// Keras `l2` factor on the hidden kernels of an MLP (0: none).
     pub l2: f64,
 }
@@ -154,6 +158,19 @@ impl Splits {
         let pair = |s: &Split| (s.images_tensor(device), s.labels_tensor(device));
         Splits { train: pair(train), validation: pair(validation), test: pair(test) }
     }
+
+    /// The same splits but for `n` of the training images, drawn at random
+    /// with `seed` and kept in their order (all where there are no more).
+    pub fn with_train_subset(&self, n: usize, seed: u64) -> Splits {
+        let indices: Vec<i64> = data::drawn(self.train.1.size()[0] as usize, n, seed).into_iter().map(|i| i as i64).collect();
+        let index = Tensor::from_slice(&indices).to_device(self.train.0.device());
+        let pair = |p: &(Tensor, Tensor)| (p.0.shallow_clone(), p.1.shallow_clone());
+        Splits {
+            train: (self.train.0.index_select(0, &index), self.train.1.index_select(0, &index)),
+            validation: pair(&self.validation),
+            test: pair(&self.test),
+        }
+    }
 }
 
 pub fn batches(pair: &(Tensor, Tensor)) -> Batches<'_> {
@@ -190,12 +207,12 @@ fn fit_recipe(recipe: &Recipe, seed: u64, data: &Splits, progress: &ProgressBar)
             nn::Sgd { momentum, nesterov: momentum > 0.0, ..Default::default() }.build(&vs, recipe.learning_rate)?
         }
     };
-    let (max_shift, max_rotation, max_scale) = (recipe.max_shift, recipe.max_rotation, recipe.max_scale);
+    let (max_shift, max_rotation, max_scale, max_elastic) = (recipe.max_shift, recipe.max_rotation, recipe.max_scale, recipe.max_elastic);
     let augment = move |xs: &Tensor, rng: &mut ChaCha8Rng| {
         let shifted = shift::random_shift(xs, max_shift, rng);
-        shift::random_rotate_scale(&shifted, max_rotation, max_scale, rng)
+        shift::random_distort(&shifted, max_rotation, max_scale, max_elastic, rng)
     };
-    let augmented = max_shift > 0 || max_rotation > 0.0 || max_scale > 0.0;
+    let augmented = max_shift > 0 || max_rotation > 0.0 || max_scale > 0.0 || max_elastic > 0.0;
     let peak = recipe.learning_rate;
     let schedule = move |t: f64| one_cycle(peak, t);
     let l2 = recipe.l2;
@@ -223,12 +240,20 @@ pub struct Training {
     pub name: String,
     pub recipe: Recipe,
     pub seed: u64,
+    /// Trains on this many of the training images, drawn at random with
+    /// the seed (all of them where `None`).
+    pub images: Option<usize>,
 }
 
 impl Training {
     /// Named after `label` (see `checkpoint::name`).
     pub fn new(label: &str, recipe: &Recipe, seed: u64) -> Training {
-        Training { name: checkpoint::name(label), recipe: recipe.clone(), seed }
+        Training { name: checkpoint::name(label), recipe: recipe.clone(), seed, images: None }
+    }
+
+    /// The same training on `images` of the training images.
+    pub fn on_images(self, images: Option<usize>) -> Training {
+        Training { images, ..self }
     }
 
     pub fn unit(&self) -> Unit {
@@ -274,7 +299,8 @@ pub fn train_kept(training: &Training, data: &Splits, progress: &ProgressBar, pa
         }
         Lookup::Compute(started) => {
             progress.set_prefix(training.name.clone());
-            let (vs, model, history) = fit_recipe(&training.recipe, training.seed, data, progress)?;
+            let subset = training.images.map(|n| data.with_train_subset(n, seed::derive(training.seed, "training images")));
+            let (vs, model, history) = fit_recipe(&training.recipe, training.seed, subset.as_ref().unwrap_or(data), progress)?;
             progress.set_prefix("");
             let kept = parts.store(&training.name, &history, save_weights(&vs)?, started)?;
             Ok(Some(Done { model, history, wall_seconds: kept.wall_seconds }))
@@ -303,6 +329,22 @@ pub fn test_accuracy(model: &dyn ModuleT, data: &Splits) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_training_subset_is_drawn_from_its_seed_and_leaves_the_other_splits_alone() {
+        let pair = |n: i64| (Tensor::arange(2 * n, tch::kind::FLOAT_CPU).view([n, 2]), Tensor::arange(n, tch::kind::INT64_CPU));
+        let splits = Splits { train: pair(10), validation: pair(3), test: pair(4) };
+        let subset = splits.with_train_subset(4, 9);
+        let labels = Vec::<i64>::try_from(&subset.train.1).unwrap();
+        assert_eq!(labels.len(), 4);
+        assert!(labels.windows(2).all(|w| w[0] < w[1]), "distinct and in their order: {labels:?}");
+        let rows: Vec<f32> = labels.iter().flat_map(|&l| [2.0 * l as f32, 2.0 * l as f32 + 1.0]).collect();
+        assert_eq!(Vec::<f32>::try_from(subset.train.0.flatten(0, -1)).unwrap(), rows, "each image stays with its label");
+        assert!(splits.with_train_subset(4, 9).train.1.equal(&subset.train.1), "the same seed, the same images");
+        assert!((0..20).any(|seed| !splits.with_train_subset(4, seed).train.1.equal(&subset.train.1)), "another seed, other images");
+        assert!(subset.validation.1.equal(&splits.validation.1) && subset.test.1.equal(&splits.test.1));
+        assert_eq!(splits.with_train_subset(99, 1).train.1.size(), [10], "all of them where there are no more");
+    }
 
     #[test]
     fn the_schedule_warms_up_then_decays_to_zero() {

@@ -42,21 +42,36 @@ pub fn random_shift(images: &Tensor, max: i64, rng: &mut ChaCha8Rng) -> Tensor {
     // endregion: random-shift
 }
 
+/// Control points per side of the elastic displacement field: a coarse grid
+/// of random displacements, interpolated bilinearly in between, bends a digit
+/// smoothly without a blur over a per-pixel field.
+pub const ELASTIC_POINTS: i64 = 4;
+
 /// Every image of the batch rotated by its own random angle in
-/// `-max_degrees..=max_degrees` and scaled by its own factor in
-/// `1 - max_scale..=1 + max_scale`, about the image centre.
-pub fn random_rotate_scale(images: &Tensor, max_degrees: f64, max_scale: f64, rng: &mut ChaCha8Rng) -> Tensor {
-    if max_degrees == 0.0 && max_scale == 0.0 {
+/// `-max_degrees..=max_degrees`, scaled by its own factor in
+/// `1 - max_scale..=1 + max_scale` about the image centre, and bent by its
+/// own smooth field that moves each control point by up to `max_elastic`
+/// pixels along either axis.
+pub fn random_distort(images: &Tensor, max_degrees: f64, max_scale: f64, max_elastic: f64, rng: &mut ChaCha8Rng) -> Tensor {
+    if max_degrees == 0.0 && max_scale == 0.0 && max_elastic == 0.0 {
         return images.shallow_clone();
     }
     let mut draw = |max: f64| if max > 0.0 { rng.random_range(-max..=max) } else { 0.0 };
-    let transforms: Vec<(f64, f64)> = (0..images.size()[0]).map(|_| (draw(max_degrees), 1.0 + draw(max_scale))).collect();
-    rotate_scale(images, &transforms)
+    let n = images.size()[0];
+    let transforms: Vec<(f64, f64)> = (0..n).map(|_| (draw(max_degrees), 1.0 + draw(max_scale))).collect();
+    let displacements = (max_elastic > 0.0).then(|| {
+        let points: Vec<f32> = (0..n * 2 * ELASTIC_POINTS * ELASTIC_POINTS).map(|_| draw(max_elastic) as f32).collect();
+        Tensor::from_slice(&points).view([n, 2, ELASTIC_POINTS, ELASTIC_POINTS]).to_device(images.device())
+    });
+    warp(images, &transforms, displacements.as_ref())
 }
 
 /// Images (N, 784) each rotated counter-clockwise by its (degrees, scale)
-/// pair's angle and scaled by its factor about the centre, bilinearly.
-pub fn rotate_scale(images: &Tensor, transforms: &[(f64, f64)]) -> Tensor {
+/// pair's angle and scaled by its factor about the centre, bilinearly; then
+/// each output pixel sampled further away by the displacement (in pixels, x
+/// then y) that `displacements` (N, 2, k, k) gives it when interpolated over
+/// the image.
+fn warp(images: &Tensor, transforms: &[(f64, f64)], displacements: Option<&Tensor>) -> Tensor {
     let n = images.size()[0];
     let side = SIDE as i64;
     let theta: Vec<f32> = transforms
@@ -69,7 +84,12 @@ pub fn rotate_scale(images: &Tensor, transforms: &[(f64, f64)]) -> Tensor {
         })
         .collect();
     let theta = Tensor::from_slice(&theta).view([n, 2, 3]).to_device(images.device());
-    let grid = Tensor::affine_grid_generator(&theta, [n, 1, side, side], false);
+    let mut grid = Tensor::affine_grid_generator(&theta, [n, 1, side, side], false);
+    if let Some(d) = displacements {
+        // The grid's units: the image spans -1..1, so a pixel is 2 / side.
+        let field = d.upsample_bilinear2d([side, side], true, None, None).permute([0, 2, 3, 1]);
+        grid += field * (2.0 / side as f64);
+    }
     images.view([n, 1, side, side]).grid_sampler(&grid, 0, 0, false).view([n, PIXELS as i64])
 }
 
@@ -145,26 +165,53 @@ mod tests {
         // A one-pixel dot right of the centre (x = 19.5 against 14 in pixel
         // centres; the image centre is at 13.5, 13.5).
         let image = dot(13, 19);
-        let turned = rotate_scale(&image, &[(90.0, 1.0)]);
+        let turned = warp(&image, &[(90.0, 1.0)], None);
         // Counter-clockwise on screen: from right of the centre to above it.
         let (row, col) = brightest(&turned);
         assert_eq!((row, col), (8, 13), "moved to above the centre");
         let ink = |t: &Tensor| t.sum(Kind::Float).double_value(&[]);
         assert!((ink(&turned) - 1.0).abs() < 1e-4, "a quarter turn maps pixels onto pixels");
-        let doubled = rotate_scale(&image, &[(0.0, 2.0)]);
+        let doubled = warp(&image, &[(0.0, 2.0)], None);
         let (row, col) = brightest(&doubled);
         assert!((12..=13).contains(&row) && col >= 24, "twice as far from the centre: {:?}", (row, col));
-        assert!(rotate_scale(&image, &[(0.0, 1.0)]).allclose(&image, 1e-6, 1e-6, false), "identity");
+        assert!(warp(&image, &[(0.0, 1.0)], None).allclose(&image, 1e-6, 1e-6, false), "identity");
+    }
+
+    #[test]
+    fn a_displacement_field_moves_pixels_by_its_interpolated_value() {
+        let image = dot(13, 19);
+        let points = |x: f32, y: f32| {
+            let field = Tensor::from_slice(&[x, y]).view([1, 2, 1, 1]);
+            field.expand([1, 2, ELASTIC_POINTS, ELASTIC_POINTS], false).contiguous()
+        };
+        // Each pixel samples the input one pixel to its right and two below:
+        // the content moves one left and two up.
+        let moved = warp(&image, &[(0.0, 1.0)], Some(&points(1.0, 2.0)));
+        assert_eq!(bright_pixel(&moved), Some((11, 18)));
+        assert!(warp(&image, &[(0.0, 1.0)], Some(&points(0.0, 0.0))).allclose(&image, 1e-6, 1e-6, false), "no displacement");
+    }
+
+    #[test]
+    fn random_bends_differ_per_image_and_stay_within_their_bound() {
+        let images = Tensor::cat(&[dot(14, 14), dot(14, 14)], 0);
+        let (mut a, mut b) = (ChaCha8Rng::seed_from_u64(3), ChaCha8Rng::seed_from_u64(3));
+        let bent = random_distort(&images, 0.0, 0.0, 1.5, &mut a);
+        assert!(bent.equal(&random_distort(&images, 0.0, 0.0, 1.5, &mut b)), "the same seed, the same fields");
+        assert!(!bent.get(0).allclose(&bent.get(1), 1e-6, 1e-6, false), "each image draws its own field");
+        for i in 0..2 {
+            let (row, col) = brightest(&bent.get(i));
+            assert!(row.abs_diff(14) <= 2 && col.abs_diff(14) <= 2, "moved at most 1.5 pixels each way: {:?}", (row, col));
+        }
     }
 
     #[test]
     fn random_rotations_are_drawn_per_image_from_the_seed() {
         let images = Tensor::cat(&[dot(10, 20), dot(10, 20)], 0);
         let (mut a, mut b) = (ChaCha8Rng::seed_from_u64(5), ChaCha8Rng::seed_from_u64(5));
-        let once = random_rotate_scale(&images, 10.0, 0.1, &mut a);
-        assert!(once.equal(&random_rotate_scale(&images, 10.0, 0.1, &mut b)), "the same seed, the same transforms");
+        let once = random_distort(&images, 10.0, 0.1, 0.0, &mut a);
+        assert!(once.equal(&random_distort(&images, 10.0, 0.1, 0.0, &mut b)), "the same seed, the same transforms");
         assert!(!once.get(0).equal(&once.get(1)), "each image draws its own transform");
-        assert!(random_rotate_scale(&images, 0.0, 0.0, &mut a).equal(&images));
+        assert!(random_distort(&images, 0.0, 0.0, 0.0, &mut a).equal(&images));
     }
 
     fn brightest(image: &Tensor) -> (usize, usize) {

@@ -54,6 +54,9 @@ pub struct Study {
     pub replicates_seconds: f64,
     /// Epochs of every ablation run: the chosen recipe's, or fewer.
     pub ablation_epochs: usize,
+    /// Training images of every ablation run: `train_images`, or a random
+    /// subset of them.
+    pub ablation_images: usize,
     /// The chosen recipe on the validation split, trained for the
     /// ablation's epochs from the first replicate's seed (the first
     /// replicate itself where those are all its epochs).
@@ -77,28 +80,32 @@ impl Variant {
 
 /// What a study trains: the chosen recipe from `replicates` seeds, and an
 /// ablation of `variants` against the chosen recipe, every ablation run
-/// `ablation_epochs` long and from the first replicate's seed.
+/// `ablation_epochs` long, on `ablation_images` of the training images
+/// (all where `None`) and from the first replicate's seed.
 #[derive(Debug, Clone, Copy)]
 pub struct Design<'a> {
     pub chosen: &'a Recipe,
     pub replicates: usize,
     pub variants: &'a [Variant],
     pub ablation_epochs: usize,
+    pub ablation_images: Option<usize>,
 }
 
 impl Design<'_> {
-    /// Epochs trained in all: the replicates', the ablation's baseline
-    /// where it is a run of its own, and every variant's.
-    pub fn epochs(&self) -> usize {
+    /// Images passed through the networks in training, over every epoch of
+    /// every run, where the training split holds `train_images`.
+    pub fn training_images(&self, train_images: usize) -> u64 {
         let baseline = if self.retrains_baseline() { self.ablation_epochs } else { 0 };
-        self.replicates * self.chosen.epochs + baseline + self.variants.iter().map(|v| v.recipe.epochs).sum::<usize>()
+        let ablation_epochs = baseline + self.variants.iter().map(|v| v.recipe.epochs).sum::<usize>();
+        let ablation_images = self.ablation_images.map_or(train_images, |n| n.min(train_images));
+        (self.replicates * self.chosen.epochs * train_images + ablation_epochs * ablation_images) as u64
     }
 
     /// Whether the ablation's baseline is a run of its own: the chosen
-    /// recipe trained for the ablation's epochs, where they are fewer than
-    /// its own (else the first replicate serves).
+    /// recipe trained for the ablation's epochs on the ablation's images,
+    /// where they are fewer than its own (else the first replicate serves).
     fn retrains_baseline(&self) -> bool {
-        self.ablation_epochs != self.chosen.epochs
+        self.ablation_epochs != self.chosen.epochs || self.ablation_images.is_some()
     }
 
     /// Fails, before anything trains, where the study cannot give a result:
@@ -135,7 +142,8 @@ impl Design<'_> {
             .retrains_baseline()
             .then(|| Training::new("ablation chosen recipe", &Recipe { epochs: self.ablation_epochs, ..self.chosen.clone() }, first_seed));
         let variants = self.variants.iter().map(|v| Training::new(&format!("ablation {}", v.name), &v.recipe, first_seed));
-        replicates.chain(baseline).chain(variants).collect()
+        let ablation = baseline.into_iter().chain(variants).map(|t| t.on_images(self.ablation_images));
+        replicates.chain(ablation).collect()
     }
 
     /// The study from its trainings' results, given in the order of
@@ -169,10 +177,11 @@ impl Design<'_> {
         let (validation_accuracy_mean, _) = mean_std(&runs.iter().map(|r| r.history.final_val_accuracy).collect::<Vec<_>>());
         let model = first.expect("checked: at least one replicate");
         let summary = model.summary();
+        let train_images = data.train.1.size()[0] as usize;
         let study = Study {
             parameters: summary.iter().map(|l| l.parameters).sum(),
             summary,
-            train_images: data.train.1.size()[0] as usize,
+            train_images,
             validation_images: data.validation.1.size()[0] as usize,
             replicates: runs,
             test_accuracy_mean,
@@ -180,9 +189,35 @@ impl Design<'_> {
             validation_accuracy_mean,
             replicates_seconds,
             ablation_epochs: self.ablation_epochs,
+            ablation_images: self.ablation_images.map_or(train_images, |n| n.min(train_images)),
             chosen,
             variants,
         };
         Ok((model, study))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::networks;
+    use crate::precision::Precision;
+
+    #[test]
+    fn an_ablation_on_fewer_images_trains_its_baseline_on_them_too_and_costs_less() {
+        let chosen = networks::wide_mlp(Precision::Float32, 4);
+        let variants = [Variant::new("slower", Recipe { learning_rate: 0.01, ..chosen.clone() })];
+        let every_image = Design { chosen: &chosen, replicates: 2, variants: &variants, ablation_epochs: 4, ablation_images: None };
+        let trainings = |d: &Design| d.trainings(1).into_iter().map(|t| (t.name, t.images)).collect::<Vec<_>>();
+        let named = |list: &[(&str, Option<usize>)]| list.iter().map(|&(n, i)| (n.to_owned(), i)).collect::<Vec<_>>();
+        assert_eq!(trainings(&every_image), named(&[("seed-1", None), ("seed-2", None), ("ablation-slower", None)]));
+        assert_eq!(every_image.training_images(1_000), 2 * 4 * 1_000 + 4 * 1_000);
+        let fewer = Design { ablation_images: Some(300), ..every_image };
+        assert_eq!(
+            trainings(&fewer),
+            named(&[("seed-1", None), ("seed-2", None), ("ablation-chosen-recipe", Some(300)), ("ablation-slower", Some(300))])
+        );
+        assert_eq!(fewer.training_images(1_000), 2 * 4 * 1_000 + 2 * 4 * 300);
+        assert_eq!(fewer.training_images(200), 2 * 4 * 200 + 2 * 4 * 200, "never more images than the split holds");
     }
 }

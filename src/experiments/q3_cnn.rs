@@ -32,6 +32,9 @@ pub struct Config {
     /// Epochs of each ablation run, fewer than the chosen recipe's: what an
     /// ingredient does shows early, and the ablation costs as much as the seeds.
     pub ablation_epochs: usize,
+    /// Training images of each ablation run, a random third of them: the
+    /// direction of each ingredient's effect at a fraction of the cost.
+    pub ablation_images: Option<usize>,
     /// Variants of the chosen recipe trained with the first replicate's seed
     /// for the ablation's epochs and compared on the validation split.
     pub variants: Vec<Variant>,
@@ -142,7 +145,7 @@ pub struct ConvolutionalNetwork(pub Config);
 impl ConvolutionalNetwork {
     pub fn new(profile: Profile, precision: Precision) -> Self {
         let chosen = networks::chosen_cnn(precision, profile.epochs(10));
-        let ablation_epochs = profile.epochs(4);
+        let ablation_epochs = profile.epochs(5);
         let short = Recipe { epochs: ablation_epochs, ..chosen.clone() };
         let without_norm = match &chosen.network {
             Network::Cnn(cnn) => Network::Cnn(CnnConfig { batch_norm: false, ..cnn.clone() }),
@@ -157,6 +160,7 @@ impl ConvolutionalNetwork {
             chosen,
             replicates: profile.replicates(3),
             ablation_epochs,
+            ablation_images: Some(profile.train_images() / 3),
             variants,
             reference: networks::reference_cnn(precision, profile.epochs(6)),
             wide_mlp: networks::wide_mlp(precision, profile.epochs(40)),
@@ -219,7 +223,13 @@ fn cost(model: &str, recipe: &Recipe, images: usize, measured: Option<(&History,
 
 impl Config {
     fn design(&self) -> Design<'_> {
-        Design { chosen: &self.chosen, replicates: self.replicates, variants: &self.variants, ablation_epochs: self.ablation_epochs }
+        Design {
+            chosen: &self.chosen,
+            replicates: self.replicates,
+            variants: &self.variants,
+            ablation_epochs: self.ablation_epochs,
+            ablation_images: self.ablation_images,
+        }
     }
 
     /// The study's trainings, then the reference CNN from the first
@@ -314,8 +324,7 @@ impl Experiment for ConvolutionalNetwork {
     fn training_images(&self) -> u64 {
         let c = &self.0;
         let train = c.train_images - c.validation_images;
-        let recipes = c.design().epochs() + c.reference.epochs + c.wide_mlp.epochs;
-        (recipes * train) as u64
+        c.design().training_images(train) + ((c.reference.epochs + c.wide_mlp.epochs) * train) as u64
     }
     fn check(&self) -> anyhow::Result<()> {
         anyhow::ensure!(cnn_config(&self.0.chosen).is_some(), "the chosen recipe must be a CNN");

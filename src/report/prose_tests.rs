@@ -150,18 +150,41 @@ fn q3_says_whether_convolutions_generalised_and_kept_shifted_digits_as_the_numbe
 }
 
 #[test]
-fn the_ablations_say_when_they_train_fewer_epochs_than_the_chosen_recipes() {
-    let q2_full_length = q2_rendered(|_| {});
+fn the_ablations_say_when_they_train_fewer_epochs_or_images_than_the_chosen_recipes() {
+    let every_image = |r: &mut Value| r["ablation_images"] = r["train_images"].clone();
+    let q2_full_length = q2_rendered(|r| every_image(&mut r[2]));
     assert!(
-        q2_full_length.contains("trained from the first seed; all are compared") && q2_full_length.contains("(first seed, 2 epochs each)")
+        q2_full_length.contains("trained from the first seed; all are compared") && q2_full_length.contains("(first seed, 2 epochs each)"),
+        "{q2_full_length}"
     );
-    let q2_shorter = q2_rendered(|r| r[2]["ablation_epochs"] = 1.into());
+    let q2_shorter = q2_rendered(|r| {
+        every_image(&mut r[2]);
+        r[2]["ablation_epochs"] = 1.into();
+    });
     assert!(q2_shorter.contains("as is the chosen recipe once more, all for 1 of the chosen recipe's 2 epochs"), "{q2_shorter}");
     assert!(q2_shorter.contains("(first seed, 1 epochs each)"), "{q2_shorter}");
-    let q3_full_length = q3_rendered(|_| {});
+    let q2_fewer = q2_rendered(|r| {
+        r[2]["ablation_images"] = 600.into();
+        r[2]["ablation_epochs"] = 1.into();
+    });
+    assert!(
+        q2_fewer.contains("all on 600 of the 1,834 training images (drawn at random, the same for every run) and for 1 of"),
+        "{q2_fewer}"
+    );
+    assert!(q2_fewer.contains("(first seed, 1 epochs, 600 training images each)"), "{q2_fewer}");
+
+    let q3_full_length = q3_rendered(every_image);
     assert!(q3_full_length.contains("trained from the same seed, and the reference network"), "{q3_full_length}");
-    let q3_shorter = q3_rendered(|r| r["ablation_epochs"] = 1.into());
+    assert!(q3_full_length.contains("The reference network is"), "{q3_full_length}");
+    let q3_shorter = q3_rendered(|r| {
+        every_image(r);
+        r["ablation_epochs"] = 1.into();
+    });
     assert!(q3_shorter.contains("trained from the same seed for 1 of the chosen recipe's 2 epochs (a shorter run"), "{q3_shorter}");
+    let q3_fewer = q3_rendered(|r| r["ablation_images"] = 600.into());
+    assert!(q3_fewer.contains("trained from the same seed on 600 of the 1,834 training images (drawn at random"), "{q3_fewer}");
+    assert!(q3_fewer.contains("The reference network, trained on all the training images for 2 epochs, reaches"), "{q3_fewer}");
+    assert!(!q3_fewer.contains("| reference network"), "the reference leaves the ablation's table: {q3_fewer}");
 }
 
 /// Question 1's answer, rendered with a smoke-profile result after `change` edits it.
