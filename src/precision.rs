@@ -61,12 +61,40 @@ pub struct CpuFeatures {
     pub avx512f: bool,
     pub avx512_bf16: bool,
     pub amx_bf16: bool,
+    /// The environment's caps on the instruction sets libtorch's kernels
+    /// use ("ONEDNN_MAX_CPU_ISA=AVX2"), already applied to the flags above.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub caps: Vec<String>,
 }
 
+/// oneDNN's instruction sets from the least to the most capable, as its
+/// `ONEDNN_MAX_CPU_ISA` names them.
+const ONEDNN_ISAS: [&str; 14] = [
+    "SSE41",
+    "AVX",
+    "AVX2",
+    "AVX2_VNNI",
+    "AVX2_VNNI_2",
+    "AVX512_CORE",
+    "AVX512_CORE_VNNI",
+    "AVX512_CORE_BF16",
+    "AVX10_1_512",
+    "AVX512_CORE_FP16",
+    "AVX10_1_512_AMX",
+    "AVX512_CORE_AMX",
+    "AVX10_1_512_AMX_FP16",
+    "AVX512_CORE_AMX_FP16",
+];
+
 impl CpuFeatures {
-    /// This machine's features: the `flags` of `/proc/cpuinfo` where there
-    /// is one, the running CPU's answers to `cpuid` elsewhere on x86-64.
+    /// This machine's features as libtorch uses them: the `flags` of
+    /// `/proc/cpuinfo` where there is one, the running CPU's answers to
+    /// `cpuid` elsewhere on x86-64; then capped by the environment.
     pub fn detect() -> CpuFeatures {
+        CpuFeatures::of_hardware().capped_by(|name| std::env::var(name).ok())
+    }
+
+    fn of_hardware() -> CpuFeatures {
         if let Ok(info) = std::fs::read_to_string("/proc/cpuinfo")
             && let Some(flags) = info.lines().find_map(|l| l.strip_prefix("flags"))
         {
@@ -79,6 +107,7 @@ impl CpuFeatures {
                 avx512f: std::arch::is_x86_feature_detected!("avx512f"),
                 avx512_bf16: std::arch::is_x86_feature_detected!("avx512bf16"),
                 amx_bf16: false,
+                caps: Vec::new(),
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -88,7 +117,49 @@ impl CpuFeatures {
     /// Features from a `/proc/cpuinfo` flags line (Linux's names).
     pub fn from_flags(flags: &str) -> CpuFeatures {
         let has = |name: &str| flags.split_whitespace().any(|f| f == name);
-        CpuFeatures { avx2: has("avx2"), avx512f: has("avx512f"), avx512_bf16: has("avx512_bf16"), amx_bf16: has("amx_bf16") }
+        CpuFeatures {
+            avx2: has("avx2"),
+            avx512f: has("avx512f"),
+            avx512_bf16: has("avx512_bf16"),
+            amx_bf16: has("amx_bf16"),
+            caps: Vec::new(),
+        }
+    }
+
+    /// These features as far as the caps that `var` reads from the
+    /// environment let libtorch use them: oneDNN's (its convolutions and
+    /// bfloat16 products), MKL's (float32 products) and ATen's own kernels'.
+    /// A cap it does not know is recorded and changes nothing.
+    pub fn capped_by(mut self, var: impl Fn(&str) -> Option<String>) -> CpuFeatures {
+        for name in ["ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS", "ATEN_CPU_CAPABILITY"] {
+            let Some(value) = var(name).filter(|v| !v.is_empty()) else { continue };
+            let upper = value.to_ascii_uppercase();
+            // (AVX2, AVX-512, bfloat16 products, AMX) that the cap allows.
+            let allowed = match name {
+                "MKL_ENABLE_INSTRUCTIONS" => match upper.as_str() {
+                    "SSE4_2" | "AVX" => Some((false, false, true, true)),
+                    "AVX2" => Some((true, false, true, true)),
+                    _ => None,
+                },
+                "ATEN_CPU_CAPABILITY" => match upper.as_str() {
+                    "DEFAULT" => Some((false, false, true, true)),
+                    "AVX2" => Some((true, false, true, true)),
+                    _ => None,
+                },
+                _ => ONEDNN_ISAS.iter().position(|isa| *isa == upper).map(|level| {
+                    let at_least = |isa: &str| level >= ONEDNN_ISAS.iter().position(|i| *i == isa).expect("listed");
+                    (at_least("AVX2"), at_least("AVX512_CORE"), at_least("AVX512_CORE_BF16"), upper.contains("AMX"))
+                }),
+            };
+            if let Some((avx2, avx512f, bf16, amx)) = allowed {
+                self.avx2 &= avx2;
+                self.avx512f &= avx512f;
+                self.avx512_bf16 &= bf16;
+                self.amx_bf16 &= amx;
+            }
+            self.caps.push(format!("{name}={value}"));
+        }
+        self
     }
 
     /// Whether the CPU multiplies bfloat16 in hardware.
@@ -98,6 +169,8 @@ impl CpuFeatures {
 
     /// The class of machine, as far as numerics and speed go: runs on two
     /// machines of one class may be bit-identical, of two classes are not.
+    /// A capped machine names its caps: its kernels may still differ from
+    /// those of a machine that has no more.
     pub fn class(&self) -> String {
         let vector = if self.avx512f {
             "AVX-512"
@@ -106,10 +179,14 @@ impl CpuFeatures {
         } else {
             "no AVX2"
         };
-        match (self.avx512_bf16, self.amx_bf16) {
+        let class = match (self.avx512_bf16, self.amx_bf16) {
             (_, true) => format!("{vector}+AMX-BF16"),
             (true, false) => format!("{vector}+BF16"),
             (false, false) => vector.to_owned(),
+        };
+        match self.caps.is_empty() {
+            true => class,
+            false => format!("{class} (capped by {})", self.caps.join(", ")),
         }
     }
 }
@@ -233,6 +310,29 @@ mod tests {
         let slow = choose(PrecisionChoice::Auto, Device::Cuda(0), &cpu, || (false, "measured".into()));
         assert_eq!(slow.precision, Precision::Float32);
         assert!(slow.reason.contains("measured"));
+    }
+
+    #[test]
+    fn caps_in_the_environment_lower_the_class_and_are_recorded() {
+        let native = CpuFeatures::from_flags(SAPPHIRE_RAPIDS);
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string())
+        };
+        let avx2 = native.clone().capped_by(env(&[("ONEDNN_MAX_CPU_ISA", "AVX2"), ("MKL_ENABLE_INSTRUCTIONS", "AVX2")]));
+        assert_eq!(avx2.class(), "AVX2 (capped by ONEDNN_MAX_CPU_ISA=AVX2, MKL_ENABLE_INSTRUCTIONS=AVX2)");
+        assert_eq!(avx2.caps, ["ONEDNN_MAX_CPU_ISA=AVX2", "MKL_ENABLE_INSTRUCTIONS=AVX2"]);
+        assert_eq!(
+            choose(PrecisionChoice::Auto, Device::Cpu, &avx2, no_gpu).precision,
+            Precision::Float32,
+            "oneDNN would emulate bfloat16"
+        );
+        let no_amx = native.clone().capped_by(env(&[("DNNL_MAX_CPU_ISA", "avx512_core_bf16")]));
+        assert_eq!(no_amx.class(), "AVX-512+BF16 (capped by DNNL_MAX_CPU_ISA=avx512_core_bf16)");
+        let float32_products = native.clone().capped_by(env(&[("MKL_ENABLE_INSTRUCTIONS", "AVX2")]));
+        assert!(float32_products.class().starts_with("AVX2+AMX-BF16 (capped"), "oneDNN's bfloat16 products keep AMX");
+        let unknown = native.clone().capped_by(env(&[("ONEDNN_MAX_CPU_ISA", "ALL"), ("ATEN_CPU_CAPABILITY", "avx512")]));
+        assert!(unknown.class().starts_with(&format!("{} (capped by ONEDNN_MAX_CPU_ISA=ALL", native.class())), "no lower cap, but named");
+        assert_eq!(native.clone().capped_by(env(&[])), native, "no caps, no change");
     }
 
     #[test]
