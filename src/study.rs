@@ -91,7 +91,17 @@ pub struct Design<'a> {
     pub ablation_images: Option<usize>,
 }
 
-impl Design<'_> {
+impl<'a> Design<'a> {
+    pub fn new(
+        chosen: &'a Recipe,
+        replicates: usize,
+        variants: &'a [Variant],
+        ablation_epochs: usize,
+        ablation_images: Option<usize>,
+    ) -> Design<'a> {
+        Design { chosen, replicates, variants, ablation_epochs, ablation_images }
+    }
+
     /// Images passed through the networks in training, over every epoch of
     /// every run, where the training split holds `train_images`.
     pub fn training_images(&self, train_images: usize) -> u64 {

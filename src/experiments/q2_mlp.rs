@@ -367,13 +367,7 @@ pub struct TunedConfig {
 
 impl TunedConfig {
     fn design(&self) -> Design<'_> {
-        Design {
-            chosen: &self.chosen,
-            replicates: self.replicates,
-            variants: &self.variants,
-            ablation_epochs: self.ablation_epochs,
-            ablation_images: self.ablation_images,
-        }
+        Design::new(&self.chosen, self.replicates, &self.variants, self.ablation_epochs, self.ablation_images)
     }
 }
 

@@ -223,13 +223,7 @@ fn cost(model: &str, recipe: &Recipe, images: usize, measured: Option<(&History,
 
 impl Config {
     fn design(&self) -> Design<'_> {
-        Design {
-            chosen: &self.chosen,
-            replicates: self.replicates,
-            variants: &self.variants,
-            ablation_epochs: self.ablation_epochs,
-            ablation_images: self.ablation_images,
-        }
+        Design::new(&self.chosen, self.replicates, &self.variants, self.ablation_epochs, self.ablation_images)
     }
 
     /// The study's trainings, then the reference CNN from the first
