@@ -58,9 +58,9 @@ fn timed_precisions(o: &Options) -> Vec<Precision> {
     let emulated = o.device == Device::Cpu && !o.cpu.native_bf16();
     if emulated && o.precision.requested != Precision::BFloat16.name() {
         println!(
-            "bfloat16 paths skipped: this CPU ({}) has neither AVX512-BF16 nor AMX-BF16, so libtorch emulates bfloat16 \
+            "bfloat16 paths skipped: {}, so libtorch emulates bfloat16 \
              (hundreds of times slower than float32); --precision bfloat16 times them anyway",
-            o.cpu.class()
+            o.cpu.without_native_bf16()
         );
         vec![Precision::Float32]
     } else {

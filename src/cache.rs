@@ -179,13 +179,9 @@ impl Cache {
     /// The cached entry for `key`, if there is a readable one.
     pub fn load(&self, id: &str, key: &str) -> anyhow::Result<Option<Entry>> {
         let path = self.path(id, key);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e).with_context(|| format!("{}: cannot be read", path.display())),
+        let Some(entry) = read_json::<Entry>(&path, "is not a valid cached result; delete it (or run with --force) to recompute")? else {
+            return Ok(None);
         };
-        let entry: Entry = serde_json::from_str(&text)
-            .with_context(|| format!("{}: is not a valid cached result; delete it (or run with --force) to recompute", path.display()))?;
         if entry.key != key {
             return Ok(None);
         }
@@ -381,12 +377,7 @@ impl TrainingStore {
 
     fn read(&self, name: &str) -> anyhow::Result<Option<Checkpoint>> {
         let path = self.path(name);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e).with_context(|| format!("{}: cannot be read", path.display())),
-        };
-        let entry: TrainingEntry = serde_json::from_str(&text).with_context(|| format!("{}: is not a kept training", path.display()))?;
+        let Some(entry) = read_json::<TrainingEntry>(&path, "is not a kept training")? else { return Ok(None) };
         if entry.key != self.key(name) {
             return Ok(None);
         }
@@ -484,6 +475,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     tmp.write_all(bytes).with_context(|| format!("{}: cannot write", path.display()))?;
     tmp.persist(path).with_context(|| format!("{}: cannot write", path.display()))?;
     Ok(())
+}
+
+/// The JSON value in `path`, or `None` where there is no such file; a file
+/// that does not parse is an error saying that it `is_not`.
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path, is_not: &str) -> anyhow::Result<Option<T>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("{}: cannot be read", path.display())),
+    };
+    serde_json::from_str(&text).map(Some).with_context(|| format!("{}: {is_not}", path.display()))
 }
 
 #[cfg(test)]

@@ -162,6 +162,12 @@ impl CpuFeatures {
         self
     }
 
+    /// Why bfloat16 is not native here, naming the class and any caps.
+    pub fn without_native_bf16(&self) -> String {
+        let lacks = if self.caps.is_empty() { "has neither" } else { "may, under its caps, use neither" };
+        format!("the CPU ({}) {lacks} AVX512-BF16 nor AMX-BF16", self.class())
+    }
+
     /// Whether the CPU multiplies bfloat16 in hardware.
     pub fn native_bf16(&self) -> bool {
         self.avx512_bf16 || self.amx_bf16
@@ -186,7 +192,7 @@ impl CpuFeatures {
         };
         match self.caps.is_empty() {
             true => class,
-            false => format!("{class} (capped by {})", self.caps.join(", ")),
+            false => format!("{class}, capped by {}", self.caps.join(", ")),
         }
     }
 }
@@ -223,10 +229,7 @@ pub fn choose(choice: PrecisionChoice, device: Device, cpu: &CpuFeatures, cuda_p
         (PrecisionChoice::Auto, _) if cpu.native_bf16() => {
             auto(Precision::BFloat16, format!("the CPU ({}) multiplies bfloat16 natively", cpu.class()))
         }
-        (PrecisionChoice::Auto, _) => auto(
-            Precision::Float32,
-            format!("the CPU ({}) has neither AVX512-BF16 nor AMX-BF16: libtorch would emulate bfloat16", cpu.class()),
-        ),
+        (PrecisionChoice::Auto, _) => auto(Precision::Float32, format!("{}: libtorch would emulate bfloat16", cpu.without_native_bf16())),
     }
 }
 
@@ -319,19 +322,22 @@ mod tests {
             move |name: &str| pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string())
         };
         let avx2 = native.clone().capped_by(env(&[("ONEDNN_MAX_CPU_ISA", "AVX2"), ("MKL_ENABLE_INSTRUCTIONS", "AVX2")]));
-        assert_eq!(avx2.class(), "AVX2 (capped by ONEDNN_MAX_CPU_ISA=AVX2, MKL_ENABLE_INSTRUCTIONS=AVX2)");
+        assert_eq!(avx2.class(), "AVX2, capped by ONEDNN_MAX_CPU_ISA=AVX2, MKL_ENABLE_INSTRUCTIONS=AVX2");
         assert_eq!(avx2.caps, ["ONEDNN_MAX_CPU_ISA=AVX2", "MKL_ENABLE_INSTRUCTIONS=AVX2"]);
         assert_eq!(
             choose(PrecisionChoice::Auto, Device::Cpu, &avx2, no_gpu).precision,
             Precision::Float32,
             "oneDNN would emulate bfloat16"
         );
+        let reason = choose(PrecisionChoice::Auto, Device::Cpu, &avx2, no_gpu).reason;
+        assert!(reason.starts_with("the CPU (AVX2, capped by ONEDNN_MAX_CPU_ISA=AVX2, "), "{reason}");
+        assert!(reason.contains("under its caps"), "{reason}");
         let no_amx = native.clone().capped_by(env(&[("DNNL_MAX_CPU_ISA", "avx512_core_bf16")]));
-        assert_eq!(no_amx.class(), "AVX-512+BF16 (capped by DNNL_MAX_CPU_ISA=avx512_core_bf16)");
+        assert_eq!(no_amx.class(), "AVX-512+BF16, capped by DNNL_MAX_CPU_ISA=avx512_core_bf16");
         let float32_products = native.clone().capped_by(env(&[("MKL_ENABLE_INSTRUCTIONS", "AVX2")]));
-        assert!(float32_products.class().starts_with("AVX2+AMX-BF16 (capped"), "oneDNN's bfloat16 products keep AMX");
+        assert!(float32_products.class().starts_with("AVX2+AMX-BF16, capped"), "oneDNN's bfloat16 products keep AMX");
         let unknown = native.clone().capped_by(env(&[("ONEDNN_MAX_CPU_ISA", "ALL"), ("ATEN_CPU_CAPABILITY", "avx512")]));
-        assert!(unknown.class().starts_with(&format!("{} (capped by ONEDNN_MAX_CPU_ISA=ALL", native.class())), "no lower cap, but named");
+        assert!(unknown.class().starts_with(&format!("{}, capped by ONEDNN_MAX_CPU_ISA=ALL", native.class())), "no lower cap, but named");
         assert_eq!(native.clone().capped_by(env(&[])), native, "no caps, no change");
     }
 

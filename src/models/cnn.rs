@@ -182,13 +182,16 @@ impl Cnn {
     /// Output of the first block's convolution (after normalisation and
     /// ReLU, before pooling) for images (N, 784): its feature maps.
     pub fn first_feature_maps(&self, xs: &Tensor) -> Tensor {
-        tch::no_grad(|| self.conv_block(&self.convs[0], &self.input(xs), false).to_kind(Kind::Float))
+        tch::no_grad(|| self.conv_block(&self.convs[0], &self.input(xs), false).relu().to_kind(Kind::Float))
     }
 
     fn input(&self, xs: &Tensor) -> Tensor {
         self.layout(self.compute(&xs.view([-1, 1, SIDE as i64, SIDE as i64])))
     }
 
+    /// Convolution and normalisation, before the ReLU: the forward pass
+    /// pools first, as ReLU and max-pooling commute and the ReLU then
+    /// touches a quarter of the values.
     fn conv_block(&self, c: &Conv, x: &Tensor, train: bool) -> Tensor {
         let kernel = self.compute(&c.kernel);
         let bias = c.bias.as_ref().map(|b| self.compute(b));
@@ -197,7 +200,6 @@ impl Cnn {
             Some(norm) => norm.forward_t(&x, train),
             None => x,
         }
-        .relu()
     }
 
     /// The Keras-style summary: one row per layer, shapes without the batch.
@@ -249,7 +251,7 @@ impl ModuleT for Cnn {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
         let mut x = self.input(xs);
         for c in &self.convs {
-            x = self.conv_block(c, &x, train).max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false);
+            x = self.conv_block(c, &x, train).max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false).relu();
         }
         let mut x = x.flatten(1, -1);
         if let Some(d) = &self.hidden {
@@ -309,5 +311,31 @@ mod tests {
         let gap = (fast_logits - &plain_logits).abs().max().double_value(&[]);
         let scale = plain_logits.abs().max().double_value(&[]);
         assert!(gap <= 0.02 * scale.max(1.0), "bf16 logits differ by {gap} at scale {scale}");
+    }
+
+    #[test]
+    fn pooling_before_the_relu_computes_the_textbook_order_and_its_gradients() {
+        tch::manual_seed(5);
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let cnn = Cnn::new(&vs.root(), &CnnConfig { batch_norm: true, dropout: 0.0, ..reference() });
+        let xs = Tensor::rand([6, PIXELS as i64], tch::kind::FLOAT_CPU);
+        let textbook = || {
+            let mut x = cnn.input(&xs);
+            for c in &cnn.convs {
+                x = cnn.conv_block(c, &x, true).relu().max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false);
+            }
+            let x = cnn.dense(cnn.hidden.as_ref().expect("a hidden layer"), &x.flatten(1, -1)).relu();
+            cnn.dense(&cnn.output, &x)
+        };
+        let gradients = |logits: Tensor| {
+            let loss = logits.square().sum(Kind::Float);
+            let grad = Tensor::run_backward(&[loss], &[&cnn.convs[0].kernel], false, false).remove(0);
+            (logits.detach(), grad)
+        };
+        let (ours, ours_grad) = gradients(cnn.forward_t(&xs, true));
+        let (theirs, theirs_grad) = gradients(textbook());
+        assert!(ours.allclose(&theirs, 1e-6, 1e-6, false), "logits differ");
+        assert!(ours_grad.abs().sum(Kind::Float).double_value(&[]) > 0.0, "the first layer learns");
+        assert!(ours_grad.allclose(&theirs_grad, 1e-5, 1e-6, false), "gradients differ");
     }
 }
