@@ -282,22 +282,38 @@ fn run_peers(python: &Path, data: &Mnist, o: &Options) -> anyhow::Result<Vec<Pee
     Ok(lines)
 }
 
-/// One workload of one peer against ours: each side's fastest round, and
-/// its slowest over its fastest (how much the machine swung).
+/// One workload of one peer against ours, over the rounds.
 #[derive(Debug, PartialEq)]
 struct Comparison {
     label: String,
-    peer: f64,
-    ours: f64,
-    peer_spread: f64,
-    ours_spread: f64,
     target: Option<f64>,
+    /// Seconds, one per round.
+    peer_rounds: Vec<f64>,
+    our_rounds: Vec<f64>,
+}
+
+fn fastest(rounds: &[f64]) -> f64 {
+    rounds.iter().copied().fold(f64::INFINITY, f64::min)
+}
+
+/// The slowest round over the fastest: how much the machine swung.
+fn spread(rounds: &[f64]) -> f64 {
+    rounds.iter().copied().fold(0.0, f64::max) / fastest(rounds)
 }
 
 impl Comparison {
-    /// The peer's seconds over ours: above 1, mnist-writeup is faster.
+    fn peer(&self) -> f64 {
+        fastest(&self.peer_rounds)
+    }
+
+    fn ours(&self) -> f64 {
+        fastest(&self.our_rounds)
+    }
+
+    /// The peer's seconds over ours, each side's fastest round: above 1,
+    /// mnist-writeup is faster.
     fn ratio(&self) -> f64 {
-        self.peer / self.ours
+        self.peer() / self.ours()
     }
 
     fn verdict(&self) -> String {
@@ -309,7 +325,7 @@ impl Comparison {
 /// the rounds (`ours[r]` and `theirs[r]` measured in turn).
 fn compare(ours: &[Ours], theirs: &[Vec<PeerLine>]) -> anyhow::Result<(Vec<String>, Vec<Comparison>)> {
     let mut skipped = Vec::new();
-    let mut comparisons: Vec<(Comparison, Vec<f64>, Vec<f64>)> = Vec::new();
+    let mut comparisons: Vec<Comparison> = Vec::new();
     for (round, lines) in theirs.iter().enumerate() {
         for line in lines {
             if let Some(why) = &line.skipped {
@@ -332,29 +348,17 @@ fn compare(ours: &[Ours], theirs: &[Vec<PeerLine>]) -> anyhow::Result<(Vec<Strin
                 other => anyhow::bail!("the peer reported an unknown workload `{other}`"),
             };
             let label = format!("{} {label}", line.engine);
-            match comparisons.iter_mut().find(|(c, _, _)| c.label == label) {
-                Some((_, peers, ourses)) => {
-                    peers.push(peer);
-                    ourses.push(ours);
-                }
+            let index = match comparisons.iter().position(|c| c.label == label) {
+                Some(index) => index,
                 None => {
-                    comparisons.push((Comparison { label, peer, ours, peer_spread: 1.0, ours_spread: 1.0, target }, vec![peer], vec![ours]))
+                    comparisons.push(Comparison { label, target, peer_rounds: Vec::new(), our_rounds: Vec::new() });
+                    comparisons.len() - 1
                 }
-            }
+            };
+            comparisons[index].peer_rounds.push(peer);
+            comparisons[index].our_rounds.push(ours);
         }
     }
-    let fastest = |xs: &[f64]| xs.iter().copied().fold(f64::INFINITY, f64::min);
-    let slowest = |xs: &[f64]| xs.iter().copied().fold(0.0, f64::max);
-    let comparisons = comparisons
-        .into_iter()
-        .map(|(c, peers, ourses)| Comparison {
-            peer: fastest(&peers),
-            ours: fastest(&ourses),
-            peer_spread: slowest(&peers) / fastest(&peers),
-            ours_spread: slowest(&ourses) / fastest(&ourses),
-            ..c
-        })
-        .collect();
     Ok((skipped, comparisons))
 }
 
@@ -367,12 +371,12 @@ fn print_comparison((skipped, comparisons): &(Vec<String>, Vec<Comparison>)) {
         println!(
             "{:<52} {:>8.3} {:>8.3} {:>7.2}x  {:<12} {:>6.2}x {:>6.2}x",
             c.label,
-            c.peer,
-            c.ours,
+            c.peer(),
+            c.ours(),
             c.ratio(),
             c.verdict(),
-            c.peer_spread,
-            c.ours_spread
+            spread(&c.peer_rounds),
+            spread(&c.our_rounds)
         );
     }
     for line in skipped {
@@ -418,11 +422,11 @@ mod tests {
         let (skipped, comparisons) = compare(&[ours(10.0), ours(30.0)], &theirs).unwrap();
         assert_eq!(skipped, ["keras peer: skipped: no TensorFlow"]);
         let sweep = &comparisons[0];
-        assert_eq!((sweep.peer, sweep.ours), (1.2, 1.0), "fastest of each side");
-        assert!((sweep.peer_spread - 2.6 / 1.2).abs() < 1e-12 && sweep.ours_spread == 1.0);
+        assert_eq!((sweep.peer(), sweep.ours()), (1.2, 1.0), "fastest of each side");
+        assert!((spread(&sweep.peer_rounds) - 2.6 / 1.2).abs() < 1e-12 && spread(&sweep.our_rounds) == 1.0);
         assert_eq!(sweep.verdict(), "1.3x: missed", "1.2x is short of 1.3x");
         let cnn = &comparisons[1];
-        assert_eq!((cnn.ratio(), cnn.ours_spread), (1.5, 3.0));
+        assert_eq!((cnn.ratio(), spread(&cnn.our_rounds)), (1.5, 3.0));
         assert_eq!(cnn.verdict(), "1.4x: met");
         let unknown = vec![vec![line("mlp_9_9", 1.0)]];
         assert!(compare(&[ours(1.0)], &unknown).is_err());
