@@ -97,7 +97,7 @@ fn evaluate_batched(model: &BatchedMlp, data: &Batches) -> anyhow::Result<(Vec<f
     let device = data.images.device();
     let mut loss = Tensor::zeros([model.models()], (Kind::Double, device));
     let mut correct = Tensor::zeros([model.models()], (Kind::Int64, device));
-    for (chunk_loss, chunk_correct) in in_chunks(data.images, 1_000, |xs, start, len| {
+    for (chunk_loss, chunk_correct) in in_chunks(data.images, |xs, start, len| {
         let logits = model.forward(&xs.unsqueeze(0));
         let ys = data.labels.narrow(0, start, len).view([1, len]).expand([model.models(), len], false);
         let nll = -logits.log_softmax(-1, Kind::Float).gather(2, &ys.unsqueeze(-1), false).squeeze_dim(-1);

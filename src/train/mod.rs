@@ -126,10 +126,18 @@ pub fn drive(
     Ok(())
 }
 
-/// `f` of every chunk of at most `chunk` images (the chunk, its first
+/// Images per forward pass in inference, few enough that the activations
+/// stay in cache. In float32 on AVX2 kernels, chunks of 256 against 2,000:
+/// the chosen CNN took 0.74 against 2.14 s for 10,000 images, the reference
+/// CNN 0.55 against 0.93 s; 18 batched 500-300 MLPs took 0.73 against
+/// 0.97 s (chunks of 1,000) for 5,000 images.
+pub const EVAL_CHUNK: i64 = 256;
+
+/// `f` of every chunk of at most `EVAL_CHUNK` images (the chunk, its first
 /// index and its length), in order and without gradients: inference over a
 /// split without holding all of its activations at once.
-pub fn in_chunks<T>(images: &Tensor, chunk: i64, mut f: impl FnMut(&Tensor, i64, i64) -> T) -> Vec<T> {
+pub fn in_chunks<T>(images: &Tensor, mut f: impl FnMut(&Tensor, i64, i64) -> T) -> Vec<T> {
+    let chunk = EVAL_CHUNK;
     let n = images.size()[0];
     tch::no_grad(|| {
         (0..n)
@@ -263,7 +271,7 @@ pub fn summarise(epochs: Vec<EpochMetrics>, diverged_at: Option<usize>, n: i64) 
 pub fn evaluate(model: &dyn ModuleT, data: &Batches) -> (Option<f64>, f64) {
     let n = data.len();
     let (mut loss, mut correct) = (0.0, 0);
-    for (chunk_loss, chunk_correct) in in_chunks(data.images, 2_000, |xs, start, len| {
+    for (chunk_loss, chunk_correct) in in_chunks(data.images, |xs, start, len| {
         let logits = model.forward_t(xs, false);
         let ys = data.labels.narrow(0, start, len);
         (
@@ -279,7 +287,7 @@ pub fn evaluate(model: &dyn ModuleT, data: &Batches) -> (Option<f64>, f64) {
 
 /// The class `model` predicts for each of `images`, in inference mode.
 pub fn predict(model: &dyn ModuleT, images: &Tensor) -> Tensor {
-    Tensor::cat(&in_chunks(images, 2_000, |xs, _, _| model.forward_t(xs, false).argmax(-1, false)), 0)
+    Tensor::cat(&in_chunks(images, |xs, _, _| model.forward_t(xs, false).argmax(-1, false)), 0)
 }
 
 /// `Some(x)` where `x` is a number, `None` for NaN or infinity.
@@ -332,5 +340,21 @@ mod tests {
         assert!(history.diverged_at.is_some(), "{history:?}");
         assert!(history.epochs.len() < 5 || history.epochs.last().unwrap().train_loss.is_none());
         assert!(history.epochs.last().unwrap().train_loss.is_none());
+    }
+
+    #[test]
+    fn inference_in_chunks_covers_every_image_once_and_matches_one_pass() {
+        tch::manual_seed(3);
+        let n = 2 * EVAL_CHUNK + 37;
+        let images = Tensor::rand([n, 784], (Kind::Float, Device::Cpu));
+        let labels = Tensor::randint(10, [n], (Kind::Int64, Device::Cpu));
+        let vs = nn::VarStore::new(Device::Cpu);
+        let model = Mlp::new(&vs.root(), &[16]);
+        let whole = tch::no_grad(|| model.forward_t(&images, false));
+        assert!(predict(&model, &images).equal(&whole.argmax(-1, false)));
+        let (loss, accuracy) = evaluate(&model, &Batches { images: &images, labels: &labels });
+        let expected_accuracy = whole.argmax(-1, false).eq_tensor(&labels).sum(Kind::Int64).int64_value(&[]) as f64 / n as f64;
+        assert_eq!(accuracy, expected_accuracy);
+        assert!((loss.unwrap() - whole.cross_entropy_for_logits(&labels).double_value(&[])).abs() < 1e-5);
     }
 }
