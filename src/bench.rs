@@ -15,8 +15,6 @@ use tch::{Device, Kind, Tensor};
 use crate::data::Mnist;
 use crate::experiment::Context;
 use crate::experiments::q2_mlp::{self, SweepConfig, SweepPath};
-use crate::models;
-use crate::models::mlp::dense_macs;
 use crate::networks;
 use crate::precision::{Chosen, CpuFeatures, Precision};
 use crate::profile::Profile;
@@ -108,7 +106,7 @@ pub fn run(data: &Mnist, o: &Options) -> anyhow::Result<()> {
             ours.push(peer_workloads(&data, &ctx, o)?);
             theirs.push(run_peers(&python, &data, o)?);
         }
-        print_comparison(&compare(&ours, &theirs)?);
+        print_comparison(&compare(&ours, &theirs, &at_peak(&data, o.precision.precision, &peaks))?);
     }
     Ok(())
 }
@@ -133,6 +131,24 @@ fn peer_workloads(data: &Mnist, ctx: &Context, o: &Options) -> anyhow::Result<Ou
     })
 }
 
+/// FLOPs of one epoch of `network` over `data`'s training images, and its
+/// forward pass over the test images where `validation` is timed with it.
+fn epoch_flops(network: &Network, data: &Mnist, validation: bool) -> f64 {
+    let validated = if validation { data.test.len() as f64 } else { 0.0 };
+    network.training_flops_per_image() * data.train.len() as f64 + 2.0 * network.forward_macs() as f64 * validated
+}
+
+/// The seconds an epoch of each peer workload would take at the matmul
+/// peak of its precision: its FLOPs over the measured throughput.
+fn at_peak(data: &Mnist, precision: Precision, peaks: &[(Precision, f64)]) -> Ours {
+    let peak = |p: Precision| peaks.iter().find(|&&(q, _)| q == p).map_or(peaks[0].1, |&(_, g)| g) * 1e9;
+    Ours {
+        notebook_epoch: epoch_flops(&networks::notebook_mlp(1).network, data, false) / peak(Precision::Float32),
+        wide_model_epoch: epoch_flops(&networks::wide_mlp(precision, 1).network, data, true) / peak(precision),
+        reference_cnn_epoch: epoch_flops(&networks::reference_cnn(precision, 1).network, data, false) / peak(precision),
+    }
+}
+
 /// Question 2 D's sweep: 5 factors, 3 replicates, on all of `data`.
 fn sweep_config(data: &Mnist, epochs: usize, precision: Precision) -> SweepConfig {
     SweepConfig {
@@ -152,23 +168,24 @@ fn sweep_config(data: &Mnist, epochs: usize, precision: Precision) -> SweepConfi
 fn mlp_paths(data: &Mnist, ctx: &Context, epochs: usize, precision: Precision, peaks: (f64, f64)) -> anyhow::Result<(f64, f64)> {
     println!("{:<52} {:>6} {:>14} {:>10} {:>9}", "path", "models", "s/model-epoch", "images/s", "% matmul");
     let n = data.train.len() as f64;
-    let report = |name: &str, hidden: &[i64], models: usize, seconds: f64, peak: f64| {
+    let report = |name: &str, recipe: &Recipe, models: usize, seconds: f64, peak: f64, validation: bool| {
         let per_model_epoch = seconds / (models * epochs) as f64;
-        let achieved = models::training_flops_per_image(dense_macs(hidden)) * n / per_model_epoch / 1e9;
+        let achieved = epoch_flops(&recipe.network, data, validation) / per_model_epoch / 1e9;
         println!("{name:<52} {models:>6} {per_model_epoch:>14.3} {:>10.0} {:>8.0}%", n / per_model_epoch, 100.0 * achieved / peak);
         per_model_epoch
     };
     let splits = Splits::new(&data.train, &data.test, &data.test, ctx.device);
     let (_, notebook) = recipe::train(&networks::notebook_mlp(epochs), ctx.seed, &splits, ctx.progress)?;
-    let notebook_epoch = report("784-64-64-10, alone, float32 (training only)", &[64, 64], 1, notebook.train_seconds, peaks.0);
+    let notebook_epoch =
+        report("784-64-64-10, alone, float32 (training only)", &networks::notebook_mlp(1), 1, notebook.train_seconds, peaks.0, false);
     let sweep_config = sweep_config(data, epochs, precision);
     let mut seconds = Vec::new();
     for (path, name) in [(SweepPath::OneAtATime, "one at a time (autograd)"), (SweepPath::Batched, "batched")] {
         let sweep = q2_mlp::train_sweep(&sweep_config, ctx, path)?;
         let label = format!("784-500-300-10 decay sweep, {name}, {}", precision.name());
-        seconds.push(report(&label, &[500, 300], sweep.models, sweep.train_seconds, peaks.1));
+        seconds.push(report(&label, &sweep_config.recipe, sweep.models, sweep.train_seconds, peaks.1, true));
     }
-    println!("(sweep times include the validation after every epoch)");
+    println!("(sweep times include the validation after every epoch, and so do their FLOPs; no path computes the gradient of the images)");
     println!();
     println!("batched sweep: {:.2}x the one-at-a-time throughput on {:?}", seconds[0] / seconds[1], ctx.device);
     Ok((notebook_epoch, seconds[1]))
@@ -193,12 +210,11 @@ fn cnn_paths(data: &Mnist, ctx: &Context, o: &Options, peaks: &[(Precision, f64)
             for channels_last in [false, true] {
                 let Network::Cnn(cnn) = &recipe.network else { unreachable!("the named CNNs are CNNs") };
                 let cnn = cnn.clone().with_precision(precision, channels_last);
-                let macs = cnn.forward_macs();
                 let recipe = Recipe { network: Network::Cnn(cnn), epochs: o.epochs, ..recipe.clone() };
                 recipe::train(&Recipe { epochs: 1, ..recipe.clone() }, 1, &warm_up, ctx.progress)?;
                 let (_, history) = recipe::train(&recipe, 1, &splits, ctx.progress)?;
                 let seconds = history.train_seconds / o.epochs as f64;
-                let flops = models::training_flops_per_image(macs) * n / seconds / 1e9;
+                let flops = epoch_flops(&recipe.network, data, false) / seconds / 1e9;
                 let label = format!("{name}, {}", if channels_last { "channels-last" } else { "channels-first" });
                 println!("{label:<52} {:>10} {seconds:>10.2} {:>10.0} {:>8.0}%", precision.name(), n / seconds, 100.0 * flops / peak);
                 if name.starts_with("reference") {
@@ -290,6 +306,9 @@ struct Comparison {
     /// Seconds, one per round.
     peer_rounds: Vec<f64>,
     our_rounds: Vec<f64>,
+    /// Seconds at the matmul peak: the workload's FLOPs over the measured
+    /// throughput.
+    at_peak: f64,
 }
 
 fn fastest(rounds: &[f64]) -> f64 {
@@ -316,14 +335,26 @@ impl Comparison {
         self.peer() / self.ours()
     }
 
+    /// The share of the matmul peak that `seconds` reach.
+    fn of_peak(&self, seconds: f64) -> f64 {
+        self.at_peak / seconds
+    }
+
+    /// The largest ratio that a program doing the same arithmetic could
+    /// reach against the peer, at the measured matmul peak.
+    fn ceiling(&self) -> f64 {
+        self.peer() / self.at_peak
+    }
+
     fn verdict(&self) -> String {
         self.target.map_or(String::new(), |t| format!("{t:.1}x: {}", if self.ratio() >= t { "met" } else { "missed" }))
     }
 }
 
 /// What the peers skipped, then each workload they ran against ours, over
-/// the rounds (`ours[r]` and `theirs[r]` measured in turn).
-fn compare(ours: &[Ours], theirs: &[Vec<PeerLine>]) -> anyhow::Result<(Vec<String>, Vec<Comparison>)> {
+/// the rounds (`ours[r]` and `theirs[r]` measured in turn), with the
+/// seconds that each would take `at_peak`.
+fn compare(ours: &[Ours], theirs: &[Vec<PeerLine>], at_peak: &Ours) -> anyhow::Result<(Vec<String>, Vec<Comparison>)> {
     let mut skipped = Vec::new();
     let mut comparisons: Vec<Comparison> = Vec::new();
     for (round, lines) in theirs.iter().enumerate() {
@@ -334,24 +365,35 @@ fn compare(ours: &[Ours], theirs: &[Vec<PeerLine>]) -> anyhow::Result<(Vec<Strin
                 }
                 continue;
             }
-            let (label, peer, ours, target) = match line.workload.as_str() {
-                "mlp_64_64" => ("64-64 MLP epoch, training only", line.train_seconds_per_epoch, ours[round].notebook_epoch, None),
+            let (label, peer, ours, target, at_peak) = match line.workload.as_str() {
+                "mlp_64_64" => (
+                    "64-64 MLP epoch, training only",
+                    line.train_seconds_per_epoch,
+                    ours[round].notebook_epoch,
+                    None,
+                    at_peak.notebook_epoch,
+                ),
                 "mlp_500_300" => (
                     "500-300 MLP model-epoch, with validation",
                     line.train_seconds_per_epoch + line.validation_seconds,
                     ours[round].wide_model_epoch,
                     Some(1.3),
+                    at_peak.wide_model_epoch,
                 ),
-                "reference_cnn" => {
-                    ("reference conv net epoch, training only", line.train_seconds_per_epoch, ours[round].reference_cnn_epoch, Some(1.4))
-                }
+                "reference_cnn" => (
+                    "reference conv net epoch, training only",
+                    line.train_seconds_per_epoch,
+                    ours[round].reference_cnn_epoch,
+                    Some(1.4),
+                    at_peak.reference_cnn_epoch,
+                ),
                 other => anyhow::bail!("the peer reported an unknown workload `{other}`"),
             };
             let label = format!("{} {label}", line.engine);
             let index = match comparisons.iter().position(|c| c.label == label) {
                 Some(index) => index,
                 None => {
-                    comparisons.push(Comparison { label, target, peer_rounds: Vec::new(), our_rounds: Vec::new() });
+                    comparisons.push(Comparison { label, target, peer_rounds: Vec::new(), our_rounds: Vec::new(), at_peak });
                     comparisons.len() - 1
                 }
             };
@@ -364,19 +406,31 @@ fn compare(ours: &[Ours], theirs: &[Vec<PeerLine>]) -> anyhow::Result<(Vec<Strin
 
 fn print_comparison((skipped, comparisons): &(Vec<String>, Vec<Comparison>)) {
     println!(
-        "{:<52} {:>8} {:>8} {:>8}  {:<12} {:>7} {:>7}",
-        "peer workload (same data, threads, batch 128)", "peer s", "ours s", "ratio", "target", "peer ±", "ours ±"
+        "{:<52} {:>8} {:>8} {:>8}  {:<12} {:>7} {:>7} {:>7} {:>7} {:>7}",
+        "peer workload (same data, threads, batch 128)",
+        "peer s",
+        "ours s",
+        "ratio",
+        "target",
+        "peer ±",
+        "ours ±",
+        "peer %",
+        "ours %",
+        "ceiling"
     );
     for c in comparisons {
         println!(
-            "{:<52} {:>8.3} {:>8.3} {:>7.2}x  {:<12} {:>6.2}x {:>6.2}x",
+            "{:<52} {:>8.3} {:>8.3} {:>7.2}x  {:<12} {:>6.2}x {:>6.2}x {:>6.0}% {:>6.0}% {:>6.2}x",
             c.label,
             c.peer(),
             c.ours(),
             c.ratio(),
             c.verdict(),
             spread(&c.peer_rounds),
-            spread(&c.our_rounds)
+            spread(&c.our_rounds),
+            100.0 * c.of_peak(c.peer()),
+            100.0 * c.of_peak(c.ours()),
+            c.ceiling()
         );
     }
     for line in skipped {
@@ -384,7 +438,8 @@ fn print_comparison((skipped, comparisons): &(Vec<String>, Vec<Comparison>)) {
     }
     println!(
         "(ratio: the peer's seconds over ours; above 1, mnist-writeup is faster; the sweep's are per model, all models trained batched; \
-         each side's fastest of {PEER_ROUNDS} rounds, ours and the peer's in turn; ±: its slowest round over its fastest)"
+         each side's fastest of {PEER_ROUNDS} rounds, ours and the peer's in turn; ±: its slowest round over its fastest; \
+         %: the share of the matmul peak that its FLOPs reach; ceiling: the ratio that the same FLOPs at that peak would reach)"
     );
 }
 
@@ -419,16 +474,17 @@ mod tests {
             vec![line("mlp_500_300", 2.6), line("reference_cnn", 20.0), keras],
             vec![line("mlp_500_300", 1.2), line("reference_cnn", 15.0)],
         ];
-        let (skipped, comparisons) = compare(&[ours(10.0), ours(30.0)], &theirs).unwrap();
+        let (skipped, comparisons) = compare(&[ours(10.0), ours(30.0)], &theirs, &ours(6.0)).unwrap();
         assert_eq!(skipped, ["keras peer: skipped: no TensorFlow"]);
         let sweep = &comparisons[0];
         assert_eq!((sweep.peer(), sweep.ours()), (1.2, 1.0), "fastest of each side");
         assert!((spread(&sweep.peer_rounds) - 2.6 / 1.2).abs() < 1e-12 && spread(&sweep.our_rounds) == 1.0);
         assert_eq!(sweep.verdict(), "1.3x: missed", "1.2x is short of 1.3x");
+        assert_eq!((sweep.of_peak(sweep.peer()), sweep.of_peak(sweep.ours()), sweep.ceiling()), (1.0 / 1.2, 1.0, 1.2));
         let cnn = &comparisons[1];
         assert_eq!((cnn.ratio(), spread(&cnn.our_rounds)), (1.5, 3.0));
         assert_eq!(cnn.verdict(), "1.4x: met");
         let unknown = vec![vec![line("mlp_9_9", 1.0)]];
-        assert!(compare(&[ours(1.0)], &unknown).is_err());
+        assert!(compare(&[ours(1.0)], &unknown, &ours(1.0)).is_err());
     }
 }

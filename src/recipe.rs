@@ -57,6 +57,15 @@ impl Network {
             Network::Mlp { hidden, .. } => crate::models::mlp::dense_macs(hidden),
         }
     }
+
+    /// Training FLOPs of one image (see `models::training_flops_per_image`).
+    pub fn training_flops_per_image(&self) -> f64 {
+        let first_layer_macs = match self {
+            Network::Cnn(config) => config.first_layer_macs(),
+            Network::Mlp { hidden, .. } => crate::models::mlp::first_dense_macs(hidden),
+        };
+        crate::models::training_flops_per_image(self.forward_macs(), first_layer_macs)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -15,7 +15,7 @@ use crate::data::{CLASSES, Split};
 use crate::experiment::{About, Context, Experiment};
 use crate::figures::{self, Figure, Series};
 use crate::models::cnn::{Cnn, CnnConfig};
-use crate::models::{self, LayerKind, LayerSummary};
+use crate::models::{LayerKind, LayerSummary};
 use crate::networks;
 use crate::precision::Precision;
 use crate::profile::{Profile, at_least_one};
@@ -77,8 +77,8 @@ pub struct Cost {
     /// Multiply-accumulates of one image's forward pass.
     pub forward_macs: i64,
     pub epochs: usize,
-    /// Training FLOPs: 2 per multiply-accumulate, forward and backward
-    /// (about twice the forward) over every training image and epoch.
+    /// Training FLOPs (`models::training_flops_per_image`) over every
+    /// training image and epoch.
     pub training_flops: f64,
     pub seconds_per_epoch: Option<f64>,
     pub test_accuracy: Option<f64>,
@@ -215,7 +215,7 @@ fn cost(model: &str, recipe: &Recipe, images: usize, measured: Option<(&History,
         parameters: recipe.network.parameters(),
         forward_macs,
         epochs: recipe.epochs,
-        training_flops: models::training_flops_per_image(forward_macs) * images as f64 * recipe.epochs as f64,
+        training_flops: recipe.network.training_flops_per_image() * images as f64 * recipe.epochs as f64,
         seconds_per_epoch: measured.map(|(history, _)| history.seconds_per_epoch()),
         test_accuracy: measured.map(|(_, accuracy)| accuracy),
     }

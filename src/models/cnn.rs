@@ -86,21 +86,33 @@ impl CnnConfig {
     /// Multiply-accumulates of one image's forward pass (convolutions and
     /// dense layers; normalisation, activations and pooling are negligible).
     pub fn forward_macs(&self) -> i64 {
+        self.layer_macs().iter().sum()
+    }
+
+    /// Multiply-accumulates of one image's pass through the first layer.
+    pub fn first_layer_macs(&self) -> i64 {
+        self.layer_macs()[0]
+    }
+
+    /// Multiply-accumulates of one image's pass through each convolution
+    /// and dense layer, in order.
+    fn layer_macs(&self) -> Vec<i64> {
         let mut inputs = 1;
         let mut side = SIDE as i64;
-        let mut macs = 0;
+        let mut macs = Vec::new();
         for b in &self.blocks {
             let out = b.output_side(side);
-            macs += out * out * b.filters * b.kernel * b.kernel * inputs;
+            macs.push(out * out * b.filters * b.kernel * b.kernel * inputs);
             inputs = b.filters;
             side = out / 2;
         }
         let mut features = self.flat_features();
         if let Some(h) = self.hidden {
-            macs += features * h;
+            macs.push(features * h);
             features = h;
         }
-        macs + features * CLASSES as i64
+        macs.push(features * CLASSES as i64);
+        macs
     }
 }
 
@@ -293,6 +305,7 @@ mod tests {
         let built = Cnn::new(&nn::VarStore::new(tch::Device::Cpu).root(), &normalised);
         assert_eq!(normalised.parameters(), built.summary().iter().map(|r| r.parameters).sum::<i64>());
         assert_eq!(reference().forward_macs(), 26 * 26 * 32 * 9 + 11 * 11 * 64 * 288 + 1600 * 128 + 1280);
+        assert_eq!(reference().first_layer_macs(), 26 * 26 * 32 * 9);
         let logits = cnn.forward_t(&Tensor::zeros([3, PIXELS as i64], tch::kind::FLOAT_CPU), false);
         assert_eq!(logits.size(), [3, 10]);
     }

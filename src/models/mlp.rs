@@ -60,6 +60,11 @@ pub fn dense_macs(hidden: &[i64]) -> i64 {
     widths(hidden).windows(2).map(|w| w[0] * w[1]).sum()
 }
 
+/// Multiply-accumulates of one image's pass through its first layer.
+pub fn first_dense_macs(hidden: &[i64]) -> i64 {
+    widths(hidden)[..2].iter().product()
+}
+
 #[derive(Debug)]
 pub struct Mlp {
     pub hidden: Vec<Dense>,
@@ -140,6 +145,8 @@ mod tests {
         assert_eq!(trainable, 55_050);
         assert_eq!(dense_parameters(&[64, 64]), 55_050);
         assert_eq!(dense_macs(&[64, 64]), 784 * 64 + 64 * 64 + 64 * 10);
+        assert_eq!(first_dense_macs(&[64, 64]), 784 * 64);
+        assert_eq!(first_dense_macs(&[]), 784 * 10);
         let out = model.forward_t(&Tensor::zeros([3, 28, 28, 1], (tch::Kind::Float, tch::Device::Cpu)), false);
         assert_eq!(out.size(), vec![3, 10]);
     }

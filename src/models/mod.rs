@@ -54,9 +54,12 @@ pub fn glorot_bound(fan_in: i64, fan_out: i64) -> f64 {
     (6.0 / (fan_in + fan_out) as f64).sqrt()
 }
 
-/// Training FLOPs per image for a network of `forward_macs` multiply-adds:
-/// 2 FLOPs per multiply-add, and a backward pass costing about twice the
-/// forward.
-pub fn training_flops_per_image(forward_macs: i64) -> f64 {
-    2.0 * 3.0 * forward_macs as f64
+/// Training FLOPs per image for a network of `forward_macs` multiply-adds,
+/// `first_layer_macs` of them in its first layer: 2 FLOPs per multiply-add,
+/// over the forward pass and the backward pass's two products per layer (the
+/// gradients of its weights and of its input), less the first layer's
+/// gradient of its input, which the images do not need and libtorch does
+/// not compute.
+pub fn training_flops_per_image(forward_macs: i64, first_layer_macs: i64) -> f64 {
+    2.0 * (3 * forward_macs - first_layer_macs) as f64
 }
