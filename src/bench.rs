@@ -90,8 +90,8 @@ pub fn run(data: &Mnist, o: &Options) -> anyhow::Result<()> {
     println!("one epoch = {} training images, batch 128, validation on {} test images", data.train.len(), data.test.len());
     println!();
     let float32_peak = peaks[0].1;
-    let wide_peak = peaks.iter().find(|(p, _)| *p == o.precision.precision).map_or(float32_peak, |&(_, g)| g);
-    let (notebook_epoch, wide_model_epoch) = mlp_paths(&data, &ctx, o.epochs, o.precision.precision, (float32_peak, wide_peak))?;
+    let precision_peak = peaks.iter().find(|(p, _)| *p == o.precision.precision).map_or(float32_peak, |&(_, g)| g);
+    let (notebook_epoch, wide_model_epoch) = mlp_paths(&data, &ctx, o.epochs, o.precision.precision, (float32_peak, precision_peak))?;
     println!();
     let reference_cnn_epoch = cnn_paths(&data, &ctx, o, &peaks)?;
     if o.peers {
@@ -106,7 +106,8 @@ pub fn run(data: &Mnist, o: &Options) -> anyhow::Result<()> {
             ours.push(peer_workloads(&data, &ctx, o)?);
             theirs.push(run_peers(&python, &data, o)?);
         }
-        print_comparison(&compare(&ours, &theirs, &at_peak(&data, o.precision.precision, &peaks))?);
+        let at_peak = at_peak(&data, o.precision.precision, (float32_peak, precision_peak));
+        print_comparison(&compare(&ours, &theirs, &at_peak)?);
     }
     Ok(())
 }
@@ -139,13 +140,14 @@ fn epoch_flops(network: &Network, data: &Mnist, validation: bool) -> f64 {
 }
 
 /// The seconds an epoch of each peer workload would take at the matmul
-/// peak of its precision: its FLOPs over the measured throughput.
-fn at_peak(data: &Mnist, precision: Precision, peaks: &[(Precision, f64)]) -> Ours {
-    let peak = |p: Precision| peaks.iter().find(|&&(q, _)| q == p).map_or(peaks[0].1, |&(_, g)| g) * 1e9;
+/// peak of its precision: its FLOPs over the measured throughput. `peaks`
+/// are the GFLOP/s of float32 (the notebook MLP's) and of `precision`.
+fn at_peak(data: &Mnist, precision: Precision, (float32_peak, precision_peak): (f64, f64)) -> Ours {
+    let seconds = |network: &Network, validation: bool, gflops: f64| epoch_flops(network, data, validation) / (gflops * 1e9);
     Ours {
-        notebook_epoch: epoch_flops(&networks::notebook_mlp(1).network, data, false) / peak(Precision::Float32),
-        wide_model_epoch: epoch_flops(&networks::wide_mlp(precision, 1).network, data, true) / peak(precision),
-        reference_cnn_epoch: epoch_flops(&networks::reference_cnn(precision, 1).network, data, false) / peak(precision),
+        notebook_epoch: seconds(&networks::notebook_mlp(1).network, false, float32_peak),
+        wide_model_epoch: seconds(&networks::wide_mlp(precision, 1).network, true, precision_peak),
+        reference_cnn_epoch: seconds(&networks::reference_cnn(precision, 1).network, false, precision_peak),
     }
 }
 
