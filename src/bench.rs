@@ -69,7 +69,11 @@ fn timed_precisions(o: &Options) -> Vec<Precision> {
 /// Our seconds for each workload the peer also runs.
 struct Ours {
     notebook_epoch: f64,
+    /// Per model, the batched sweep's.
     wide_model_epoch: f64,
+    /// One 500-300 network trained alone with autograd, as question 3's MLP
+    /// and the tuned MLP train, validation included.
+    wide_alone_epoch: f64,
     reference_cnn_epoch: f64,
 }
 
@@ -91,7 +95,8 @@ pub fn run(data: &Mnist, o: &Options) -> anyhow::Result<()> {
     println!();
     let float32_peak = peaks[0].1;
     let precision_peak = peaks.iter().find(|(p, _)| *p == o.precision.precision).map_or(float32_peak, |&(_, g)| g);
-    let (notebook_epoch, wide_model_epoch) = mlp_paths(&data, &ctx, o.epochs, o.precision.precision, (float32_peak, precision_peak))?;
+    let (notebook_epoch, wide_alone_epoch, wide_model_epoch) =
+        mlp_paths(&data, &ctx, o.epochs, o.precision.precision, (float32_peak, precision_peak))?;
     println!();
     let reference_cnn_epoch = cnn_paths(&data, &ctx, o, &peaks)?;
     if o.peers {
@@ -100,7 +105,7 @@ pub fn run(data: &Mnist, o: &Options) -> anyhow::Result<()> {
             println!("peers: skipped: no venv of scripts/setup.sh found (run scripts/setup.sh, or set MNIST_WRITEUP_VENV)");
             return Ok(());
         };
-        let mut ours = vec![Ours { notebook_epoch, wide_model_epoch, reference_cnn_epoch }];
+        let mut ours = vec![Ours { notebook_epoch, wide_model_epoch, wide_alone_epoch, reference_cnn_epoch }];
         let mut theirs = vec![run_peers(&python, &data, o)?];
         for _ in 1..PEER_ROUNDS {
             ours.push(peer_workloads(&data, &ctx, o)?);
@@ -123,13 +128,23 @@ fn peer_workloads(data: &Mnist, ctx: &Context, o: &Options) -> anyhow::Result<Ou
     let splits = Splits::new(&data.train, &data.test, &data.test, ctx.device);
     let per_epoch = |seconds: f64| seconds / o.epochs as f64;
     let (_, notebook) = recipe::train(&networks::notebook_mlp(o.epochs), ctx.seed, &splits, ctx.progress)?;
+    let wide_alone = wide_alone_seconds(precision, o.epochs, ctx.seed, &splits, ctx)?;
     let sweep = q2_mlp::train_sweep(&sweep_config(data, o.epochs, precision), ctx, SweepPath::Batched)?;
     let (_, reference) = recipe::train(&networks::reference_cnn(precision, o.epochs), ctx.seed, &splits, ctx.progress)?;
     Ok(Ours {
         notebook_epoch: per_epoch(notebook.train_seconds),
         wide_model_epoch: per_epoch(sweep.train_seconds) / sweep.models as f64,
+        wide_alone_epoch: per_epoch(wide_alone),
         reference_cnn_epoch: per_epoch(reference.train_seconds),
     })
+}
+
+/// Seconds that one 500-300 network takes to train alone for `epochs`,
+/// validation after every epoch included.
+fn wide_alone_seconds(precision: Precision, epochs: usize, seed: u64, splits: &Splits, ctx: &Context) -> anyhow::Result<f64> {
+    let start = Instant::now();
+    recipe::train(&networks::wide_mlp(precision, epochs), seed, splits, ctx.progress)?;
+    Ok(start.elapsed().as_secs_f64())
 }
 
 /// FLOPs of one epoch of `network` over `data`'s training images, and its
@@ -147,6 +162,7 @@ fn at_peak(data: &Mnist, precision: Precision, (float32_peak, precision_peak): (
     Ours {
         notebook_epoch: seconds(&networks::notebook_mlp(1).network, false, float32_peak),
         wide_model_epoch: seconds(&networks::wide_mlp(precision, 1).network, true, precision_peak),
+        wide_alone_epoch: seconds(&networks::wide_mlp(precision, 1).network, true, precision_peak),
         reference_cnn_epoch: seconds(&networks::reference_cnn(precision, 1).network, false, precision_peak),
     }
 }
@@ -163,11 +179,12 @@ fn sweep_config(data: &Mnist, epochs: usize, precision: Precision) -> SweepConfi
 }
 
 /// The MLPs of question 2: the notebook's alone (in float32, as the
-/// experiment trains it), and the 500-300 decay sweep in the run's
-/// `precision`, one network at a time and batched. `peaks` are the matmul
-/// throughputs of float32 and of that precision. Returns the notebook MLP's
-/// seconds per epoch and the batched sweep's seconds per model-epoch.
-fn mlp_paths(data: &Mnist, ctx: &Context, epochs: usize, precision: Precision, peaks: (f64, f64)) -> anyhow::Result<(f64, f64)> {
+/// experiment trains it), one 500-300 network alone without decay, and the
+/// 500-300 decay sweep, one network at a time and batched, these in the
+/// run's `precision`. `peaks` are the matmul throughputs of float32 and of
+/// that precision. Returns the notebook MLP's seconds per epoch, the lone
+/// 500-300 network's, and the batched sweep's seconds per model-epoch.
+fn mlp_paths(data: &Mnist, ctx: &Context, epochs: usize, precision: Precision, peaks: (f64, f64)) -> anyhow::Result<(f64, f64, f64)> {
     println!("{:<52} {:>6} {:>14} {:>10} {:>9}", "path", "models", "s/model-epoch", "images/s", "% matmul");
     let n = data.train.len() as f64;
     let report = |name: &str, recipe: &Recipe, models: usize, seconds: f64, peak: f64, validation: bool| {
@@ -180,6 +197,10 @@ fn mlp_paths(data: &Mnist, ctx: &Context, epochs: usize, precision: Precision, p
     let (_, notebook) = recipe::train(&networks::notebook_mlp(epochs), ctx.seed, &splits, ctx.progress)?;
     let notebook_epoch =
         report("784-64-64-10, alone, float32 (training only)", &networks::notebook_mlp(1), 1, notebook.train_seconds, peaks.0, false);
+    let wide = networks::wide_mlp(precision, 1);
+    let wide_alone = wide_alone_seconds(precision, epochs, ctx.seed, &splits, ctx)?;
+    let wide_alone_epoch =
+        report(&format!("784-500-300-10, alone (autograd), no decay, {}", precision.name()), &wide, 1, wide_alone, peaks.1, true);
     let sweep_config = sweep_config(data, epochs, precision);
     let mut seconds = Vec::new();
     for (path, name) in [(SweepPath::OneAtATime, "one at a time (autograd)"), (SweepPath::Batched, "batched")] {
@@ -187,10 +208,12 @@ fn mlp_paths(data: &Mnist, ctx: &Context, epochs: usize, precision: Precision, p
         let label = format!("784-500-300-10 decay sweep, {name}, {}", precision.name());
         seconds.push(report(&label, &sweep_config.recipe, sweep.models, sweep.train_seconds, peaks.1, true));
     }
-    println!("(sweep times include the validation after every epoch, and so do their FLOPs; no path computes the gradient of the images)");
+    println!(
+        "(500-300 times include the validation after every epoch, and so do their FLOPs; no path computes the gradient of the images)"
+    );
     println!();
     println!("batched sweep: {:.2}x the one-at-a-time throughput on {:?}", seconds[0] / seconds[1], ctx.device);
-    Ok((notebook_epoch, seconds[1]))
+    Ok((notebook_epoch, wide_alone_epoch, seconds[1]))
 }
 
 /// The CNNs of question 3 in every timed precision, channels-first and
@@ -367,40 +390,46 @@ fn compare(ours: &[Ours], theirs: &[Vec<PeerLine>], at_peak: &Ours) -> anyhow::R
                 }
                 continue;
             }
-            let (label, peer, ours, target, at_peak) = match line.workload.as_str() {
-                "mlp_64_64" => (
-                    "64-64 MLP epoch, training only",
-                    line.train_seconds_per_epoch,
-                    ours[round].notebook_epoch,
-                    None,
-                    at_peak.notebook_epoch,
-                ),
-                "mlp_500_300" => (
-                    "500-300 MLP model-epoch, with validation",
-                    line.train_seconds_per_epoch + line.validation_seconds,
-                    ours[round].wide_model_epoch,
-                    Some(1.3),
-                    at_peak.wide_model_epoch,
-                ),
-                "reference_cnn" => (
+            let (training, validated) = (line.train_seconds_per_epoch, line.train_seconds_per_epoch + line.validation_seconds);
+            let rows = match line.workload.as_str() {
+                "mlp_64_64" => vec![("64-64 MLP epoch, training only", training, ours[round].notebook_epoch, None, at_peak.notebook_epoch)],
+                "mlp_500_300" => vec![
+                    (
+                        "500-300 MLP model-epoch, with validation",
+                        validated,
+                        ours[round].wide_model_epoch,
+                        Some(1.3),
+                        at_peak.wide_model_epoch,
+                    ),
+                    (
+                        "500-300 MLP epoch, both alone, with validation",
+                        validated,
+                        ours[round].wide_alone_epoch,
+                        None,
+                        at_peak.wide_alone_epoch,
+                    ),
+                ],
+                "reference_cnn" => vec![(
                     "reference conv net epoch, training only",
-                    line.train_seconds_per_epoch,
+                    training,
                     ours[round].reference_cnn_epoch,
                     Some(1.4),
                     at_peak.reference_cnn_epoch,
-                ),
+                )],
                 other => anyhow::bail!("the peer reported an unknown workload `{other}`"),
             };
-            let label = format!("{} {label}", line.engine);
-            let index = match comparisons.iter().position(|c| c.label == label) {
-                Some(index) => index,
-                None => {
-                    comparisons.push(Comparison { label, target, peer_rounds: Vec::new(), our_rounds: Vec::new(), at_peak });
-                    comparisons.len() - 1
-                }
-            };
-            comparisons[index].peer_rounds.push(peer);
-            comparisons[index].our_rounds.push(ours);
+            for (label, peer, ours, target, at_peak) in rows {
+                let label = format!("{} {label}", line.engine);
+                let index = match comparisons.iter().position(|c| c.label == label) {
+                    Some(index) => index,
+                    None => {
+                        comparisons.push(Comparison { label, target, peer_rounds: Vec::new(), our_rounds: Vec::new(), at_peak });
+                        comparisons.len() - 1
+                    }
+                };
+                comparisons[index].peer_rounds.push(peer);
+                comparisons[index].our_rounds.push(ours);
+            }
         }
     }
     Ok((skipped, comparisons))
@@ -408,7 +437,7 @@ fn compare(ours: &[Ours], theirs: &[Vec<PeerLine>], at_peak: &Ours) -> anyhow::R
 
 fn print_comparison((skipped, comparisons): &(Vec<String>, Vec<Comparison>)) {
     println!(
-        "{:<52} {:>8} {:>8} {:>8}  {:<12} {:>7} {:>7} {:>7} {:>7} {:>7}",
+        "{:<56} {:>8} {:>8} {:>8}  {:<12} {:>7} {:>7} {:>7} {:>7} {:>7}",
         "peer workload (same data, threads, batch 128)",
         "peer s",
         "ours s",
@@ -422,7 +451,7 @@ fn print_comparison((skipped, comparisons): &(Vec<String>, Vec<Comparison>)) {
     );
     for c in comparisons {
         println!(
-            "{:<52} {:>8.3} {:>8.3} {:>7.2}x  {:<12} {:>6.2}x {:>6.2}x {:>6.0}% {:>6.0}% {:>6.2}x",
+            "{:<56} {:>8.3} {:>8.3} {:>7.2}x  {:<12} {:>6.2}x {:>6.2}x {:>6.0}% {:>6.0}% {:>6.2}x",
             c.label,
             c.peer(),
             c.ours(),
@@ -439,7 +468,8 @@ fn print_comparison((skipped, comparisons): &(Vec<String>, Vec<Comparison>)) {
         println!("{line}");
     }
     println!(
-        "(ratio: the peer's seconds over ours; above 1, mnist-writeup is faster; the sweep's are per model, all models trained batched; \
+        "(ratio: the peer's seconds over ours; above 1, mnist-writeup is faster; the sweep's are per model, all models trained batched, \
+         and the peer's 500-300 network is also set against one of ours trained alone; \
          each side's fastest of {PEER_ROUNDS} rounds, ours and the peer's in turn; ±: its slowest round over its fastest; \
          %: the share of the matmul peak that its FLOPs reach; ceiling: the ratio that the same FLOPs at that peak would reach)"
     );
@@ -470,7 +500,7 @@ mod tests {
             validation_seconds: 0.0,
         };
         let keras = PeerLine { engine: "keras".into(), workload: "all".into(), skipped: Some("no TensorFlow".into()), ..line("all", 0.0) };
-        let ours = |cnn: f64| Ours { notebook_epoch: 0.2, wide_model_epoch: 1.0, reference_cnn_epoch: cnn };
+        let ours = |cnn: f64| Ours { notebook_epoch: 0.2, wide_model_epoch: 1.0, wide_alone_epoch: 1.5, reference_cnn_epoch: cnn };
         // The machine is slow in the first round for the peer, in the second for us.
         let theirs = vec![
             vec![line("mlp_500_300", 2.6), line("reference_cnn", 20.0), keras],
@@ -483,7 +513,13 @@ mod tests {
         assert!((spread(&sweep.peer_rounds) - 2.6 / 1.2).abs() < 1e-12 && spread(&sweep.our_rounds) == 1.0);
         assert_eq!(sweep.verdict(), "1.3x: missed", "1.2x is short of 1.3x");
         assert_eq!((sweep.of_peak(sweep.peer()), sweep.of_peak(sweep.ours()), sweep.ceiling()), (1.0 / 1.2, 1.0, 1.2));
-        let cnn = &comparisons[1];
+        let alone = &comparisons[1];
+        assert_eq!(
+            (alone.label.as_str(), alone.ratio(), alone.verdict()),
+            ("pytorch 500-300 MLP epoch, both alone, with validation", 1.2 / 1.5, String::new()),
+            "the same peer seconds against our network trained alone, with no target"
+        );
+        let cnn = &comparisons[2];
         assert_eq!((cnn.ratio(), spread(&cnn.our_rounds)), (1.5, 3.0));
         assert_eq!(cnn.verdict(), "1.4x: met");
         let unknown = vec![vec![line("mlp_9_9", 1.0)]];

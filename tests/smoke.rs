@@ -570,7 +570,13 @@ fn bench_times_what_the_machine_computes_natively_and_runs_the_peer() {
         return;
     }
     // The peer ran on the same data and each of its workloads has a measured ratio.
-    for workload in ["pytorch 64-64 MLP epoch", "pytorch 500-300 MLP model-epoch", "pytorch reference conv net epoch"] {
+    let workloads = [
+        "pytorch 64-64 MLP epoch",
+        "pytorch 500-300 MLP model-epoch",
+        "pytorch 500-300 MLP epoch, both alone",
+        "pytorch reference conv net epoch",
+    ];
+    for workload in workloads {
         let line = printed.lines().find(|l| l.starts_with(workload)).unwrap_or_else(|| panic!("no {workload} in\n{printed}"));
         let ratio: f64 =
             line.split_whitespace().find(|w| w.ends_with('x') && w.contains('.')).unwrap().trim_end_matches('x').parse().unwrap();
