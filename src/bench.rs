@@ -159,10 +159,11 @@ fn epoch_flops(network: &Network, data: &Mnist, validation: bool) -> f64 {
 /// are the GFLOP/s of float32 (the notebook MLP's) and of `precision`.
 fn at_peak(data: &Mnist, precision: Precision, (float32_peak, precision_peak): (f64, f64)) -> Ours {
     let seconds = |network: &Network, validation: bool, gflops: f64| epoch_flops(network, data, validation) / (gflops * 1e9);
+    let wide_epoch = seconds(&networks::wide_mlp(precision, 1).network, true, precision_peak);
     Ours {
         notebook_epoch: seconds(&networks::notebook_mlp(1).network, false, float32_peak),
-        wide_model_epoch: seconds(&networks::wide_mlp(precision, 1).network, true, precision_peak),
-        wide_alone_epoch: seconds(&networks::wide_mlp(precision, 1).network, true, precision_peak),
+        wide_model_epoch: wide_epoch,
+        wide_alone_epoch: wide_epoch,
         reference_cnn_epoch: seconds(&networks::reference_cnn(precision, 1).network, false, precision_peak),
     }
 }
