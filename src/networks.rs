@@ -63,10 +63,12 @@ pub fn reference_cnn(precision: Precision, epochs: usize) -> Recipe {
 }
 
 /// Question 3's chosen CNN: three padded convolution blocks (24 5x5, 48 3x3,
-/// 96 3x3 filters) with batch normalisation and pooling, dropout 0.3;
-/// Adam with a one-cycle rate peaking at 2e-3, random shifts of 2 pixels.
-/// Three quarters of the earlier 32-64-128 filters, for 58 % of its
-/// multiply-accumulates: the float32 budget of a machine without bfloat16.
+/// 96 3x3 filters) with pooling and batch normalisation, dropout 0.3; Adam
+/// with a one-cycle rate peaking at 2e-3 on batches of 32, random shifts of
+/// 2 pixels. Three quarters of the earlier 32-64-128 filters, for 58 % of
+/// its multiply-accumulates: the float32 budget of a machine without
+/// bfloat16. Batches of 32 scored higher on the validation split than 64
+/// and 128 in bfloat16, and than 128 in float32.
 pub fn chosen_cnn(precision: Precision, epochs: usize) -> Recipe {
     let block = |filters, kernel| ConvBlock { filters, kernel, padding: kernel / 2 };
     Recipe {
@@ -80,7 +82,7 @@ pub fn chosen_cnn(precision: Precision, epochs: usize) -> Recipe {
         }),
         optimiser: Optimiser::Adam,
         epochs,
-        batch_size: 128,
+        batch_size: 32,
         learning_rate: 2e-3,
         one_cycle: true,
         max_shift: 2,

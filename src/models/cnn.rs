@@ -1,5 +1,5 @@
-//! A convolutional classifier: blocks of 2-D convolution, optional batch
-//! normalisation, ReLU and 2x2 max-pooling, then an optional dense hidden
+//! A convolutional classifier: blocks of 2-D convolution, 2x2 max-pooling,
+//! optional batch normalisation and ReLU, then an optional dense hidden
 //! layer, dropout and a dense output. Computes in the configured precision
 //! (bfloat16 with float32 master weights, as `torch.autocast` does, or
 //! float32) and lays activations out channels-last when asked, the layout
@@ -24,8 +24,10 @@ pub struct ConvBlock {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CnnConfig {
-    /// Each block: convolution, [batch norm], ReLU, 2x2 max-pooling.
+    /// Each block: convolution, 2x2 max-pooling, [batch norm], ReLU.
     pub blocks: Vec<ConvBlock>,
+    /// Normalise each block's pooled maps: a quarter of the values that the
+    /// convolution's output would have, so a quarter of the memory traffic.
     pub batch_norm: bool,
     /// Width of a dense ReLU layer between the convolutions and the output.
     pub hidden: Option<i64>,
@@ -191,23 +193,25 @@ impl Cnn {
         d.forward_in(x, self.config.precision)
     }
 
-    /// Output of the first block's convolution (after normalisation and
-    /// ReLU, before pooling) for images (N, 784): its feature maps.
+    /// The first block's feature maps of images (N, 784) at full
+    /// resolution: its convolution, normalised by the running statistics
+    /// that the block applies after pooling, and ReLU.
     pub fn first_feature_maps(&self, xs: &Tensor) -> Tensor {
-        tch::no_grad(|| self.conv_block(&self.convs[0], &self.input(xs), false).relu().to_kind(Kind::Float))
+        let first = &self.convs[0];
+        tch::no_grad(|| Self::normalise(first, self.convolve(first, &self.input(xs)), false).relu().to_kind(Kind::Float))
     }
 
     fn input(&self, xs: &Tensor) -> Tensor {
         self.layout(self.compute(&xs.view([-1, 1, SIDE as i64, SIDE as i64])))
     }
 
-    /// Convolution and normalisation, before the ReLU: the forward pass
-    /// pools first, as ReLU and max-pooling commute and the ReLU then
-    /// touches a quarter of the values.
-    fn conv_block(&self, c: &Conv, x: &Tensor, train: bool) -> Tensor {
+    fn convolve(&self, c: &Conv, x: &Tensor) -> Tensor {
         let kernel = self.compute(&c.kernel);
         let bias = c.bias.as_ref().map(|b| self.compute(b));
-        let x = x.conv2d(&kernel, bias.as_ref(), [1, 1], [c.padding, c.padding], [1, 1], 1);
+        x.conv2d(&kernel, bias.as_ref(), [1, 1], [c.padding, c.padding], [1, 1], 1)
+    }
+
+    fn normalise(c: &Conv, x: Tensor, train: bool) -> Tensor {
         match &c.norm {
             Some(norm) => norm.forward_t(&x, train),
             None => x,
@@ -219,11 +223,15 @@ impl Cnn {
         let mut rows = Vec::new();
         let mut side = SIDE as i64;
         for (i, (c, b)) in self.convs.iter().zip(&self.config.blocks).enumerate() {
-            let [h, w] = [b.output_side(side); 2];
+            let h = b.output_side(side);
             let params = c.kernel.numel() + c.bias.as_ref().map_or(0, Tensor::numel);
             let activation = if c.norm.is_some() { None } else { Some("relu") };
             rows.push(
-                LayerSummary::new(format!("conv2d_{i}"), LayerKind::Conv2D, &[b.filters, h, w], params as i64, activation).in_block(i),
+                LayerSummary::new(format!("conv2d_{i}"), LayerKind::Conv2D, &[b.filters, h, h], params as i64, activation).in_block(i),
+            );
+            side = h / 2;
+            rows.push(
+                LayerSummary::new(format!("max_pooling2d_{i}"), LayerKind::MaxPooling2D, &[b.filters, side, side], 0, None).in_block(i),
             );
             if let Some(norm) = &c.norm {
                 // Keras counts the moving mean and variance with the scale and shift.
@@ -232,17 +240,13 @@ impl Cnn {
                     LayerSummary::new(
                         format!("batch_normalization_{i}"),
                         LayerKind::BatchNormalization,
-                        &[b.filters, h, w],
+                        &[b.filters, side, side],
                         params,
                         Some("relu"),
                     )
                     .in_block(i),
                 );
             }
-            side = h / 2;
-            rows.push(
-                LayerSummary::new(format!("max_pooling2d_{i}"), LayerKind::MaxPooling2D, &[b.filters, side, side], 0, None).in_block(i),
-            );
         }
         let mut features = self.config.flat_features();
         rows.push(LayerSummary::new("flatten", LayerKind::Flatten, &[features], 0, None));
@@ -263,7 +267,10 @@ impl ModuleT for Cnn {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
         let mut x = self.input(xs);
         for c in &self.convs {
-            x = self.conv_block(c, &x, train).max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false).relu();
+            // Pooling before the ReLU: the two commute, and the ReLU then
+            // touches a quarter of the values.
+            let pooled = self.convolve(c, &x).max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false);
+            x = Self::normalise(c, pooled, train).relu();
         }
         let mut x = x.flatten(1, -1);
         if let Some(d) = &self.hidden {
@@ -330,12 +337,12 @@ mod tests {
     fn pooling_before_the_relu_computes_the_textbook_order_and_its_gradients() {
         tch::manual_seed(5);
         let vs = nn::VarStore::new(tch::Device::Cpu);
-        let cnn = Cnn::new(&vs.root(), &CnnConfig { batch_norm: true, dropout: 0.0, ..reference() });
+        let cnn = Cnn::new(&vs.root(), &CnnConfig { dropout: 0.0, ..reference() });
         let xs = Tensor::rand([6, PIXELS as i64], tch::kind::FLOAT_CPU);
         let textbook = || {
             let mut x = cnn.input(&xs);
             for c in &cnn.convs {
-                x = cnn.conv_block(c, &x, true).relu().max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false);
+                x = cnn.convolve(c, &x).relu().max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false);
             }
             let x = cnn.dense(cnn.hidden.as_ref().expect("a hidden layer"), &x.flatten(1, -1)).relu();
             cnn.dense(&cnn.output, &x)
@@ -350,5 +357,26 @@ mod tests {
         assert!(ours.allclose(&theirs, 1e-6, 1e-6, false), "logits differ");
         assert!(ours_grad.abs().sum(Kind::Float).double_value(&[]) > 0.0, "the first layer learns");
         assert!(ours_grad.allclose(&theirs_grad, 1e-5, 1e-6, false), "gradients differ");
+    }
+
+    #[test]
+    fn batch_norm_standardises_the_pooled_maps() {
+        tch::manual_seed(7);
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let cnn = Cnn::new(&vs.root(), &CnnConfig { batch_norm: true, ..reference() });
+        let xs = Tensor::rand([8, PIXELS as i64], tch::kind::FLOAT_CPU);
+        let first = &cnn.convs[0];
+        let norm = first.norm.as_ref().expect("a normalised block");
+        let pooled = tch::no_grad(|| cnn.convolve(first, &cnn.input(&xs)).max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false));
+        let _ = cnn.forward_t(&xs, true);
+        // One training step moves each running mean a tenth of the way to the batch mean.
+        let expected = pooled.mean_dim([0i64, 2, 3].as_slice(), false, Kind::Float) * 0.1;
+        assert!(norm.running_mean.allclose(&expected, 1e-5, 1e-6, false), "the running mean is not the pooled maps' mean");
+        let full = tch::no_grad(|| cnn.convolve(first, &cnn.input(&xs))).mean_dim([0i64, 2, 3].as_slice(), false, Kind::Float) * 0.1;
+        assert!(!norm.running_mean.allclose(&full, 1e-5, 1e-6, false), "the test cannot tell pooled maps from full ones");
+        let summary = cnn.summary();
+        let kinds: Vec<LayerKind> = summary.iter().take(3).map(|r| r.kind).collect();
+        assert_eq!(kinds, [LayerKind::Conv2D, LayerKind::MaxPooling2D, LayerKind::BatchNormalization]);
+        assert_eq!(summary[2].output_shape, [32, 13, 13]);
     }
 }
