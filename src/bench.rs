@@ -91,7 +91,11 @@ pub fn run(data: &Mnist, o: &Options) -> anyhow::Result<()> {
         o.cpu.class(),
         peaks_text.join(", ")
     );
-    println!("one epoch = {} training images, batch 128, validation on {} test images", data.train.len(), data.test.len());
+    println!(
+        "one epoch = {} training images, batch 128 unless a path names its own, validation on {} test images",
+        data.train.len(),
+        data.test.len()
+    );
     println!();
     let float32_peak = peaks[0].1;
     let precision_peak = peaks.iter().find(|(p, _)| *p == o.precision.precision).map_or(float32_peak, |&(_, g)| g);
@@ -241,7 +245,8 @@ fn cnn_paths(data: &Mnist, ctx: &Context, o: &Options, peaks: &[(Precision, f64)
                 let (_, history) = recipe::train(&recipe, 1, &splits, ctx.progress)?;
                 let seconds = history.train_seconds / o.epochs as f64;
                 let flops = epoch_flops(&recipe.network, data, false) / seconds / 1e9;
-                let label = format!("{name}, {}", if channels_last { "channels-last" } else { "channels-first" });
+                let batch = if recipe.batch_size == 128 { String::new() } else { format!(", batch {}", recipe.batch_size) };
+                let label = format!("{name}{batch}, {}", if channels_last { "channels-last" } else { "channels-first" });
                 println!("{label:<52} {:>10} {seconds:>10.2} {:>10.0} {:>8.0}%", precision.name(), n / seconds, 100.0 * flops / peak);
                 if name.starts_with("reference") {
                     reference.push((precision, channels_last, seconds));
