@@ -267,8 +267,9 @@ impl ModuleT for Cnn {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
         let mut x = self.input(xs);
         for c in &self.convs {
-            // Pooling before the ReLU: the two commute, and the ReLU then
-            // touches a quarter of the values.
+            // Pooling first: normalisation and ReLU then touch a quarter of
+            // the values. Without normalisation this computes the textbook
+            // order's function, as ReLU and max-pooling commute.
             let pooled = self.convolve(c, &x).max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false);
             x = Self::normalise(c, pooled, train).relu();
         }
