@@ -205,6 +205,11 @@ impl Cnn {
         self.layout(self.compute(&xs.view([-1, 1, SIDE as i64, SIDE as i64])))
     }
 
+    /// 2x2 max-pooling with stride 2: halves each side.
+    fn pool(x: &Tensor) -> Tensor {
+        x.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false)
+    }
+
     fn convolve(&self, c: &Conv, x: &Tensor) -> Tensor {
         let kernel = self.compute(&c.kernel);
         let bias = c.bias.as_ref().map(|b| self.compute(b));
@@ -270,7 +275,7 @@ impl ModuleT for Cnn {
             // Pooling first: normalisation and ReLU then touch a quarter of
             // the values. Without normalisation this computes the textbook
             // order's function, as ReLU and max-pooling commute.
-            let pooled = self.convolve(c, &x).max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false);
+            let pooled = Self::pool(&self.convolve(c, &x));
             x = Self::normalise(c, pooled, train).relu();
         }
         let mut x = x.flatten(1, -1);
@@ -343,7 +348,7 @@ mod tests {
         let textbook = || {
             let mut x = cnn.input(&xs);
             for c in &cnn.convs {
-                x = cnn.convolve(c, &x).relu().max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false);
+                x = Cnn::pool(&cnn.convolve(c, &x).relu());
             }
             let x = cnn.dense(cnn.hidden.as_ref().expect("a hidden layer"), &x.flatten(1, -1)).relu();
             cnn.dense(&cnn.output, &x)
@@ -368,12 +373,13 @@ mod tests {
         let xs = Tensor::rand([8, PIXELS as i64], tch::kind::FLOAT_CPU);
         let first = &cnn.convs[0];
         let norm = first.norm.as_ref().expect("a normalised block");
-        let pooled = tch::no_grad(|| cnn.convolve(first, &cnn.input(&xs)).max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false));
+        let full = tch::no_grad(|| cnn.convolve(first, &cnn.input(&xs)));
+        let pooled = Cnn::pool(&full);
         let _ = cnn.forward_t(&xs, true);
         // One training step moves each running mean a tenth of the way to the batch mean.
         let expected = pooled.mean_dim([0i64, 2, 3].as_slice(), false, Kind::Float) * 0.1;
         assert!(norm.running_mean.allclose(&expected, 1e-5, 1e-6, false), "the running mean is not the pooled maps' mean");
-        let full = tch::no_grad(|| cnn.convolve(first, &cnn.input(&xs))).mean_dim([0i64, 2, 3].as_slice(), false, Kind::Float) * 0.1;
+        let full = full.mean_dim([0i64, 2, 3].as_slice(), false, Kind::Float) * 0.1;
         assert!(!norm.running_mean.allclose(&full, 1e-5, 1e-6, false), "the test cannot tell pooled maps from full ones");
         let summary = cnn.summary();
         let kinds: Vec<LayerKind> = summary.iter().take(3).map(|r| r.kind).collect();
