@@ -80,13 +80,13 @@ impl BatchedMlp {
 
     /// One step of plain SGD, at rate `rates[m]` for model m, on the mean
     /// cross-entropy of the batch plus `l2[m]` times the sum of its squared
-    /// hidden kernels (Keras's L2 regulariser). `xs` is (groups, batch,
-    /// 784), `labels` (models, batch), `rates` and `l2` (models,). Returns
-    /// each model's loss (cross-entropy and penalty, before the step) and its
-    /// number of correct predictions.
-    pub fn sgd_step(&self, xs: &Tensor, labels: &Tensor, rates: &Tensor, l2: &Tensor) -> (Tensor, Tensor) {
+    /// hidden kernels (Keras's L2 regulariser; no `l2`: 0 for every model).
+    /// `xs` is (groups, batch, 784), `labels` (models, batch), `rates` and
+    /// `l2` (models,). Returns each model's loss (cross-entropy and penalty,
+    /// before the step) and its number of correct predictions.
+    pub fn sgd_step(&self, xs: &Tensor, labels: &Tensor, rates: &Tensor, l2: Option<&Tensor>) -> (Tensor, Tensor) {
         tch::no_grad(|| {
-            let penalty = l2 * self.hidden_kernel_sq_sums();
+            let penalty = l2.map(|l2| l2 * self.hidden_kernel_sq_sums());
             let pass = self.forward_pass(xs);
             let logits = pass.pre_activations.last().expect("layers");
             let log_probs = logits.log_softmax(-1, Kind::Float);
@@ -101,19 +101,23 @@ impl BatchedMlp {
             let one_hot = log_probs.zeros_like().scatter_value(2, &labels, 1.0);
             let mut delta = (log_probs.exp() - one_hot) * (&rates * (-1.0 / batch as f64));
             // w - rate (g + 2 f w) = (1 - 2 rate f) w - rate g.
-            let decay = (l2.view([self.models(), 1, 1]) * &rates * -2.0) + 1.0;
+            let decay = l2.map(|l2| (l2.view([self.models(), 1, 1]) * &rates * -2.0) + 1.0);
             for l in (0..self.kernels.len()).rev() {
                 let delta_in = self.precision.cast(&delta);
                 let previous = (l > 0).then(|| pass.pre_activations[l - 1].threshold_backward(&delta_in.bmm(&pass.kernels[l]), 0.0));
                 let hidden = l + 1 < self.kernels.len();
-                self.update(l, &delta_in, &pass.inputs[l], hidden.then_some(&decay));
+                self.update(l, &delta_in, &pass.inputs[l], decay.as_ref().filter(|_| hidden));
                 let _ = self.biases[l].shallow_clone().g_add_(&delta.sum_dim_intlist(1i64, true, Kind::Float));
                 if let Some(previous) = previous {
                     delta = previous;
                 }
             }
             // endregion: batched-update
-            (cross_entropy + penalty, hits)
+            let loss = match penalty {
+                Some(penalty) => cross_entropy + penalty,
+                None => cross_entropy,
+            };
+            (loss, hits)
         })
     }
 
@@ -224,5 +228,23 @@ mod tests {
         assert!(!logits.get(0).allclose(&expected, 1e-5, 1e-6, false));
         let sq = batched.hidden_kernel_sq_sums();
         assert!((sq.double_value(&[3]) - alone.hidden_kernel_sq_sum().double_value(&[])).abs() < 1e-3);
+    }
+
+    #[test]
+    fn a_step_without_l2_factors_is_a_step_with_factors_of_zero() {
+        let xs = Tensor::rand([2, 6, PIXELS as i64], (Kind::Float, Device::Cpu));
+        let labels = Tensor::from_slice(&[0i64, 3, 9, 1, 2, 5]).repeat([4, 1]);
+        let rates = Tensor::from_slice(&[0.1f32, 0.2, 0.1, 0.2]);
+        let without = BatchedMlp::new(Device::Cpu, &[16, 8], &[3, 4], 2, Precision::Float32);
+        let zeros = BatchedMlp::new(Device::Cpu, &[16, 8], &[3, 4], 2, Precision::Float32);
+        let decayed = BatchedMlp::new(Device::Cpu, &[16, 8], &[3, 4], 2, Precision::Float32);
+        let (loss, hits) = without.sgd_step(&xs, &labels, &rates, None);
+        let (zero_loss, zero_hits) = zeros.sgd_step(&xs, &labels, &rates, Some(&Tensor::zeros([4], (Kind::Float, Device::Cpu))));
+        let _ = decayed.sgd_step(&xs, &labels, &rates, Some(&Tensor::full([4], 0.01, (Kind::Float, Device::Cpu))));
+        assert!(loss.allclose(&zero_loss, 1e-6, 1e-7, false) && hits.equal(&zero_hits));
+        for (a, b) in without.kernels.iter().zip(&zeros.kernels) {
+            assert!(a.allclose(b, 1e-6, 1e-7, false));
+        }
+        assert!(!without.kernels[0].allclose(&decayed.kernels[0], 1e-6, 1e-7, false), "a factor above 0 decays the kernels");
     }
 }
