@@ -187,16 +187,17 @@ pub fn confusion_matrix(labels: &[i64], predicted: &[i64]) -> Vec<Vec<u64>> {
 }
 
 /// The test images split at random into one part per direction of
-/// `DIRECTIONS`, each sorted: indices into the test set.
-fn direction_parts(test_images: usize, seed: u64) -> Vec<Tensor> {
+/// `DIRECTIONS`, their sizes at most one apart, each sorted: indices into
+/// the test set. Fewer test images than directions leave some parts empty.
+fn direction_parts(test_images: usize, seed: u64) -> Vec<Vec<i64>> {
     let mut indices: Vec<i64> = (0..test_images as i64).collect();
     indices.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
-    let size = test_images.div_ceil(DIRECTIONS.len()).max(1);
-    indices
-        .chunks_mut(size)
-        .map(|part| {
+    let parts = DIRECTIONS.len();
+    (0..parts)
+        .map(|k| {
+            let mut part = indices[k * test_images / parts..(k + 1) * test_images / parts].to_vec();
             part.sort_unstable();
-            Tensor::from_slice(part)
+            part
         })
         .collect()
 }
@@ -205,19 +206,20 @@ fn direction_parts(test_images: usize, seed: u64) -> Vec<Tensor> {
 /// moves its own part of the test set (`parts`), so that one shift costs one
 /// pass over the test images, and the mean over the directions, weighted by
 /// the parts' sizes, is the accuracy over the whole test set.
-fn translation(name: &str, model: &dyn ModuleT, test: &(Tensor, Tensor), parts: &[Tensor], max: i64) -> Translation {
+fn translation(name: &str, model: &dyn ModuleT, test: &(Tensor, Tensor), parts: &[Vec<i64>], max: i64) -> Translation {
     let mut total = vec![0.0; max as usize + 1];
     let by_direction: Vec<(String, Vec<f64>)> = DIRECTIONS
         .iter()
         .zip(parts)
+        .filter(|(_, part)| !part.is_empty())
         .map(|(&(direction, down, right), part)| {
-            let part = part.to_device(test.0.device());
-            let (images, labels) = (test.0.index_select(0, &part), test.1.index_select(0, &part));
+            let index = Tensor::from_slice(part).to_device(test.0.device());
+            let (images, labels) = (test.0.index_select(0, &index), test.1.index_select(0, &index));
             let accuracies: Vec<f64> = (0..=max)
                 .map(|s| train::evaluate(model, &Batches { images: &shift::shift_all(&images, down * s, right * s), labels: &labels }).1)
                 .collect();
             for (sum, accuracy) in total.iter_mut().zip(&accuracies) {
-                *sum += accuracy * part.size()[0] as f64;
+                *sum += accuracy * part.len() as f64;
             }
             (direction.to_owned(), accuracies)
         })
@@ -451,12 +453,13 @@ mod tests {
     #[test]
     fn each_test_image_moves_in_one_direction_and_the_mean_is_over_the_whole_test_set() {
         let parts = direction_parts(10, 7);
-        assert_eq!(parts.len(), DIRECTIONS.len());
-        let mut all: Vec<i64> = parts.iter().flat_map(|p| Vec::<i64>::try_from(p).unwrap()).collect();
-        assert_eq!(parts.iter().map(|p| p.size()[0]).collect::<Vec<_>>(), [3, 3, 3, 1]);
+        assert_eq!(parts.iter().map(Vec::len).collect::<Vec<_>>(), [2, 3, 2, 3]);
+        assert!(parts.iter().all(|p| p.is_sorted()));
+        let mut all: Vec<i64> = parts.concat();
         all.sort_unstable();
         assert_eq!(all, (0..10).collect::<Vec<i64>>());
-        assert_ne!(Vec::<i64>::try_from(&direction_parts(10, 8)[0]).unwrap(), Vec::<i64>::try_from(&parts[0]).unwrap());
+        assert_ne!(direction_parts(10, 8), parts, "the seed chooses the parts");
+        assert_eq!(direction_parts(3, 7).iter().filter(|p| p.is_empty()).count(), 1);
 
         tch::manual_seed(3);
         let vs = tch::nn::VarStore::new(tch::Device::Cpu);
@@ -464,10 +467,15 @@ mod tests {
         let images = Tensor::rand([10, crate::data::PIXELS as i64], (Kind::Float, tch::Device::Cpu));
         let labels = Tensor::randint(CLASSES as i64, [10], (Kind::Int64, tch::Device::Cpu));
         let whole = train::evaluate(&mlp, &Batches { images: &images, labels: &labels }).1;
+        let three = (images.narrow(0, 0, 3), labels.narrow(0, 0, 3));
+        let whole_three = train::evaluate(&mlp, &Batches { images: &three.0, labels: &three.1 }).1;
         let t = translation("mlp", &mlp, &(images, labels), &parts, 2);
         assert_eq!(t.mean.len(), 3);
         assert!((t.mean[0] - whole).abs() < 1e-12, "{} against {whole}", t.mean[0]);
         assert!(t.by_direction.iter().all(|(_, a)| a.len() == 3));
+        let t = translation("mlp", &mlp, &three, &direction_parts(3, 7), 2);
+        assert_eq!(t.by_direction.len(), 3, "no direction for the empty part");
+        assert!((t.mean[0] - whole_three).abs() < 1e-12);
     }
 
     #[test]
