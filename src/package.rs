@@ -19,6 +19,7 @@ const CODE: &[&str] = &[
     "Cargo.lock",
     "build.rs",
     "README.md",
+    "PERFORMANCE.md",
     "report.toml",
 ];
 

@@ -540,9 +540,13 @@ fn package_writes_the_three_artifacts_and_the_code_zip() {
     }
     let listing = Command::new("python3").args(["-m", "zipfile", "-l"]).arg(submission.join("code.zip")).output().unwrap();
     let listing = String::from_utf8_lossy(&listing.stdout);
-    for expected in
-        ["mnist-writeup/src/main.rs", "mnist-writeup/answers/q1.md", "mnist-writeup/Cargo.toml", "mnist-writeup/templates/report.typ"]
-    {
+    for expected in [
+        "mnist-writeup/src/main.rs",
+        "mnist-writeup/answers/q1.md",
+        "mnist-writeup/Cargo.toml",
+        "mnist-writeup/templates/report.typ",
+        "mnist-writeup/PERFORMANCE.md",
+    ] {
         assert!(listing.contains(expected), "{expected} not in\n{listing}");
     }
     for excluded in ["data/mnist", "target/", "out/"] {
