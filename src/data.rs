@@ -138,10 +138,16 @@ pub struct Split {
     pub labels: Vec<u8>,
 }
 
-/// `n` of the indices `0..total` drawn at random with `seed`, in order.
-pub fn drawn(total: usize, n: usize, seed: u64) -> Vec<usize> {
+/// The indices `0..total` in a random order drawn with `seed`.
+pub fn shuffled(total: usize, seed: u64) -> Vec<usize> {
     let mut indices: Vec<usize> = (0..total).collect();
     indices.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+    indices
+}
+
+/// `n` of the indices `0..total` drawn at random with `seed`, in order.
+pub fn drawn(total: usize, n: usize, seed: u64) -> Vec<usize> {
+    let mut indices = shuffled(total, seed);
     indices.truncate(n);
     indices.sort_unstable();
     indices
@@ -177,8 +183,7 @@ impl Split {
     /// Splits off `n` random images drawn with `seed` as a validation set:
     /// returns (the rest, the held-out images), each in the original order.
     pub fn hold_out(&self, n: usize, seed: u64) -> (Split, Split) {
-        let mut indices: Vec<usize> = (0..self.len()).collect();
-        indices.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+        let mut indices = shuffled(self.len(), seed);
         let (held, rest) = indices.split_at_mut(n.min(self.len()));
         held.sort_unstable();
         rest.sort_unstable();

@@ -6,15 +6,12 @@
 //! shifted test images, the first layer's filters and one digit's feature
 //! maps.
 
-use rand::SeedableRng;
-use rand::seq::SliceRandom;
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tch::nn::ModuleT;
 use tch::{Kind, Tensor};
 
 use crate::checkpoint::Unit;
-use crate::data::{CLASSES, Split};
+use crate::data::{self, CLASSES, Split};
 use crate::experiment::{About, Context, Experiment};
 use crate::figures::{self, Figure, Series};
 use crate::models::cnn::{Cnn, CnnConfig};
@@ -190,12 +187,11 @@ pub fn confusion_matrix(labels: &[i64], predicted: &[i64]) -> Vec<Vec<u64>> {
 /// `DIRECTIONS`, their sizes at most one apart, each sorted: indices into
 /// the test set. Fewer test images than directions leave some parts empty.
 fn direction_parts(test_images: usize, seed: u64) -> Vec<Vec<i64>> {
-    let mut indices: Vec<i64> = (0..test_images as i64).collect();
-    indices.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+    let indices = data::shuffled(test_images, seed);
     let parts = DIRECTIONS.len();
     (0..parts)
         .map(|k| {
-            let mut part = indices[k * test_images / parts..(k + 1) * test_images / parts].to_vec();
+            let mut part: Vec<i64> = indices[k * test_images / parts..(k + 1) * test_images / parts].iter().map(|&i| i as i64).collect();
             part.sort_unstable();
             part
         })

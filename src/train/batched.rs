@@ -21,7 +21,7 @@ pub struct BatchedFitOptions<'a> {
     /// added to the group's training images (Keras's `GaussianNoise`, in
     /// training only), drawn anew for every batch. The groups share each
     /// draw, scaled by their own deviation: they then differ by the deviation
-    /// alone, and one draw costs a quarter of four.
+    /// alone, and a batch costs one draw instead of one per group.
     pub input_noise: Option<&'a [f64]>,
     pub progress: &'a ProgressBar,
 }
