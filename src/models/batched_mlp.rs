@@ -68,12 +68,25 @@ impl BatchedMlp {
         }
     }
 
+    /// Reorders the first layer's kernel columns: column i becomes the one
+    /// for input `order[i]`. Inputs given in that order may then leave out
+    /// a tail of columns where every input is 0: the products skip them,
+    /// and only weight decay moves their kernels, as it would unskipped.
+    pub fn reorder_inputs(&self, order: &Tensor) {
+        tch::no_grad(|| {
+            let reordered = self.kernels[0].index_select(2, order);
+            self.kernels[0].shallow_clone().copy_(&reordered);
+        });
+    }
+
     pub fn models(&self) -> i64 {
         self.groups * self.per_group
     }
 
     /// Logits of every model, (models, batch, 10). `xs` is (groups, batch,
-    /// 784), one batch per group, or (1, batch, 784), one batch for all.
+    /// 784), one batch per group, or (1, batch, 784), one batch for all. Its
+    /// inputs may be fewer than the kernels' columns: the columns past them
+    /// then multiply inputs that are 0 (see `reorder_inputs`).
     pub fn forward(&self, xs: &Tensor) -> Tensor {
         tch::no_grad(|| self.forward_pass(xs).pre_activations.pop().expect("layers").to_kind(Kind::Float))
     }
@@ -151,11 +164,17 @@ impl BatchedMlp {
             return;
         }
         let (batch, width) = (delta.size()[1], delta.size()[2]);
+        let (inputs, used) = (self.kernels[0].size()[2], input.size()[2]);
         for g in 0..self.groups {
             let models = |t: &Tensor| t.narrow(0, g * self.per_group, self.per_group);
             let delta_t = models(delta).transpose(0, 1).reshape([batch, -1]).tr();
             let x = input.get(g);
-            apply(models(&self.kernels[0]), decay.map(models), &|kernels| {
+            let kernels = models(&self.kernels[0]);
+            // Columns past the inputs given (see `reorder_inputs`) have no gradient: decay alone moves them.
+            if let Some(decay) = decay.filter(|_| used < inputs) {
+                let _ = kernels.narrow(2, used, inputs - used).g_mul_(&models(decay));
+            }
+            apply(kernels.narrow(2, 0, used), decay.map(models), &|kernels| {
                 let flat = kernels.view([self.per_group * width, -1]);
                 if float32 { flat.shallow_clone().addmm_(&delta_t, &x) } else { delta_t.mm(&x) }
             });
@@ -165,14 +184,14 @@ impl BatchedMlp {
     fn forward_pass(&self, xs: &Tensor) -> Pass {
         let kernels: Vec<Tensor> = self.kernels.iter().map(|k| self.precision.cast(k)).collect();
         let biases: Vec<Tensor> = self.biases.iter().map(|b| self.precision.cast(b)).collect();
-        let (batch, width) = (xs.size()[1], kernels[0].size()[1]);
+        let (batch, width, used) = (xs.size()[1], kernels[0].size()[1], xs.size()[2]);
         let xs = self.precision.cast(&xs.expand([self.groups, batch, -1], false));
         // One plain matrix product per group: libtorch runs these faster than
         // one batched product over the groups.
         let firsts: Vec<Tensor> = (0..self.groups)
             .map(|g| {
                 xs.get(g)
-                    .mm(&first_kernels(&kernels[0], self.per_group, g, width).tr())
+                    .mm(&first_kernels(&kernels[0], self.per_group, g, width).narrow(1, 0, used).tr())
                     .view([batch, self.per_group, width])
                     .transpose(0, 1)
             })
@@ -246,5 +265,41 @@ mod tests {
             assert!(a.allclose(b, 1e-6, 1e-7, false));
         }
         assert!(!without.kernels[0].allclose(&decayed.kernels[0], 1e-6, 1e-7, false), "a factor above 0 decays the kernels");
+    }
+
+    #[test]
+    fn inputs_left_out_where_every_input_is_0_train_as_those_zeros_would() {
+        let live = 700;
+        let xs = Tensor::rand([2, 6, PIXELS as i64], (Kind::Float, Device::Cpu));
+        let _ = xs.narrow(2, live, PIXELS as i64 - live).zero_();
+        let labels = Tensor::from_slice(&[0i64, 3, 9, 1, 2, 5]).repeat([4, 1]);
+        let rates = Tensor::from_slice(&[0.1f32, 0.2, 0.1, 0.2]);
+        let l2 = Tensor::from_slice(&[0.0f32, 0.01, 0.02, 0.05]);
+        for precision in [Precision::Float32, Precision::BFloat16] {
+            let [whole, left_out, start] = [(); 3].map(|_| BatchedMlp::new(Device::Cpu, &[16, 8], &[3, 4], 2, precision));
+            let (loss, hits) = whole.sgd_step(&xs, &labels, &rates, Some(&l2));
+            let (left_out_loss, left_out_hits) = left_out.sgd_step(&xs.narrow(2, 0, live), &labels, &rates, Some(&l2));
+            assert!(loss.allclose(&left_out_loss, 1e-5, 1e-6, false) && hits.equal(&left_out_hits), "{precision:?}");
+            for (a, b) in whole.kernels.iter().zip(&left_out.kernels) {
+                assert!(a.allclose(b, 1e-5, 1e-6, false), "{precision:?}");
+            }
+            let tail = |m: &BatchedMlp| m.kernels[0].narrow(2, live, PIXELS as i64 - live);
+            let decay = (l2.view([4, 1, 1]) * rates.view([4, 1, 1]) * -2.0) + 1.0;
+            assert!(tail(&left_out).allclose(&(tail(&start) * decay), 1e-6, 1e-7, false), "only decay moves the columns left out");
+        }
+    }
+
+    #[test]
+    fn reordered_inputs_give_the_same_logits_and_the_inverse_order_restores_the_kernels() {
+        let model = BatchedMlp::new(Device::Cpu, &[16, 8], &[3], 2, Precision::Float32);
+        let before = model.kernels[0].copy();
+        let xs = Tensor::rand([1, 5, PIXELS as i64], (Kind::Float, Device::Cpu));
+        let logits = model.forward(&xs);
+        let order = Tensor::randperm(PIXELS as i64, (Kind::Int64, Device::Cpu));
+        model.reorder_inputs(&order);
+        assert!(model.forward(&xs.index_select(2, &order)).allclose(&logits, 1e-5, 1e-6, false));
+        assert!(!model.kernels[0].equal(&before));
+        model.reorder_inputs(&order.argsort(0, false));
+        assert!(model.kernels[0].equal(&before));
     }
 }

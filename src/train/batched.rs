@@ -39,6 +39,23 @@ pub fn fit_batched(model: &BatchedMlp, train: &Batches, val: &Batches, o: &Batch
         "one seed (and noise level) per group, and one L2 factor and learning rate per model"
     );
     let n = train.len();
+    // Without input noise, the pixels that are 0 in every training image
+    // add nothing to the first layer's products or to its gradient: the
+    // model orders them last, the training images leave them out, and the
+    // validation images keep them, in the same order.
+    let reordered = o.input_noise.is_none().then(|| live_inputs_first(train.images)).flatten();
+    let images = reordered
+        .as_ref()
+        .map(|(live, order)| (train.images.index_select(1, &order.narrow(0, 0, *live)), val.images.index_select(1, order)));
+    let (train, val) = match &images {
+        Some((train_images, val_images)) => {
+            (Batches { images: train_images, labels: train.labels }, Batches { images: val_images, labels: val.labels })
+        }
+        None => (Batches { ..*train }, Batches { ..*val }),
+    };
+    if let Some((_, order)) = &reordered {
+        model.reorder_inputs(order);
+    }
     let per_model = |values: &[f64]| Tensor::from_slice(values).to_kind(Kind::Float).to_device(device);
     let rates = per_model(o.learning_rates);
     let l2 = o.l2.iter().any(|&factor| factor != 0.0).then(|| per_model(o.l2));
@@ -59,7 +76,7 @@ pub fn fit_batched(model: &BatchedMlp, train: &Batches, val: &Batches, o: &Batch
         StepOutcome { loss, correct: Some(hits) }
     };
     let end_epoch = |totals: EpochTotals| {
-        let (val_loss, val_correct) = match evaluate_batched(model, val) {
+        let (val_loss, val_correct) = match evaluate_batched(model, &val) {
             Ok(v) => v,
             Err(e) => {
                 failure = Some(e);
@@ -87,11 +104,25 @@ pub fn fit_batched(model: &BatchedMlp, train: &Batches, val: &Batches, o: &Batch
         o.progress.set_message(format!("epoch {}/{}: best validation accuracy {best:.4}", totals.epoch, o.epochs));
         true
     };
-    drive(n, device, &schedule, o.progress, step, end_epoch)?;
+    let driven = drive(n, device, &schedule, o.progress, step, end_epoch);
+    if let Some((_, order)) = &reordered {
+        model.reorder_inputs(&order.argsort(0, false));
+    }
+    driven?;
     if let Some(e) = failure {
         return Err(e);
     }
     Ok(epochs.into_iter().zip(diverged_at).map(|(e, d)| summarise(e, d, n)).collect())
+}
+
+/// Where some inputs are 0 in every one of `images` (N, inputs): how many
+/// are not, and an order of the inputs that puts those first, each part in
+/// its original order.
+fn live_inputs_first(images: &Tensor) -> Option<(i64, Tensor)> {
+    let live = images.ne(0.0).any_dim(0, false);
+    let count = live.sum(Kind::Int64).int64_value(&[]);
+    (count < images.size()[1])
+        .then(|| (count, Tensor::cat(&[live.nonzero().squeeze_dim(1), live.logical_not().nonzero().squeeze_dim(1)], 0)))
 }
 
 /// Per model: mean cross-entropy (no penalty) and number of correct predictions over `data`.
@@ -110,4 +141,17 @@ fn evaluate_batched(model: &BatchedMlp, data: &Batches) -> anyhow::Result<(Vec<f
         correct += chunk_correct;
     }
     Ok((Vec::<f64>::try_from(loss / n as f64)?, Vec::<i64>::try_from(correct)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inputs_that_are_never_0_come_first_and_none_are_reordered_where_all_are_used() {
+        let images = Tensor::from_slice(&[0.5f32, 0.0, 0.0, 0.0, 0.0, 0.0, 0.2, 0.0]).view([2, 4]);
+        let (live, order) = live_inputs_first(&images).expect("two inputs are 0 throughout");
+        assert_eq!((live, Vec::<i64>::try_from(order).unwrap()), (2, vec![0, 2, 1, 3]));
+        assert!(live_inputs_first(&(images + 1.0)).is_none());
+    }
 }
