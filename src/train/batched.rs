@@ -1,5 +1,7 @@
 //! The loop that trains many MLPs of one shape as one `BatchedMlp`: the
 //! same epoch driver, batches and metrics as `fit` gives each model alone.
+//! The pixels that are 0 in every training image stay out of the first
+//! layer's products, which they would only add zeros to.
 
 use indicatif::ProgressBar;
 use tch::{Kind, Tensor};
