@@ -94,9 +94,10 @@ impl BatchedMlp {
     /// One step of plain SGD, at rate `rates[m]` for model m, on the mean
     /// cross-entropy of the batch plus `l2[m]` times the sum of its squared
     /// hidden kernels (Keras's L2 regulariser; no `l2`: 0 for every model).
-    /// `xs` is (groups, batch, 784), `labels` (models, batch), `rates` and
-    /// `l2` (models,). Returns each model's loss (cross-entropy and penalty,
-    /// before the step) and its number of correct predictions.
+    /// `xs` is (groups, batch, 784), or fewer inputs as in `forward`,
+    /// `labels` (models, batch), `rates` and `l2` (models,). Returns each
+    /// model's loss (cross-entropy and penalty, before the step) and its
+    /// number of correct predictions.
     pub fn sgd_step(&self, xs: &Tensor, labels: &Tensor, rates: &Tensor, l2: Option<&Tensor>) -> (Tensor, Tensor) {
         tch::no_grad(|| {
             let penalty = l2.map(|l2| l2 * self.hidden_kernel_sq_sums());
