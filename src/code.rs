@@ -37,7 +37,15 @@ mod tests {
             assert!(files.keys().any(|f| f.starts_with(&format!("src/experiments/{name}_"))), "{name}: {files:?}");
             assert!(files.contains_key("src/experiment.rs"), "{name}: the Experiment trait and Context");
             assert!(files.values().all(|h| h.len() == 64), "{name}: {files:?}");
-            for drawing in ["src/figures.rs", "src/report/mod.rs", "src/manifest.rs", "src/runner.rs", "src/main.rs"] {
+            for drawing in [
+                "src/figures/mod.rs",
+                "src/figures/draw.rs",
+                "src/figures/q3.rs",
+                "src/report/mod.rs",
+                "src/manifest.rs",
+                "src/runner.rs",
+                "src/main.rs",
+            ] {
                 assert!(!files.contains_key(drawing), "{name} depends on {drawing}");
             }
         }
@@ -101,6 +109,22 @@ mod tests {
         assert!(imports_of("src/experiments/q3_cnn.rs").contains(&"src/study.rs"));
         assert!(imports_of("src/report/mod.rs").contains(&"src/report/markdown.rs"));
         assert!(imports_of("src/experiments/mod.rs").contains(&"src/experiments/q2_mlp.rs"));
+    }
+
+    #[test]
+    fn nothing_that_computes_or_caches_a_result_imports_the_figures() {
+        let imports_of = |file: &str| IMPORTS.iter().find(|(f, _)| *f == file).map_or(&[][..], |(_, d)| *d);
+        let computing: Vec<&str> =
+            IMPORTS.iter().map(|(f, _)| *f).filter(|f| f.starts_with("src/experiments/") || *f == "src/experiment.rs").collect();
+        assert!(computing.len() >= 6, "{computing:?}");
+        for file in computing.into_iter().chain(["src/runner.rs", "src/cache.rs"]) {
+            let drawing: Vec<&&str> = imports_of(file).iter().filter(|d| d.starts_with("src/figures")).collect();
+            assert!(drawing.is_empty(), "{file} imports {drawing:?}");
+        }
+        // The scan sees the figures' own imports: the dispatch reads the
+        // experiments' types, and each question's module the helpers.
+        assert!(imports_of("src/figures/mod.rs").contains(&"src/experiments/q3_cnn.rs"));
+        assert!(imports_of("src/figures/q3.rs").contains(&"src/figures/draw.rs"));
     }
 
     #[test]

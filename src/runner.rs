@@ -1,6 +1,7 @@
 //! Runs the experiments a command selects: each one's result comes from the
 //! cache when its key matches, otherwise it is computed and stored at once.
-//! Hands the report plain values: each result with its figures.
+//! Hands the report plain values: each result with its config and what
+//! names it; the report draws the figures from those (`crate::figures`).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -15,7 +16,6 @@ use crate::code;
 use crate::data::Mnist;
 use crate::experiment::{AnyExperiment, Context};
 use crate::experiments;
-use crate::figures::Figure;
 use crate::precision::Chosen;
 use crate::profile::Profile;
 use crate::seed;
@@ -197,9 +197,10 @@ impl Plan {
                 result_sha256: cache::result_sha256(&result),
                 result,
             };
-            // A result the report could not draw (a NaN stored as null, say)
-            // would break every later render: it is not kept.
-            e.figures(&entry.result).with_context(|| format!("{}: its result cannot be drawn, so it was not cached", e.id()))?;
+            // A result the report could not read back (a NaN stored as null,
+            // say) would break every later render: it is not kept.
+            e.check_result(&entry.result)
+                .with_context(|| format!("{}: its result is not a valid output of this experiment, so it was not cached", e.id()))?;
             let path = cache.store(&entry)?;
             cache.remove_trainings(e.id());
             let resumed = match resumed.trainings {
@@ -247,25 +248,21 @@ impl Plan {
         Ok(results)
     }
 
-    /// Every experiment's result with its figures and what the report says
-    /// of it, in the plan's order; fails unless `results` has them all.
+    /// Every experiment's result with what the report says of it, in the
+    /// plan's order; fails unless `results` has them all.
     pub fn computed(&self, mut results: BTreeMap<String, Entry>) -> anyhow::Result<Vec<Computed>> {
         self.check_complete(&results)?;
-        self.experiments
+        Ok(self
+            .experiments
             .iter()
-            .map(|e| {
-                let entry = results.remove(e.id()).expect("checked complete");
-                let figures = e.figures(&entry.result).with_context(|| format!("{}: drawing its figures", e.id()))?;
-                Ok(Computed {
-                    id: e.id(),
-                    title: e.title(),
-                    source_file: e.source_file(),
-                    training_images: e.training_images(),
-                    entry,
-                    figures,
-                })
+            .map(|e| Computed {
+                id: e.id(),
+                title: e.title(),
+                source_file: e.source_file(),
+                training_images: e.training_images(),
+                entry: results.remove(e.id()).expect("checked complete"),
             })
-            .collect()
+            .collect())
     }
 
     /// Fails, naming the first experiment without a result, unless `results` has them all.
@@ -284,7 +281,9 @@ impl Plan {
     }
 }
 
-/// One experiment's result as the report uses it.
+/// One experiment's result as the report uses it: `entry.inputs.config` is
+/// its config and `entry.result` its output, as JSON, which the report draws
+/// its figures from.
 pub struct Computed {
     pub id: &'static str,
     pub title: &'static str,
@@ -293,7 +292,6 @@ pub struct Computed {
     /// Images passed through a network in training.
     pub training_images: u64,
     pub entry: Entry,
-    pub figures: Vec<Figure>,
 }
 
 fn progress_bar(id: &str) -> ProgressBar {
@@ -352,7 +350,7 @@ mod tests {
         let batched = ["q2_notebook_mlp", "q2_weight_decay_sweep", "q2_tuned_mlp", "appendix_earlier_edition"];
         assert_eq!(stale_after_editing(&plan, "src/train/batched.rs"), batched);
         assert_eq!(stale_after_editing(&plan, "src/experiments/q1_preprocessing.rs"), ["q1_preprocessing"]);
-        for drawing_only in ["src/figures.rs", "src/report/mod.rs", "src/main.rs", "answers/q2.md"] {
+        for drawing_only in ["src/figures/draw.rs", "src/figures/q3.rs", "src/report/mod.rs", "src/main.rs", "answers/q2.md"] {
             assert!(stale_after_editing(&plan, drawing_only).is_empty(), "{drawing_only}");
         }
     }

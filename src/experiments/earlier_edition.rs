@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{Parts, Unit};
 use crate::experiment::{About, Context, Experiment};
-use crate::figures::{self, Figure};
 use crate::models::batched_mlp::BatchedMlp;
 use crate::models::mlp::dense_parameters;
 use crate::precision::Precision;
@@ -323,24 +322,6 @@ impl Experiment for EarlierEdition {
         let width = width_study(c, per_width);
         Ok(Output { learning_rate, width, input_noise, hidden_l2, train_images: ctx.data.train.len() })
     }
-
-    fn figures(&self, o: &Output) -> anyhow::Result<Vec<Figure>> {
-        let rates: Vec<(f64, f64, f64)> =
-            o.learning_rate.rows.iter().map(|r| (r.learning_rate, r.test_accuracy_mean, r.test_accuracy_std)).collect();
-        let rate_plot = figures::log_factor_plot("appendix_learning_rate", "learning rate", "test accuracy (%)", &rates, &[])?;
-        let c = &self.0;
-        let (lo, hi) = o.width.rows.iter().flat_map(|r| &r.test_accuracies).fold((1.0f64, 0.0f64), |(lo, hi), &a| (lo.min(a), hi.max(a)));
-        let cells: Vec<Vec<(f64, String)>> = o
-            .width
-            .rows
-            .iter()
-            .map(|r| r.test_accuracies.iter().map(|&a| ((a - lo) / (hi - lo).max(1e-9), format!("{:.1}", 100.0 * a))).collect())
-            .collect();
-        let row_labels: Vec<String> = o.width.rows.iter().map(|r| r.width.to_string()).collect();
-        let column_labels: Vec<String> = c.grid_learning_rates.iter().map(|r| r.to_string()).collect();
-        let grid = figures::matrix("appendix_width", "learning rate", "hidden units", &row_labels, &column_labels, &cells)?;
-        Ok(vec![rate_plot, grid])
-    }
 }
 
 #[cfg(test)]
@@ -379,7 +360,6 @@ mod tests {
             assert!(study.iter().all(|t| accuracy(t.test_accuracy) && accuracy(t.train_accuracy)));
         }
         assert_eq!(o.input_noise[0].history.epochs.len(), c.noise_epochs);
-        assert_eq!(experiment.figures(&o).unwrap().len(), 2);
     }
 
     #[test]

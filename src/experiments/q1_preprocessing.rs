@@ -7,7 +7,6 @@ use tch::{Kind, Tensor};
 
 use crate::data::{CLASSES, SIDE, Split};
 use crate::experiment::{About, Context, Experiment};
-use crate::figures::{self, Figure};
 use crate::profile::Profile;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -125,9 +124,5 @@ impl Experiment for Preprocessing {
         };
         ctx.progress.finish_and_clear();
         Ok(result)
-    }
-    fn figures(&self, result: &Preprocessed) -> anyhow::Result<Vec<Figure>> {
-        let digits: Vec<(String, &[u8])> = result.samples.iter().map(|s| (s.label.to_string(), s.pixels.as_slice())).collect();
-        Ok(vec![figures::digit_grid("q1_samples", &digits, 12)?])
     }
 }

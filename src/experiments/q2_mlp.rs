@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::Unit;
 use crate::experiment::{About, Context, Experiment};
-use crate::figures::{self, Figure};
 use crate::models::LayerSummary;
 use crate::models::batched_mlp::BatchedMlp;
 use crate::networks;
@@ -64,7 +63,8 @@ impl NotebookMlp {
     }
 }
 
-fn hidden_widths(recipe: &Recipe) -> &[i64] {
+/// The hidden layers' widths of an MLP's recipe.
+pub fn hidden_widths(recipe: &Recipe) -> &[i64] {
     match &recipe.network {
         Network::Mlp { hidden, .. } => hidden,
         Network::Cnn(_) => unreachable!("question 2 trains MLPs"),
@@ -104,13 +104,6 @@ impl Experiment for NotebookMlp {
             summary,
             history,
         })
-    }
-    fn figures(&self, result: &MlpResult) -> anyhow::Result<Vec<Figure>> {
-        let layers: Vec<(i64, i64)> = result.dense_layers.iter().map(|d| (d.outputs, d.parameters)).collect();
-        Ok(vec![
-            figures::mlp_diagram("q2_notebook_model", result.inputs, &layers)?,
-            figures::history_curves("q2_notebook_accuracy", &result.history)?,
-        ])
     }
 }
 
@@ -325,26 +318,6 @@ impl Experiment for WeightDecaySweep {
     fn run(&self, ctx: &Context) -> anyhow::Result<SweepResult> {
         train_sweep(&self.0, ctx, SweepPath::Batched)
     }
-    fn figures(&self, result: &SweepResult) -> anyhow::Result<Vec<Figure>> {
-        let decayed: Vec<(f64, f64, f64)> = result.decayed.iter().map(|f| (f.l2, f.final_mean, f.final_std)).collect();
-        let hinton = result.hinton.map(|y| figures::Reference { label: "Hinton (LeCun's MNIST page)", y, colour: figures::BLACK });
-        let undecayed =
-            figures::Reference { label: "no weight decay (mean)", y: result.baseline.final_mean, colour: figures::TRAIN_COLOUR };
-        let references: Vec<figures::Reference> = hinton.into_iter().chain([undecayed]).collect();
-        let sweep = figures::log_factor_plot(
-            "q2_weight_decay",
-            "L2 factor on the hidden kernels",
-            "final validation accuracy (%)",
-            &decayed,
-            &references,
-        )?;
-        let first_baseline = result.runs.iter().find(|r| r.l2 == 0.0 && r.replicate == 0).unwrap_or(&result.runs[0]);
-        let hidden = hidden_widths(&self.0.recipe);
-        let widths = crate::models::mlp::widths(hidden);
-        let layers: Vec<(i64, i64)> = widths[1..].iter().copied().zip(crate::models::mlp::layer_parameters(hidden)).collect();
-        let model = figures::mlp_diagram("q2_wide_model", widths[0], &layers)?;
-        Ok(vec![model, sweep, figures::history_curves("q2_wide_accuracy", &first_baseline.history)?])
-    }
 }
 
 /// Settings of question 2 D's best-effort 500-300 network.
@@ -451,9 +424,6 @@ impl Experiment for TunedMlp {
         let (_, study) = c.design().assemble(ctx.seed, done, &splits)?;
         ctx.progress.finish_and_clear();
         Ok(study)
-    }
-    fn figures(&self, study: &Study) -> anyhow::Result<Vec<Figure>> {
-        Ok(vec![figures::study_curves("q2_tuned_accuracy", study)?])
     }
 }
 

@@ -13,9 +13,8 @@ use tch::{Kind, Tensor};
 use crate::checkpoint::Unit;
 use crate::data::{self, CLASSES, Split};
 use crate::experiment::{About, Context, Experiment};
-use crate::figures::{self, Figure, Series};
 use crate::models::cnn::{Cnn, CnnConfig};
-use crate::models::{LayerKind, LayerSummary};
+use crate::models::LayerSummary;
 use crate::networks;
 use crate::precision::Precision;
 use crate::profile::{Profile, at_least_one};
@@ -359,53 +358,6 @@ impl Experiment for ConvolutionalNetwork {
     fn run(&self, ctx: &Context) -> anyhow::Result<Output> {
         run(&self.0, ctx)
     }
-    fn figures(&self, result: &Output) -> anyhow::Result<Vec<Figure>> {
-        let r = &result.study;
-        let cnn = cnn_config(&self.0.chosen).ok_or_else(|| anyhow::anyhow!("the chosen recipe must be a CNN"))?;
-        let layers: Vec<(String, String, String)> = r
-            .summary
-            .iter()
-            .map(|l| {
-                let shape = l.output_shape.iter().map(i64::to_string).collect::<Vec<_>>().join(" × ");
-                (format!("{:?}", l.kind), layer_detail(l, cnn), shape)
-            })
-            .collect();
-        let model = figures::layer_stack("q3_model", &layers)?;
-        let curves = figures::study_curves("q3_curves", r)?;
-        let errors = &result.errors;
-        let confusion = figures::count_matrix("q3_confusion", "predicted class", "true class", &errors.confusion)?;
-        let tiles: Vec<(String, &[u8])> =
-            errors.misclassified.iter().map(|m| (format!("{}→{}", m.label, m.predicted), m.image.as_slice())).collect();
-        let misclassified = figures::digit_grid("q3_misclassified", &tiles, 12)?;
-        let t = &result.translation;
-        let series: Vec<Series> =
-            [(&t.chosen_cnn, figures::VALIDATION_COLOUR), (&t.reference_cnn, figures::TRAIN_COLOUR), (&t.wide_mlp, figures::BLACK)]
-                .into_iter()
-                .map(|(t, colour)| Series {
-                    label: &t.model,
-                    colour,
-                    points: t.mean.iter().enumerate().map(|(s, &a)| (s as f64, 100.0 * a)).collect(),
-                })
-                .collect();
-        let max = self.0.max_test_shift as f64;
-        let shifts = figures::lines(
-            "q3_translation",
-            "shift (pixels)",
-            "test accuracy (%, each quarter moved its own way)",
-            &series,
-            (-0.2, max + 0.2),
-            max as usize + 1,
-            0,
-        )?;
-        let first = &result.first_layer;
-        let filter_tiles: Vec<(String, &[u8])> = first.filters.iter().map(|f| (String::new(), f.as_slice())).collect();
-        let filters = figures::image_grid("q3_filters", &filter_tiles, 8, first.filter_side, 12)?;
-        let map_tiles: Vec<(String, &[u8])> = std::iter::once(("input".to_owned(), first.feature_digit.as_slice()))
-            .chain(first.feature_maps.iter().enumerate().map(|(i, m)| ((i + 1).to_string(), m.as_slice())))
-            .collect();
-        let maps = figures::digit_grid("q3_feature_maps", &map_tiles, 11)?;
-        Ok(vec![model, curves, confusion, misclassified, shifts, filters, maps])
-    }
 }
 
 /// The CNN of a recipe, if it trains one.
@@ -413,21 +365,6 @@ pub fn cnn_config(recipe: &Recipe) -> Option<&CnnConfig> {
     match &recipe.network {
         Network::Cnn(config) => Some(config),
         Network::Mlp { .. } => None,
-    }
-}
-
-/// The kernel size and filter count of a convolution, the rate of a dropout.
-fn layer_detail(l: &LayerSummary, cnn: &CnnConfig) -> String {
-    match l.kind {
-        LayerKind::Conv2D => match l.block.and_then(|i| cnn.blocks.get(i)) {
-            Some(b) => format!("{}×{}, {} filters, {} parameters", b.kernel, b.kernel, b.filters, l.parameters),
-            None => format!("{} parameters", l.parameters),
-        },
-        LayerKind::BatchNormalization => "+ ReLU".into(),
-        LayerKind::MaxPooling2D => "2×2".into(),
-        LayerKind::Dropout => format!("rate {}", cnn.dropout),
-        LayerKind::Dense => format!("{} parameters, {}", l.parameters, l.activation.as_deref().unwrap_or("linear")),
-        LayerKind::Flatten => String::new(),
     }
 }
 

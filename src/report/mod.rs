@@ -1,5 +1,6 @@
 //! The report: answers rendered with the results, then one HTML file and
-//! one PDF from the same rendered Markdown, with the figures the runner drew.
+//! one PDF from the same rendered Markdown, with the figures drawn here from
+//! the results (`crate::figures`).
 
 pub mod answers;
 pub mod markdown;
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use typst::foundations::Datetime;
 
 use crate::cache::write_atomic;
+use crate::figures::Figure;
 use crate::manifest::RunInfo;
 use crate::runner::Computed;
 use markdown::Figures;
@@ -43,7 +45,7 @@ impl ReportConfig {
 }
 
 pub struct Inputs<'a> {
-    /// Every experiment's result and figures, in the report's order.
+    /// Every experiment's result, in the report's order.
     pub results: &'a [Computed],
     pub run: &'a RunInfo,
     pub report: &'a ReportConfig,
@@ -83,14 +85,22 @@ impl Outputs {
 
 /// Draws the figures, renders the answers and lays out both outputs.
 pub fn build(inputs: &Inputs) -> anyhow::Result<Outputs> {
+    let drawn: Vec<(&Computed, Vec<Figure>)> = inputs
+        .results
+        .iter()
+        .map(|c| {
+            let figures = crate::figures::of(c.id, &c.entry.inputs.config, &c.entry.result)
+                .with_context(|| format!("{}: drawing its figures", c.id))?;
+            Ok((c, figures))
+        })
+        .collect::<anyhow::Result<_>>()?;
     let context = template_context(inputs);
     let answer_files = answers::files(&inputs.project_dir.join("answers"))?;
     let rendered = answers::render(&answer_files, &context)?;
-    let svgs = inputs.results.iter().flat_map(|c| &c.figures).map(|f| (format!("{}.svg", f.name), f.svg.clone())).collect();
-    let provenance = inputs
-        .results
+    let svgs = drawn.iter().flat_map(|(_, figures)| figures).map(|f| (format!("{}.svg", f.name), f.svg.clone())).collect();
+    let provenance = drawn
         .iter()
-        .flat_map(|c| c.figures.iter().map(move |f| (format!("{}.svg", f.name), format!("{}, key {}", c.id, &c.entry.key[..12]))))
+        .flat_map(|(c, figures)| figures.iter().map(move |f| (format!("{}.svg", f.name), format!("{}, key {}", c.id, &c.entry.key[..12]))))
         .collect();
     // Provenance notes link to the last answer, the appendix that lists each experiment's source file.
     let appendix = rendered.last().and_then(|a| a.markdown.lines().find_map(|l| l.strip_prefix("# ")));

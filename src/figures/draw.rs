@@ -1,5 +1,6 @@
-//! Figures as SVG, drawn with plotters from the experiments' results only, so
-//! that `render` needs nothing but the cache.
+//! The plotting helpers: figures as SVG, drawn with plotters from plain
+//! values (curves, grids of digits, matrices, layer diagrams). The
+//! per-question modules beside this one choose what each figure shows.
 
 use base64::Engine as _;
 use plotters::element::DashedPathElement;
@@ -7,6 +8,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::data::SIDE;
+use crate::recipe::{Network, Recipe};
 use crate::study::Study;
 use crate::train::{EpochMetrics, History};
 
@@ -510,8 +512,9 @@ pub fn history_curves(name: &str, history: &History) -> anyhow::Result<Figure> {
     )
 }
 
-/// Training and validation accuracy per epoch, each the mean over a study's seeds.
-pub fn study_curves(name: &str, study: &Study) -> anyhow::Result<Figure> {
+/// Training and validation accuracy per epoch, each the mean over a study's
+/// seeds; `recipe`, the one its seeds trained, names what training saw.
+pub fn study_curves(name: &str, study: &Study, recipe: &Recipe) -> anyhow::Result<Figure> {
     let epochs = study.replicates.first().map_or(0, |r| r.history.epochs.len());
     let mean_curve = |f: fn(&EpochMetrics) -> f64| -> Vec<(f64, f64)> {
         (0..epochs)
@@ -521,15 +524,44 @@ pub fn study_curves(name: &str, study: &Study) -> anyhow::Result<Figure> {
             })
             .collect()
     };
+    let training = training_label(recipe);
     curves(
         name,
         "epoch",
         "accuracy (%, mean over seeds)",
         &[
-            Series { label: "training (shifted images, dropout on)", colour: TRAIN_COLOUR, points: mean_curve(|e| e.train_accuracy) },
+            Series { label: &training, colour: TRAIN_COLOUR, points: mean_curve(|e| e.train_accuracy) },
             Series { label: "validation", colour: VALIDATION_COLOUR, points: mean_curve(|e| e.val_accuracy) },
         ],
     )
+}
+
+/// The training curve's label: what `recipe` does to the training images
+/// (shifts, rotations, scalings, elastic bends) and whether its network
+/// trains with dropout, "training" alone where it does neither.
+fn training_label(recipe: &Recipe) -> String {
+    let moves: Vec<&str> = [
+        (recipe.max_shift > 0, "shifted"),
+        (recipe.max_rotation > 0.0, "rotated"),
+        (recipe.max_scale > 0.0, "scaled"),
+        (recipe.max_elastic > 0.0, "bent"),
+    ]
+    .into_iter()
+    .filter_map(|(on, word)| on.then_some(word))
+    .collect();
+    let dropout = match &recipe.network {
+        Network::Cnn(cnn) => cnn.dropout,
+        Network::Mlp { dropout, .. } => *dropout,
+    };
+    let mut parts = Vec::new();
+    if let Some((last, first)) = moves.split_last() {
+        let words = if first.is_empty() { (*last).to_owned() } else { format!("{} and {last}", first.join(", ")) };
+        parts.push(format!("{words} images"));
+    }
+    if dropout > 0.0 {
+        parts.push("dropout on".to_owned());
+    }
+    if parts.is_empty() { "training".to_owned() } else { format!("training ({})", parts.join(", ")) }
 }
 
 #[cfg(test)]
@@ -605,6 +637,30 @@ mod tests {
         assert!(matches!(corner, SeriesLabelPosition::LowerLeft), "{corner:?}");
         let rising = Series { label: "c", colour: TRAIN_COLOUR, points: vec![(0.0, 0.1), (1.0, 0.5), (2.0, 0.9), (3.0, 1.0)] };
         assert!(matches!(emptiest_corner(&[rising], (0.0, 3.0), (0.0, 1.0)), SeriesLabelPosition::LowerRight));
+    }
+
+    #[test]
+    fn the_training_curve_says_what_its_recipe_does_and_nothing_else() {
+        use crate::networks;
+        use crate::precision::Precision;
+        let cnn = networks::chosen_cnn(Precision::Float32, 1);
+        assert_eq!(training_label(&cnn), "training (shifted images, dropout on)");
+        assert_eq!(training_label(&Recipe { max_shift: 0, ..cnn.clone() }), "training (dropout on)");
+        let without_dropout = match &cnn.network {
+            Network::Cnn(c) => Network::Cnn(crate::models::cnn::CnnConfig { dropout: 0.0, ..c.clone() }),
+            Network::Mlp { .. } => unreachable!("the chosen network is a CNN"),
+        };
+        let cnn_without_dropout = Recipe { network: without_dropout, ..cnn };
+        assert_eq!(training_label(&cnn_without_dropout), "training (shifted images)");
+        assert_eq!(training_label(&Recipe { max_shift: 0, ..cnn_without_dropout }), "training");
+        let mlp = networks::wide_mlp(Precision::Float32, 1);
+        assert_eq!(training_label(&mlp), "training", "the notebook's recipe: no augmentation, no dropout");
+        let tuned = Recipe { max_shift: 2, max_rotation: 10.0, max_scale: 0.1, max_elastic: 1.5, ..mlp.clone() };
+        assert_eq!(training_label(&tuned), "training (shifted, rotated, scaled and bent images)");
+        let dropout = Network::Mlp { hidden: vec![500, 300], dropout: 0.2, precision: Precision::Float32 };
+        assert_eq!(training_label(&Recipe { network: dropout.clone(), ..mlp }), "training (dropout on)");
+        let bent = Recipe { max_shift: 0, max_rotation: 0.0, max_scale: 0.0, network: dropout, ..tuned };
+        assert_eq!(training_label(&bent), "training (bent images, dropout on)");
     }
 
     #[test]
