@@ -38,6 +38,8 @@ mod tests {
             assert!(files.contains_key("src/experiment.rs"), "{name}: the Experiment trait and Context");
             assert!(files.values().all(|h| h.len() == 64), "{name}: {files:?}");
             for drawing in [
+                "src/findings/mod.rs",
+                "src/findings/shared.rs",
                 "src/figures/mod.rs",
                 "src/figures/draw.rs",
                 "src/figures/q3.rs",

@@ -11,6 +11,7 @@ mod data;
 mod experiment;
 mod experiments;
 mod figures;
+mod findings;
 mod git;
 mod manifest;
 mod merge;
@@ -131,8 +132,13 @@ enum Command {
         tolerance: f64,
     },
     /// Write out/submission/: report.pdf, report.html, manifest.json and code.zip
-    /// (the committed code); needs no data and trains nothing
-    Package,
+    /// (the committed code); needs no data and trains nothing. Refuses while
+    /// report.toml still has the template's placeholders
+    Package {
+        /// Package although report.toml still has placeholders
+        #[arg(long)]
+        draft: bool,
+    },
     /// Measure training throughput: the paths side by side, against the
     /// matmul peak, and with --peers against PyTorch eager in the same run
     Bench {
@@ -186,7 +192,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let plan = Plan::new(o.profile, o.seed, chosen.clone(), &o.only)?;
     match cli.command {
-        Command::BuildReport | Command::Run | Command::Render | Command::Package | Command::Merge { .. } => writable_out(&o.out)?,
+        Command::BuildReport | Command::Run | Command::Render | Command::Package { .. } | Command::Merge { .. } => writable_out(&o.out)?,
         Command::List { .. } | Command::Verify { .. } if o.out.exists() && !o.out.is_dir() => {
             bail!("--out {}: is not a directory; give the output directory of a run", o.out.display())
         }
@@ -197,8 +203,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     // Each command loads what it uses: `package` needs no data.
     let data = || load_data(o.data_dir.as_deref());
     match cli.command {
-        Command::Package => {
-            for path in package::run(Path::new(PROJECT_DIR), &o.out)? {
+        Command::Package { draft } => {
+            for path in package::run(Path::new(PROJECT_DIR), &o.out, draft)? {
                 println!("{}", path.display());
             }
             Ok(())

@@ -25,13 +25,15 @@ const CODE: &[&str] = &[
 
 /// Assembles the submission in a scratch directory beside it and puts it in
 /// place only when complete: a failure leaves the previous one as it was.
-pub fn run(project_dir: &Path, out: &Path) -> anyhow::Result<Vec<PathBuf>> {
+/// Refuses, before anything is written, a front page that still has the
+/// template's placeholders, unless `draft`.
+pub fn run(project_dir: &Path, out: &Path, draft: bool) -> anyhow::Result<Vec<PathBuf>> {
     let submission = out.join("submission");
     // Made the ordinary way, so that the user's umask decides who may read it.
     let scratch = out.join(format!(".submission-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&scratch);
     std::fs::create_dir(&scratch).with_context(|| format!("{}: cannot create", scratch.display()))?;
-    let files = match assemble(project_dir, out, &scratch) {
+    let files = match check_front_page(project_dir, out, draft).and_then(|()| assemble(project_dir, out, &scratch)) {
         Ok(files) => files,
         Err(e) => {
             let _ = std::fs::remove_dir_all(&scratch);
@@ -43,6 +45,29 @@ pub fn run(project_dir: &Path, out: &Path) -> anyhow::Result<Vec<PathBuf>> {
     }
     std::fs::rename(&scratch, &submission).with_context(|| format!("{}: cannot write", submission.display()))?;
     Ok(files.iter().map(|f| submission.join(f.file_name().unwrap_or_default())).collect())
+}
+
+/// The report must exist, and `report.toml` be filled in (or `draft`).
+fn check_front_page(project_dir: &Path, out: &Path, draft: bool) -> anyhow::Result<()> {
+    for file in ["report.pdf", "report.html", "manifest.json"] {
+        let path = out.join(file);
+        if !path.exists() {
+            bail!("{}: missing; run `build-report` (with the same --out) first", path.display());
+        }
+    }
+    let config = project_dir.join("report.toml");
+    let left = crate::report::ReportConfig::load(&config)?.placeholders();
+    if !left.is_empty() && !draft {
+        bail!(
+            "{}: still to fill in before handing in: {}; fill them in and run `build-report` again (or `package --draft` for a draft)",
+            config.display(),
+            left.join("; ")
+        );
+    }
+    if !left.is_empty() {
+        eprintln!("warning: a draft: {} still has placeholders: {}", config.display(), left.join("; "));
+    }
+    Ok(())
 }
 
 fn assemble(project_dir: &Path, out: &Path, submission: &Path) -> anyhow::Result<Vec<PathBuf>> {

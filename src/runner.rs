@@ -350,8 +350,26 @@ mod tests {
         let batched = ["q2_notebook_mlp", "q2_weight_decay_sweep", "q2_tuned_mlp", "appendix_earlier_edition"];
         assert_eq!(stale_after_editing(&plan, "src/train/batched.rs"), batched);
         assert_eq!(stale_after_editing(&plan, "src/experiments/q1_preprocessing.rs"), ["q1_preprocessing"]);
-        for drawing_only in ["src/figures/draw.rs", "src/figures/q3.rs", "src/report/mod.rs", "src/main.rs", "answers/q2.md"] {
+        // Captions, legends, colours, findings and wording retrain nothing.
+        for drawing_only in [
+            "src/figures/draw.rs",
+            "src/figures/q2.rs",
+            "src/figures/q3.rs",
+            "src/findings/q4.rs",
+            "src/findings/shared.rs",
+            "src/report/mod.rs",
+            "src/main.rs",
+            "answers/q2.md",
+            "answers/ablation.jinja",
+            "templates/report.typ",
+        ] {
             assert!(stale_after_editing(&plan, drawing_only).is_empty(), "{drawing_only}");
         }
+        // Editing training code says why each of its users is stale.
+        let cnn = plan.experiments.iter().find(|e| e.id() == "q3_cnn").unwrap();
+        let before = plan.inputs_of(cnn.as_ref(), "data");
+        let mut after = before.clone();
+        *after.code.get_mut("src/models/cnn.rs").unwrap() = "edited".into();
+        assert_eq!(after.differences(&before), ["code changed: src/models/cnn.rs"]);
     }
 }

@@ -517,8 +517,19 @@ fn package_writes_the_three_artifacts_and_the_code_zip() {
     for file in ["report.pdf", "report.html", "manifest.json"] {
         std::fs::write(out.path().join(file), file).unwrap();
     }
-    let run = mnist_writeup_with_umask("022", out.path(), &["package"]);
+    // The repository's report.toml is the template: its placeholders are refused, and nothing is written.
+    let placeholders = mnist_writeup(out.path(), &["package"]);
+    assert!(!placeholders.status.success());
+    assert!(
+        stderr(&placeholders).contains("still to fill in before handing in: group = \"Group (fill in report.toml)\""),
+        "{}",
+        stderr(&placeholders)
+    );
+    assert!(stderr(&placeholders).contains("q4_noisy_hard_from"), "{}", stderr(&placeholders));
+    assert!(!out.path().join("submission").exists(), "a refused package leaves no submission behind");
+    let run = mnist_writeup_with_umask("022", out.path(), &["package", "--draft"]);
     assert!(run.status.success(), "{}", stderr(&run));
+    assert!(stderr(&run).contains("warning: a draft"), "{}", stderr(&run));
     let submission = out.path().join("submission");
     assert_eq!(std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&submission).unwrap().permissions()) & 0o777, 0o755);
     for (path, mode) in modes(&submission) {
@@ -529,7 +540,7 @@ fn package_writes_the_three_artifacts_and_the_code_zip() {
         ["report.pdf", "report.html", "manifest.json"].iter().map(|f| std::fs::read(submission.join(f)).unwrap()).collect();
     std::fs::write(out.path().join("report.pdf"), "a newer pdf").unwrap();
     std::fs::remove_file(out.path().join("manifest.json")).unwrap();
-    let half = mnist_writeup(out.path(), &["package"]);
+    let half = mnist_writeup(out.path(), &["package", "--draft"]);
     assert!(!half.status.success());
     let after: Vec<_> = ["report.pdf", "report.html", "manifest.json"].iter().map(|f| std::fs::read(submission.join(f)).unwrap()).collect();
     assert_eq!(after, complete, "old and new outputs are never mixed");

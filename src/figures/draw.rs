@@ -31,6 +31,7 @@ fn line_style(index: usize) -> ((u32, u32), Vec<(i32, i32)>) {
 }
 
 /// A figure's file name (without extension) and its SVG text.
+#[derive(Debug)]
 pub struct Figure {
     pub name: String,
     pub svg: String,

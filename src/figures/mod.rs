@@ -12,7 +12,6 @@ mod q3;
 mod q4;
 
 use anyhow::Context as _;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 

@@ -30,6 +30,7 @@ impl Autoencoder {
         self.widths[self.widths.len() / 2]
     }
 
+    // region: autoencoder
     /// The latent code of `xs`, (N, latent).
     pub fn encode(&self, xs: &Tensor) -> Tensor {
         self.encoder.iter().fold(xs.shallow_clone(), |h, d| d.forward(&h).relu())
@@ -53,6 +54,7 @@ impl Autoencoder {
     pub fn forward(&self, xs: &Tensor) -> Tensor {
         self.decode(&self.encode(xs))
     }
+    // endregion: autoencoder
 
     pub fn parameters(&self) -> i64 {
         self.widths.windows(2).map(|w| w[0] * w[1] + w[1]).sum()

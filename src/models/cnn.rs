@@ -270,6 +270,7 @@ impl Cnn {
 impl ModuleT for Cnn {
     /// Class logits in float32 for images (N, 784).
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        // region: cnn-forward
         let mut x = self.input(xs);
         for c in &self.convs {
             // Pooling first: normalisation and ReLU then touch a quarter of
@@ -284,6 +285,7 @@ impl ModuleT for Cnn {
         }
         let x = x.dropout(self.config.dropout, train);
         self.dense(&self.output, &x).to_kind(Kind::Float)
+        // endregion: cnn-forward
     }
 }
 

@@ -99,7 +99,9 @@ impl Mlp {
     /// Sum of the squared hidden-layer kernels: the L2 term Keras's
     /// `kernel_regularizer=l2(f)` multiplies by `f` and adds to the loss.
     pub fn hidden_kernel_sq_sum(&self) -> Tensor {
+        // region: l2-penalty
         self.hidden.iter().map(|d| d.kernel.square().sum(tch::Kind::Float)).sum()
+        // endregion: l2-penalty
     }
 
     /// The Keras summary of this model, from its own tensors.

@@ -30,8 +30,9 @@ pub fn files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Renders every answer file with `context`; `code(file, region)` in a
-/// template quotes that region of a source file of the project (the
+/// Renders every answer file with `context`; the `*.jinja` files beside
+/// them are partials that an answer imports by file name (`{% from
+/// "ablation.jinja" import ... %}`); `code(file, region)` in a template quotes that region of a source file of the project (the
 /// answers directory's parent), `table(caption, name)` numbers a table and
 /// `table_ref(name)` refers to it by its number, before or after it.
 pub fn render(files: &[PathBuf], context: &serde_json::Value) -> anyhow::Result<Vec<Answer>> {
@@ -42,11 +43,27 @@ pub fn render(files: &[PathBuf], context: &serde_json::Value) -> anyhow::Result<
             Ok((f.display().to_string(), text))
         })
         .collect::<anyhow::Result<_>>()?;
+    let partials = partials(files.first().and_then(|f| f.parent()))?;
     // The first pass learns every table's number, so that the second can
     // refer to a table that comes later.
-    let (_, numbers) = render_pass(files, &sources, context, None)?;
-    let (answers, _) = render_pass(files, &sources, context, Some(numbers))?;
+    let (_, numbers) = render_pass(files, &sources, &partials, context, None)?;
+    let (answers, _) = render_pass(files, &sources, &partials, context, Some(numbers))?;
     Ok(answers)
+}
+
+/// The `*.jinja` partials in `dir`, each by its file name, with its text.
+fn partials(dir: Option<&Path>) -> anyhow::Result<Vec<(String, String)>> {
+    let Some(dir) = dir else { return Ok(Vec::new()) };
+    let mut partials = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| anyhow::anyhow!("{}: cannot read the answers directory: {e}", dir.display()))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|x| x == "jinja") {
+            let text = std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("{}: cannot be read: {e}", path.display()))?;
+            partials.push((path.file_name().unwrap_or_default().to_string_lossy().into_owned(), text));
+        }
+    }
+    partials.sort();
+    Ok(partials)
 }
 
 /// Tables are numbered in the order the answers render them, once for both outputs.
@@ -59,6 +76,7 @@ struct Tables {
 fn render_pass(
     files: &[PathBuf],
     sources: &[(String, String)],
+    partials: &[(String, String)],
     context: &serde_json::Value,
     known: Option<BTreeMap<String, usize>>,
 ) -> anyhow::Result<(Vec<Answer>, BTreeMap<String, usize>)> {
@@ -85,7 +103,7 @@ fn render_pass(
             Error::new(ErrorKind::InvalidOperation, format!("no table is named `{name}`; the named tables are: {}", names.join(", ")))
         })
     });
-    for (name, text) in sources {
+    for (name, text) in sources.iter().chain(partials) {
         env.add_template_owned(name.clone(), text.clone()).map_err(|e| describe(&e, text))?;
     }
     let context = Value::from_serialize(context);

@@ -28,6 +28,10 @@ pub struct ReportConfig {
     pub course: String,
     pub group: String,
     pub members: Vec<Member>,
+    /// The noise level from which the group finds the noisy images of
+    /// question 4 B hard to identify, judged from the examples' figure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub q4_noisy_hard_from: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -41,6 +45,31 @@ impl ReportConfig {
     pub fn load(path: &Path) -> anyhow::Result<ReportConfig> {
         let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot be read", path.display()))?;
         toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    }
+
+    /// What the group has still to fill in: the template's placeholders
+    /// ("fill in"), members without hours, and its own reading of question
+    /// 4 B's examples.
+    pub fn placeholders(&self) -> Vec<String> {
+        let mut left = Vec::new();
+        let placeholder = |s: &str| s.to_lowercase().contains("fill in") || s.trim().is_empty();
+        if placeholder(&self.group) {
+            left.push(format!("group = {:?}", self.group));
+        }
+        if self.members.is_empty() {
+            left.push("members: none listed".into());
+        }
+        for m in &self.members {
+            if placeholder(&m.name) {
+                left.push(format!("a member named {:?}", m.name));
+            } else if m.hours <= 0.0 {
+                left.push(format!("{}'s hours ({})", m.name, m.hours));
+            }
+        }
+        if self.q4_noisy_hard_from.is_none() {
+            left.push("q4_noisy_hard_from (your own reading of question 4 B's examples)".into());
+        }
+        left
     }
 }
 
@@ -94,7 +123,7 @@ pub fn build(inputs: &Inputs) -> anyhow::Result<Outputs> {
             Ok((c, figures))
         })
         .collect::<anyhow::Result<_>>()?;
-    let context = template_context(inputs);
+    let context = template_context(inputs)?;
     let answer_files = answers::files(&inputs.project_dir.join("answers"))?;
     let rendered = answers::render(&answer_files, &context)?;
     let svgs = drawn.iter().flat_map(|(_, figures)| figures).map(|f| (format!("{}.svg", f.name), f.svg.clone())).collect();
@@ -112,10 +141,10 @@ pub fn build(inputs: &Inputs) -> anyhow::Result<Outputs> {
 }
 
 /// What the answers' templates see: `run`, `report`, `experiments` (the
-/// list, with wall times), and each experiment's
-/// result under its id (with `<id>_run` holding its config, seed, wall time,
-/// device and threads).
-fn template_context(inputs: &Inputs) -> serde_json::Value {
+/// list, with wall times), each experiment's result under its id (with
+/// `<id>_run` holding its config, seed, wall time, device and threads), and
+/// `findings`: what the report concludes from them, by question.
+fn template_context(inputs: &Inputs) -> anyhow::Result<serde_json::Value> {
     let mut context = serde_json::Map::new();
     context.insert("run".into(), serde_json::to_value(inputs.run).expect("serialisable"));
     context.insert("report".into(), serde_json::to_value(inputs.report).expect("serialisable"));
@@ -127,6 +156,7 @@ fn template_context(inputs: &Inputs) -> serde_json::Value {
             serde_json::json!({
                 "id": c.id, "title": c.title, "source_file": c.source_file, "seed": entry.inputs.seed, "key": entry.key,
                 "wall_seconds": entry.wall_seconds, "training_images": c.training_images,
+                "images_per_second": (c.training_images > 0).then(|| c.training_images as f64 / entry.wall_seconds),
                 "device": entry.device, "threads": entry.threads, "precision": entry.inputs.precision,
             })
         })
@@ -142,7 +172,9 @@ fn template_context(inputs: &Inputs) -> serde_json::Value {
             }),
         );
     }
-    serde_json::Value::Object(context)
+    let mut context = serde_json::Value::Object(context);
+    context["findings"] = crate::findings::of_context(&context)?;
+    Ok(context)
 }
 
 fn template(inputs: &Inputs, name: &str) -> anyhow::Result<(PathBuf, String)> {

@@ -1,0 +1,226 @@
+//! The earlier edition's findings: how the extreme learning rates fare,
+//! where extra width stops paying off (and whether wider networks then do
+//! worse), whether input noise or L2 helps, and whether the plain network
+//! overfits.
+
+use serde::Serialize;
+
+use super::shared::{EndOfTraining, end_of_training};
+use crate::experiments::earlier_edition::{Config, Output, Trained, WidthRow};
+use crate::precision::Precision;
+
+/// A study's accuracy "falls" below the best, and noise "drowns" the
+/// pixels, beyond one percentage point.
+pub const POINT: f64 = 0.01;
+/// The largest L2 factor "costs" accuracy beyond half a percentage point.
+pub const HALF_POINT: f64 = 0.005;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Diverged,
+    Falls,
+    WithinAPoint,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Rate {
+    pub rate: f64,
+    pub accuracy: f64,
+    pub diverged: usize,
+    pub outcome: Outcome,
+}
+
+/// A width that does worse than the best by more than the threshold.
+#[derive(Debug, Clone, Serialize)]
+pub struct Shortfall {
+    pub width: i64,
+    pub accuracy: f64,
+    pub below_top: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Width {
+    pub top_width: i64,
+    pub top_accuracy: f64,
+    /// The narrowest width within `enough` of the best of all widths.
+    pub stops_paying_at: i64,
+    pub stops_paying_accuracy: f64,
+    pub enough: f64,
+    /// No narrower width comes within `enough` of the widest's accuracy.
+    pub pays_to_the_end: bool,
+    /// Widths wider than `stops_paying_at` that fall more than `enough`
+    /// below the best: wider is worse there, not merely no better.
+    pub wider_worse: Vec<Shortfall>,
+    pub widest: i64,
+    pub all_best_at_largest_rate: bool,
+    pub at_largest_rate: usize,
+    pub largest_rate: f64,
+    /// Parameters one more hidden unit costs.
+    pub parameters_per_unit: i64,
+    pub networks: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Noise {
+    /// The best noise level beats the network without noise.
+    pub beats_clean: bool,
+    pub best_std: f64,
+    pub best_accuracy: f64,
+    pub clean_accuracy: f64,
+    pub difference: f64,
+    pub loudest_std: f64,
+    pub loudest_accuracy: f64,
+    /// The loudest noise costs more than a point: it drowns the pixels.
+    pub loudest_drowns: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct L2 {
+    /// The plain network's last epoch, test set as validation.
+    pub plain: EndOfTraining,
+    pub raises: bool,
+    pub best_factor: f64,
+    pub best_difference: f64,
+    pub strongest_factor: f64,
+    pub strongest_difference: f64,
+    /// The largest factor costs more than half a point.
+    pub strongest_costs: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Findings {
+    pub smallest_rate: Rate,
+    pub largest_rate: Rate,
+    pub width: Width,
+    pub noise: Noise,
+    pub l2: L2,
+    pub mixed_precision: bool,
+}
+
+impl Findings {
+    pub fn new(e: &Output, c: &Config) -> Findings {
+        let best = e.learning_rate.best.test_accuracy_mean;
+        let rate = |r: &crate::experiments::earlier_edition::RateRow| Rate {
+            rate: r.learning_rate,
+            accuracy: r.test_accuracy_mean,
+            diverged: r.diverged,
+            outcome: if r.diverged > 0 {
+                Outcome::Diverged
+            } else if r.test_accuracy_mean < best - POINT {
+                Outcome::Falls
+            } else {
+                Outcome::WithinAPoint
+            },
+        };
+        let rows = &e.learning_rate.rows;
+        Findings {
+            smallest_rate: rate(rows.first().unwrap_or(&e.learning_rate.best)),
+            largest_rate: rate(rows.last().unwrap_or(&e.learning_rate.best)),
+            width: width(&e.width.rows, e.width.enough, &c.grid_learning_rates),
+            noise: noise(&e.input_noise),
+            l2: l2(&e.hidden_l2),
+            mixed_precision: c.precision == Precision::BFloat16,
+        }
+    }
+}
+
+fn width(rows: &[WidthRow], enough: f64, rates: &[f64]) -> Width {
+    let top = rows.iter().max_by(|a, b| a.best_accuracy.total_cmp(&b.best_accuracy)).expect("a width");
+    let stops = rows.iter().find(|r| r.best_accuracy >= top.best_accuracy - enough).unwrap_or(top);
+    let widest = rows.last().unwrap_or(top);
+    let largest_rate = rates.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let at_largest_rate = rows.iter().filter(|r| r.best_learning_rate == largest_rate).count();
+    let parameters_per_unit = match rows {
+        [a, b, ..] if b.width != a.width => (b.parameters - a.parameters) / (b.width - a.width),
+        _ => 0,
+    };
+    Width {
+        top_width: top.width,
+        top_accuracy: top.best_accuracy,
+        stops_paying_at: stops.width,
+        stops_paying_accuracy: stops.best_accuracy,
+        enough,
+        pays_to_the_end: stops.width == widest.width,
+        wider_worse: rows
+            .iter()
+            .filter(|r| r.width > stops.width && r.best_accuracy < top.best_accuracy - enough)
+            .map(|r| Shortfall { width: r.width, accuracy: r.best_accuracy, below_top: top.best_accuracy - r.best_accuracy })
+            .collect(),
+        widest: widest.width,
+        all_best_at_largest_rate: at_largest_rate == rows.len(),
+        at_largest_rate,
+        largest_rate,
+        parameters_per_unit,
+        networks: rows.len() * rates.len(),
+    }
+}
+
+fn best_of(trained: &[Trained]) -> Option<&Trained> {
+    trained.iter().max_by(|a, b| a.test_accuracy.total_cmp(&b.test_accuracy))
+}
+
+fn noise(trained: &[Trained]) -> Noise {
+    let clean = &trained[0];
+    let best = best_of(&trained[1..]).unwrap_or(clean);
+    let loudest = trained.last().unwrap_or(clean);
+    Noise {
+        beats_clean: best.test_accuracy > clean.test_accuracy,
+        best_std: best.setting,
+        best_accuracy: best.test_accuracy,
+        clean_accuracy: clean.test_accuracy,
+        difference: best.test_accuracy - clean.test_accuracy,
+        loudest_std: loudest.setting,
+        loudest_accuracy: loudest.test_accuracy,
+        loudest_drowns: loudest.test_accuracy < clean.test_accuracy - POINT,
+    }
+}
+
+fn l2(trained: &[Trained]) -> L2 {
+    let plain = &trained[0];
+    let best = best_of(&trained[1..]).unwrap_or(plain);
+    let strongest = trained.last().unwrap_or(plain);
+    let losses: Vec<Option<f64>> = plain.history.epochs.iter().map(|e| e.val_loss).collect();
+    L2 {
+        plain: end_of_training(plain.train_accuracy, plain.test_accuracy, &losses),
+        raises: best.test_accuracy > plain.test_accuracy,
+        best_factor: best.setting,
+        best_difference: best.test_accuracy - plain.test_accuracy,
+        strongest_factor: strongest.setting,
+        strongest_difference: strongest.test_accuracy - plain.test_accuracy,
+        strongest_costs: strongest.test_accuracy < plain.test_accuracy - HALF_POINT,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(width: i64, best: f64) -> WidthRow {
+        WidthRow {
+            width,
+            parameters: width * 795 + 10,
+            test_accuracies: vec![best - 0.01, best],
+            best_accuracy: best,
+            best_learning_rate: 0.5,
+        }
+    }
+
+    #[test]
+    fn width_stops_paying_where_it_comes_within_reach_and_wider_networks_that_fall_are_named() {
+        let rates = [0.1, 0.5];
+        // 750 is within 0.1 point of the best (500); 1000 falls 1.8 points below it.
+        let w = width(&[row(250, 0.970), row(500, 0.980), row(750, 0.9795), row(1000, 0.962)], 0.001, &rates);
+        assert_eq!((w.top_width, w.stops_paying_at, w.pays_to_the_end), (500, 500, false));
+        assert_eq!(w.wider_worse.iter().map(|s| s.width).collect::<Vec<_>>(), [1000]);
+        assert!((w.wider_worse[0].below_top - 0.018).abs() < 1e-9);
+        assert_eq!((w.parameters_per_unit, w.networks, w.all_best_at_largest_rate), (795, 8, true));
+        // Rising to the widest: it pays to the end, and nothing wider falls.
+        let w = width(&[row(250, 0.970), row(500, 0.975), row(1000, 0.980)], 0.001, &rates);
+        assert!(w.pays_to_the_end && w.wider_worse.is_empty());
+        // A plateau: width stops paying where the plateau starts.
+        let w = width(&[row(250, 0.970), row(500, 0.9800), row(1000, 0.9805)], 0.001, &rates);
+        assert_eq!((w.stops_paying_at, w.top_width, w.pays_to_the_end), (500, 1000, false));
+        assert!(w.wider_worse.is_empty());
+    }
+}
