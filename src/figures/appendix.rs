@@ -82,6 +82,6 @@ mod tests {
         assert!(figures[1].svg.contains(">\n74.0\n</text>"), "{}", figures[1].svg);
         // Through the dispatch, from the config and the result as the cache holds them.
         let (config, result) = (serde_json::to_value(&experiment.0).unwrap(), serde_json::to_value(&o).unwrap());
-        assert_eq!(crate::figures::of("appendix_earlier_edition", &config, &result).unwrap().len(), 2);
+        assert_eq!(crate::figures::of("appendix_earlier_edition", &config, &result, &crate::figures::Classes::default()).unwrap().len(), 2);
     }
 }

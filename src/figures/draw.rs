@@ -30,6 +30,17 @@ fn line_style(index: usize) -> ((u32, u32), Vec<(i32, i32)>) {
     }
 }
 
+/// How a figure writes a class: its number, or its name.
+#[derive(Debug, Clone, Default)]
+pub struct Classes(pub Option<Vec<String>>);
+
+impl Classes {
+    pub fn name(&self, label: impl Into<i64>) -> String {
+        let label = label.into();
+        self.0.as_ref().and_then(|names| names.get(usize::try_from(label).ok()?).cloned()).unwrap_or_else(|| label.to_string())
+    }
+}
+
 /// A figure's file name (without extension) and its SVG text.
 #[derive(Debug)]
 pub struct Figure {
@@ -75,7 +86,10 @@ pub fn image_grid(name: &str, images: &[(String, &[u8])], columns: usize, side: 
     let label_height = if images.iter().all(|(l, _)| l.is_empty()) { 0 } else { label_size };
     let pad = 6u32;
     let tile = side as u32 * cell;
-    let (tile_w, tile_h) = ((tile + pad).max(if label_height > 0 { 3 * label_size } else { 0 }), tile + label_height + pad);
+    // A tile is as wide as its longest label (class names, not only digits).
+    let longest = images.iter().map(|(l, _)| l.chars().count()).max().unwrap_or(0) as u32;
+    let label_w = if label_height > 0 { (3 * label_size).max(longest * label_size * 3 / 5 + pad) } else { 0 };
+    let (tile_w, tile_h) = ((tile + pad).max(label_w), tile + label_height + pad);
     let rows = images.len().div_ceil(columns) as u32;
     let size = (columns as u32 * tile_w + pad, rows * tile_h + pad);
     let origin = |i: usize| (pad + (i % columns) as u32 * tile_w, pad + (i / columns) as u32 * tile_h);
@@ -130,14 +144,14 @@ fn encode_grey_png(pixels: &[u8], (width, height): (u32, u32)) -> anyhow::Result
 /// A matrix of counts (rows and columns numbered from 0), each cell shaded
 /// by its count on a square-root scale, so that small off-diagonal counts
 /// stay visible next to a large diagonal; zeros left blank.
-pub fn count_matrix(name: &str, x_label: &str, y_label: &str, counts: &[Vec<u64>]) -> anyhow::Result<Figure> {
+/// Counts in a matrix whose rows and columns are the classes `labels`.
+pub fn count_matrix(name: &str, x_label: &str, y_label: &str, counts: &[Vec<u64>], labels: &[String]) -> anyhow::Result<Figure> {
     let max = counts.iter().flatten().copied().max().unwrap_or(1).max(1) as f64;
     let cells: Vec<Vec<(f64, String)>> = counts
         .iter()
         .map(|row| row.iter().map(|&n| ((n as f64 / max).sqrt(), if n > 0 { n.to_string() } else { String::new() })).collect())
         .collect();
-    let numbers = |n: usize| (0..n).map(|i| i.to_string()).collect::<Vec<_>>();
-    matrix(name, x_label, y_label, &numbers(counts.len()), &numbers(counts.first().map_or(0, Vec::len)), &cells)
+    matrix(name, x_label, y_label, labels, labels, &cells)
 }
 
 /// A matrix of cells, each shaded by its first value (0 to 1) and labelled
@@ -667,7 +681,8 @@ mod tests {
     #[test]
     fn a_count_matrix_prints_every_nonzero_count() {
         let counts = vec![vec![97, 0, 3], vec![1, 88, 0], vec![0, 2, 120]];
-        let fig = count_matrix("m", "predicted", "true", &counts).unwrap();
+        let labels: Vec<String> = (0..counts.len()).map(|i| i.to_string()).collect();
+        let fig = count_matrix("m", "predicted", "true", &counts, &labels).unwrap();
         for count in ["97", "3", "1", "88", "2", "120"] {
             assert!(fig.svg.contains(&format!(">\n{count}\n</text>")), "{count} missing");
         }

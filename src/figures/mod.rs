@@ -15,16 +15,18 @@ use anyhow::Context as _;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-pub use draw::{Figure, thousands};
+pub use draw::{Classes, Figure, thousands};
 
 use crate::experiments::{earlier_edition, q1_preprocessing, q2_mlp, q3_cnn, q4_autoencoder};
 
 /// The figures of experiment `id` from its config and its result as the
 /// cache holds them; an error where the id is no experiment's, or where
 /// either is not of that experiment's types.
-pub fn of(id: &str, config: &Value, result: &Value) -> anyhow::Result<Vec<Figure>> {
+/// `classes` names each label where the data set names its classes (not
+/// digits): the figures that show classes then show their names.
+pub fn of(id: &str, config: &Value, result: &Value, classes: &Classes) -> anyhow::Result<Vec<Figure>> {
     match id {
-        "q1_preprocessing" => q1::preprocessing(&typed::<q1_preprocessing::Preprocessed>(id, "result", result)?),
+        "q1_preprocessing" => q1::preprocessing(&typed::<q1_preprocessing::Preprocessed>(id, "result", result)?, classes),
         "q2_notebook_mlp" => q2::notebook_mlp(&typed::<q2_mlp::MlpResult>(id, "result", result)?),
         "q2_weight_decay_sweep" => q2::weight_decay_sweep(
             &typed::<q2_mlp::SweepConfig>(id, "config", config)?,
@@ -33,10 +35,11 @@ pub fn of(id: &str, config: &Value, result: &Value) -> anyhow::Result<Vec<Figure
         "q2_tuned_mlp" => {
             q2::tuned_mlp(&typed::<q2_mlp::TunedConfig>(id, "config", config)?, &typed::<crate::study::Study>(id, "result", result)?)
         }
-        "q3_cnn" => q3::cnn(&typed::<q3_cnn::Config>(id, "config", config)?, &typed::<q3_cnn::Output>(id, "result", result)?),
+        "q3_cnn" => q3::cnn(&typed::<q3_cnn::Config>(id, "config", config)?, &typed::<q3_cnn::Output>(id, "result", result)?, classes),
         "q4_denoising_autoencoder" => q4::denoising_autoencoder(
             &typed::<q4_autoencoder::Config>(id, "config", config)?,
             &typed::<q4_autoencoder::Output>(id, "result", result)?,
+            classes,
         ),
         "appendix_earlier_edition" => appendix::earlier_edition(
             &typed::<earlier_edition::Config>(id, "config", config)?,
@@ -54,6 +57,13 @@ fn typed<T: DeserializeOwned>(id: &str, what: &str, value: &Value) -> anyhow::Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn classes_are_named_where_the_data_set_names_them() {
+        assert_eq!(Classes::default().name(1i64), "1");
+        let fashion = Classes(Some(vec!["T-shirt/top".into(), "Trouser".into()]));
+        assert_eq!((fashion.name(1i64), fashion.name(7i64)), ("Trouser".to_owned(), "7".to_owned()));
+    }
     use crate::precision::Precision;
     use crate::profile::Profile;
 
@@ -61,10 +71,10 @@ mod tests {
     fn every_experiment_has_figures_and_an_unknown_id_is_named() {
         for e in crate::experiments::all(Profile::Smoke, Precision::Float32) {
             // Its config reads back; only the missing result is refused.
-            let error = format!("{:#}", of(e.id(), &e.config(), &Value::Null).unwrap_err());
+            let error = format!("{:#}", of(e.id(), &e.config(), &Value::Null, &Classes::default()).unwrap_err());
             assert!(error.starts_with(&format!("{}: its result is not", e.id())), "{error}");
         }
-        let error = of("q5_transformer", &Value::Null, &Value::Null).unwrap_err().to_string();
+        let error = of("q5_transformer", &Value::Null, &Value::Null, &Classes::default()).unwrap_err().to_string();
         assert!(error.contains("`q5_transformer`") && error.contains("not an experiment"), "{error}");
     }
 }

@@ -3,13 +3,13 @@
 //! accuracy on shifted test images against the reference CNN and the MLP,
 //! the first layer's filters and one digit's feature maps.
 
-use super::draw::{self, Figure, Series};
+use super::draw::{self, Classes, Figure, Series};
 use crate::experiments::q3_cnn::{self, Config, Output};
 use crate::models::cnn::CnnConfig;
 use crate::models::{LayerKind, LayerSummary};
 
 /// The figures of question 3 A and B, in the order the answers show them.
-pub fn cnn(config: &Config, result: &Output) -> anyhow::Result<Vec<Figure>> {
+pub fn cnn(config: &Config, result: &Output, classes: &Classes) -> anyhow::Result<Vec<Figure>> {
     let r = &result.study;
     let cnn = q3_cnn::cnn_config(&config.chosen).ok_or_else(|| anyhow::anyhow!("the chosen recipe must be a CNN"))?;
     let layers: Vec<(String, String, String)> = r
@@ -23,9 +23,13 @@ pub fn cnn(config: &Config, result: &Output) -> anyhow::Result<Vec<Figure>> {
     let model = draw::layer_stack("q3_model", &layers)?;
     let curves = draw::study_curves("q3_curves", r, &config.chosen)?;
     let errors = &result.errors;
-    let confusion = draw::count_matrix("q3_confusion", "predicted class", "true class", &errors.confusion)?;
-    let tiles: Vec<(String, &[u8])> =
-        errors.misclassified.iter().map(|m| (format!("{}→{}", m.label, m.predicted), m.image.as_slice())).collect();
+    let names: Vec<String> = (0..errors.confusion.len() as i64).map(|k| classes.name(k)).collect();
+    let confusion = draw::count_matrix("q3_confusion", "predicted class", "true class", &errors.confusion, &names)?;
+    let tiles: Vec<(String, &[u8])> = errors
+        .misclassified
+        .iter()
+        .map(|m| (format!("{}→{}", classes.name(m.label), classes.name(m.predicted)), m.image.as_slice()))
+        .collect();
     let misclassified = draw::digit_grid("q3_misclassified", &tiles, 12)?;
     let t = &result.translation;
     let series: Vec<Series> =

@@ -2,11 +2,11 @@
 //! and denoised digits by noise level, their error and the classifier's
 //! accuracy on both by level, and the digits the decoder generated.
 
-use super::draw::{self, Figure, Series};
+use super::draw::{self, Classes, Figure, Series};
 use crate::experiments::q4_autoencoder::{AeEpoch, Config, Level, Output};
 
 /// The figures of question 4 A-D, in the order the answers show them.
-pub fn denoising_autoencoder(config: &Config, r: &Output) -> anyhow::Result<Vec<Figure>> {
+pub fn denoising_autoencoder(config: &Config, r: &Output, classes: &Classes) -> anyhow::Result<Vec<Figure>> {
     let widths = &config.widths;
     let labels: Vec<String> = widths
         .iter()
@@ -24,12 +24,13 @@ pub fn denoising_autoencoder(config: &Config, r: &Output) -> anyhow::Result<Vec<
     let epochs = |f: fn(&AeEpoch) -> Option<f64>| -> Vec<(f64, f64)> {
         r.history.iter().map(|e| (e.epoch as f64, f(e).unwrap_or(f64::NAN))).collect()
     };
+    let train_label = format!("training (noisy {} -> clean)", config.train_noise);
     let loss = draw::curves(
         "q4_loss",
         "epoch",
         "binary cross-entropy",
         &[
-            Series { label: "training (noisy 0.4 -> clean)", colour: draw::TRAIN_COLOUR, points: epochs(|e| e.train_loss) },
+            Series { label: &train_label, colour: draw::TRAIN_COLOUR, points: epochs(|e| e.train_loss) },
             Series { label: "validation (noisy test -> clean test)", colour: draw::VALIDATION_COLOUR, points: epochs(|e| e.val_loss) },
         ],
     )?;
@@ -59,7 +60,7 @@ pub fn denoising_autoencoder(config: &Config, r: &Output) -> anyhow::Result<Vec<
     }
     let examples = draw::digit_grid("q4_examples", &tiles, r.levels.len() + 1)?;
     let generated_tiles: Vec<(String, &[u8])> =
-        r.generated.iter().flat_map(|g| g.images.iter().zip(&g.predicted).map(|(img, p)| (p.to_string(), img.as_slice()))).collect();
+        r.generated.iter().flat_map(|g| g.images.iter().zip(&g.predicted).map(|(img, p)| (classes.name(*p), img.as_slice()))).collect();
     // Two classes a row, so that the grid fits a page.
     let generated = draw::digit_grid("q4_generated", &generated_tiles, 2 * config.generated_per_class)?;
     Ok(vec![diagram, loss, examples, quality, accuracy, generated])

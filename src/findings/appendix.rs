@@ -46,6 +46,8 @@ pub struct Width {
     /// The narrowest width within `enough` of the best of all widths.
     pub stops_paying_at: i64,
     pub stops_paying_accuracy: f64,
+    /// The width where it stops paying is the best width itself.
+    pub stops_at_top: bool,
     pub enough: f64,
     /// No narrower width comes within `enough` of the widest's accuracy.
     pub pays_to_the_end: bool,
@@ -140,6 +142,7 @@ fn width(rows: &[WidthRow], enough: f64, rates: &[f64]) -> Width {
         top_accuracy: top.best_accuracy,
         stops_paying_at: stops.width,
         stops_paying_accuracy: stops.best_accuracy,
+        stops_at_top: stops.width == top.width,
         enough,
         pays_to_the_end: stops.width == widest.width,
         wider_worse: rows
@@ -211,7 +214,7 @@ mod tests {
         let rates = [0.1, 0.5];
         // 750 is within 0.1 point of the best (500); 1000 falls 1.8 points below it.
         let w = width(&[row(250, 0.970), row(500, 0.980), row(750, 0.9795), row(1000, 0.962)], 0.001, &rates);
-        assert_eq!((w.top_width, w.stops_paying_at, w.pays_to_the_end), (500, 500, false));
+        assert_eq!((w.top_width, w.stops_paying_at, w.pays_to_the_end, w.stops_at_top), (500, 500, false, true));
         assert_eq!(w.wider_worse.iter().map(|s| s.width).collect::<Vec<_>>(), [1000]);
         assert!((w.wider_worse[0].below_top - 0.018).abs() < 1e-9);
         assert_eq!((w.parameters_per_unit, w.networks, w.all_best_at_largest_rate), (795, 8, true));
@@ -220,7 +223,7 @@ mod tests {
         assert!(w.pays_to_the_end && w.wider_worse.is_empty());
         // A plateau: width stops paying where the plateau starts.
         let w = width(&[row(250, 0.970), row(500, 0.9800), row(1000, 0.9805)], 0.001, &rates);
-        assert_eq!((w.stops_paying_at, w.top_width, w.pays_to_the_end), (500, 1000, false));
+        assert_eq!((w.stops_paying_at, w.top_width, w.pays_to_the_end, w.stops_at_top), (500, 1000, false, false));
         assert!(w.wider_worse.is_empty());
     }
 }

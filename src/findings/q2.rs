@@ -83,6 +83,30 @@ pub struct Sweep {
     pub mixed_precision: bool,
 }
 
+/// Whether the training recipe moves the accuracy more than weight decay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecipeVersusDecay {
+    /// Beyond the replicates' spread, and more than any decay factor.
+    RecipeMore,
+    /// Beyond the spread, but no more than the largest decay effect.
+    DecayAsMuch,
+    /// Within the replicates' spread: this run cannot tell.
+    WithinSpread,
+}
+
+impl RecipeVersusDecay {
+    pub fn of(recipe_gain: f64, decay_moves: f64, noise: f64) -> RecipeVersusDecay {
+        if recipe_gain.abs() <= noise {
+            RecipeVersusDecay::WithinSpread
+        } else if recipe_gain.abs() > decay_moves {
+            RecipeVersusDecay::RecipeMore
+        } else {
+            RecipeVersusDecay::DecayAsMuch
+        }
+    }
+}
+
 /// How the tuned network's test accuracy stands to Hinton's figure.
 #[derive(Debug, Clone, Serialize)]
 pub struct Hinton {
@@ -108,7 +132,10 @@ pub struct Tuned {
     /// factor moves it (absolute paired gain).
     pub recipe_gain: f64,
     pub decay_moves: f64,
-    pub recipe_matters_more: bool,
+    pub recipe_versus_decay: RecipeVersusDecay,
+    /// The band within which the recipe's gain is chance: twice the spread
+    /// of a difference between the two means (at least one test image).
+    pub recipe_noise: f64,
     /// The sweep's top factor gains significantly, yet the recipe has no decay.
     pub decay_left_out_though_it_helped: bool,
     pub ablation: Ablation,
@@ -175,12 +202,17 @@ fn tuned_findings(t: &Study, config: &TunedConfig, sweep: &SweepResult, sweep_fi
     });
     let recipe_gain = t.test_accuracy_mean - sweep.baseline.final_mean;
     let decay_moves = sweep.decayed.iter().map(|f| f.paired_gain_mean.abs()).fold(0.0, f64::max);
+    let mean_error = |std: f64, n: usize| std.powi(2) / n.max(1) as f64;
+    let recipe_noise = (SPREAD_Z
+        * (mean_error(t.test_accuracy_std, t.replicates.len()) + mean_error(sweep.baseline.final_std, config_replicates(sweep))).sqrt())
+    .max(1.0 / test_images);
     Tuned {
         hinton,
         over_notebook_recipe: recipe_gain,
         recipe_gain,
         decay_moves,
-        recipe_matters_more: recipe_gain.abs() > decay_moves,
+        recipe_versus_decay: RecipeVersusDecay::of(recipe_gain, decay_moves, recipe_noise),
+        recipe_noise,
         decay_left_out_though_it_helped: recipe.l2.is_none() && sweep_findings.top.significance == Significance::SignificantGain,
         ablation: ablation(&t.chosen, &t.variants, &seeds, t.validation_images),
         ablation_shorter: t.ablation_epochs < config.chosen.epochs,
@@ -190,9 +222,22 @@ fn tuned_findings(t: &Study, config: &TunedConfig, sweep: &SweepResult, sweep_fi
     }
 }
 
+/// The replicates behind each factor of the sweep.
+fn config_replicates(sweep: &SweepResult) -> usize {
+    sweep.runs.iter().filter(|r| r.l2 == 0.0).count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_recipe_matters_more_only_beyond_the_spread_and_the_largest_decay_effect() {
+        assert_eq!(RecipeVersusDecay::of(0.01, 0.002, 0.003), RecipeVersusDecay::RecipeMore);
+        assert_eq!(RecipeVersusDecay::of(-0.01, 0.002, 0.003), RecipeVersusDecay::RecipeMore, "a loss moves it too");
+        assert_eq!(RecipeVersusDecay::of(0.004, 0.005, 0.003), RecipeVersusDecay::DecayAsMuch);
+        assert_eq!(RecipeVersusDecay::of(0.036, 0.01, 0.05), RecipeVersusDecay::WithinSpread, "a gain inside the replicates' spread");
+    }
 
     fn factor(l2: f64, gain: f64, significant: bool) -> FactorSummary {
         FactorSummary {

@@ -37,9 +37,9 @@ pub struct Findings {
     /// The seeds' mean validation accuracy over the last epoch.
     pub validation_trend: Trend,
     pub validation_last_change: f64,
-    /// The first seed's training accuracy (augmented, dropout on) ends at
-    /// or below its validation accuracy.
-    pub train_not_above_validation: bool,
+    /// The first seed's training accuracy (augmented, dropout on) against
+    /// its validation accuracy after the last epoch, beyond one validation image.
+    pub train_versus_validation: Direction,
     pub first_seed_train: f64,
     pub first_seed_val: f64,
     /// The most frequent confusion of the first seed, if it made any error.
@@ -67,6 +67,9 @@ pub struct VersusMlp {
     pub test: Direction,
     pub shifted_difference: f64,
     pub shifted: Direction,
+    /// The reference CNN, trained without shifted images, against the MLP
+    /// at the largest shift.
+    pub reference_shifted: Direction,
     /// On the unshifted test images the MLP is the least accurate of the
     /// three networks compared.
     pub mlp_lowest_unshifted: bool,
@@ -120,7 +123,7 @@ impl Findings {
             reference_direction: direction(a.reference.validation_accuracy - baseline, noise),
             validation_trend,
             validation_last_change,
-            train_not_above_validation: first_seed_train <= first_seed_val,
+            train_versus_validation: direction(first_seed_train - first_seed_val, one_validation_image),
             first_seed_train,
             first_seed_val,
             top_confusion: top_confusion(&a.errors.confusion),
@@ -160,6 +163,7 @@ fn versus_mlp(a: &Output, noise: f64) -> VersusMlp {
         test: direction(test_difference, noise),
         shifted_difference,
         shifted: direction(shifted_difference, noise),
+        reference_shifted: direction(last(&t.reference_cnn.mean) - last(&t.wide_mlp.mean), noise),
         mlp_lowest_unshifted: mlp_unshifted < first(&t.chosen_cnn.mean) && mlp_unshifted < first(&t.reference_cnn.mean),
         mlp_unshifted,
         best_unshifted,

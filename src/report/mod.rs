@@ -114,11 +114,13 @@ impl Outputs {
 
 /// Draws the figures, renders the answers and lays out both outputs.
 pub fn build(inputs: &Inputs) -> anyhow::Result<Outputs> {
+    let data = &inputs.run.data;
+    let classes = crate::figures::Classes((!data.digits).then(|| data.class_names.clone()));
     let drawn: Vec<(&Computed, Vec<Figure>)> = inputs
         .results
         .iter()
         .map(|c| {
-            let figures = crate::figures::of(c.id, &c.entry.inputs.config, &c.entry.result)
+            let figures = crate::figures::of(c.id, &c.entry.inputs.config, &c.entry.result, &classes)
                 .with_context(|| format!("{}: drawing its figures", c.id))?;
             Ok((c, figures))
         })
