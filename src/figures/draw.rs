@@ -92,7 +92,9 @@ pub fn image_grid(name: &str, images: &[(String, &[u8])], columns: usize, side: 
     let (tile_w, tile_h) = ((tile + pad).max(label_w), tile + label_height + pad);
     let rows = images.len().div_ceil(columns) as u32;
     let size = (columns as u32 * tile_w + pad, rows * tile_h + pad);
-    let origin = |i: usize| (pad + (i % columns) as u32 * tile_w, pad + (i / columns) as u32 * tile_h);
+    // Each image centred in its tile, under its label.
+    let inset = (tile_w - pad - tile) / 2;
+    let origin = |i: usize| (pad + inset + (i % columns) as u32 * tile_w, pad + (i / columns) as u32 * tile_h);
     let mut canvas = vec![255u8; (size.0 * size.1) as usize];
     for (i, (_, pixels)) in images.iter().enumerate() {
         let (x0, y0) = origin(i);

@@ -30,7 +30,8 @@ pub fn cnn(config: &Config, result: &Output, classes: &Classes) -> anyhow::Resul
         .iter()
         .map(|m| (format!("{}→{}", classes.name(m.label), classes.name(m.predicted)), m.image.as_slice()))
         .collect();
-    let misclassified = draw::digit_grid("q3_misclassified", &tiles, 12)?;
+    // Class names are longer than digits: half as many a row keeps them legible.
+    let misclassified = draw::digit_grid("q3_misclassified", &tiles, if classes.0.is_some() { 6 } else { 12 })?;
     let t = &result.translation;
     let series: Vec<Series> =
         [(&t.chosen_cnn, draw::VALIDATION_COLOUR), (&t.reference_cnn, draw::TRAIN_COLOUR), (&t.wide_mlp, draw::BLACK)]
