@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use super::shared::{EndOfTraining, end_of_training};
+use super::shared::{EndOfTraining, end_of_training, single_run_noise};
 use crate::experiments::earlier_edition::{Config, Output, Trained, WidthRow};
 use crate::precision::Precision;
 
@@ -65,7 +65,8 @@ pub struct Width {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Noise {
-    /// The best noise level beats the network without noise.
+    /// The best noise level beats the network without noise beyond the
+    /// spread of single runs.
     pub beats_clean: bool,
     pub best_std: f64,
     pub best_accuracy: f64,
@@ -81,6 +82,7 @@ pub struct Noise {
 pub struct L2 {
     /// The plain network's last epoch, test set as validation.
     pub plain: EndOfTraining,
+    /// The best factor raises the test accuracy beyond the spread of single runs.
     pub raises: bool,
     pub best_factor: f64,
     pub best_difference: f64,
@@ -98,6 +100,13 @@ pub struct Findings {
     pub noise: Noise,
     pub l2: L2,
     pub mixed_precision: bool,
+    /// Single runs of the noise and L2 studies differ by chance within
+    /// this: twice √2 times the replicates' spread at the notebook's rate in
+    /// A.1, at least one test image.
+    pub single_run_band: f64,
+    /// That spread (standard deviation) and its rate.
+    pub single_run_std: f64,
+    pub single_run_rate: f64,
 }
 
 impl Findings {
@@ -116,13 +125,18 @@ impl Findings {
             },
         };
         let rows = &e.learning_rate.rows;
+        let single_run_std = rows.iter().find(|r| r.learning_rate == c.learning_rate).map_or(0.0, |r| r.test_accuracy_std);
+        let band = single_run_noise(single_run_std, 1.0 / c.test_images.max(1) as f64);
         Findings {
             smallest_rate: rate(rows.first().unwrap_or(&e.learning_rate.best)),
             largest_rate: rate(rows.last().unwrap_or(&e.learning_rate.best)),
             width: width(&e.width.rows, e.width.enough, &c.grid_learning_rates),
-            noise: noise(&e.input_noise),
-            l2: l2(&e.hidden_l2),
+            noise: noise(&e.input_noise, band),
+            l2: l2(&e.hidden_l2, band),
             mixed_precision: c.precision == Precision::BFloat16,
+            single_run_band: band,
+            single_run_std,
+            single_run_rate: c.learning_rate,
         }
     }
 }
@@ -163,12 +177,12 @@ fn best_of(trained: &[Trained]) -> Option<&Trained> {
     trained.iter().max_by(|a, b| a.test_accuracy.total_cmp(&b.test_accuracy))
 }
 
-fn noise(trained: &[Trained]) -> Noise {
+fn noise(trained: &[Trained], band: f64) -> Noise {
     let clean = &trained[0];
     let best = best_of(&trained[1..]).unwrap_or(clean);
     let loudest = trained.last().unwrap_or(clean);
     Noise {
-        beats_clean: best.test_accuracy > clean.test_accuracy,
+        beats_clean: best.test_accuracy - clean.test_accuracy > band,
         best_std: best.setting,
         best_accuracy: best.test_accuracy,
         clean_accuracy: clean.test_accuracy,
@@ -179,14 +193,14 @@ fn noise(trained: &[Trained]) -> Noise {
     }
 }
 
-fn l2(trained: &[Trained]) -> L2 {
+fn l2(trained: &[Trained], band: f64) -> L2 {
     let plain = &trained[0];
     let best = best_of(&trained[1..]).unwrap_or(plain);
     let strongest = trained.last().unwrap_or(plain);
     let losses: Vec<Option<f64>> = plain.history.epochs.iter().map(|e| e.val_loss).collect();
     L2 {
         plain: end_of_training(plain.train_accuracy, plain.test_accuracy, &losses),
-        raises: best.test_accuracy > plain.test_accuracy,
+        raises: best.test_accuracy - plain.test_accuracy > band,
         best_factor: best.setting,
         best_difference: best.test_accuracy - plain.test_accuracy,
         strongest_factor: strongest.setting,
