@@ -126,10 +126,9 @@ pub struct Hinton {
 pub struct Tuned {
     pub recipe: RecipeTraits,
     pub hinton: Option<Hinton>,
-    /// Test accuracy minus the sweep's undecayed final accuracy.
-    pub over_notebook_recipe: f64,
-    /// How far the recipe moves the accuracy, and the most any decay
-    /// factor moves it (absolute paired gain).
+    /// How far the recipe moves the accuracy (test accuracy minus the
+    /// sweep's undecayed final accuracy), and the most any decay factor
+    /// moves it (absolute paired gain).
     pub recipe_gain: f64,
     pub decay_moves: f64,
     pub recipe_versus_decay: RecipeVersusDecay,
@@ -141,7 +140,6 @@ pub struct Tuned {
     pub ablation: Ablation,
     pub ablation_shorter: bool,
     pub ablation_fewer_images: bool,
-    pub one_validation_image: f64,
 }
 
 impl Findings {
@@ -160,7 +158,7 @@ impl Findings {
             seconds_per_epoch: h.train_seconds / h.epochs.len().max(1) as f64,
         };
         let sweep_findings = sweep_findings(sweep, sweep_config);
-        let tuned = tuned_findings(tuned, tuned_config, sweep, &sweep_findings);
+        let tuned = tuned_findings(tuned, tuned_config, sweep, sweep_config, &sweep_findings);
         Findings { notebook, sweep: sweep_findings, tuned }
     }
 }
@@ -186,7 +184,7 @@ fn sweep_findings(s: &SweepResult, config: &SweepConfig) -> Sweep {
     }
 }
 
-fn tuned_findings(t: &Study, config: &TunedConfig, sweep: &SweepResult, sweep_findings: &Sweep) -> Tuned {
+fn tuned_findings(t: &Study, config: &TunedConfig, sweep: &SweepResult, sweep_config: &SweepConfig, sweep_findings: &Sweep) -> Tuned {
     let recipe = RecipeTraits::of(&config.chosen);
     let seeds: Vec<f64> = t.replicates.iter().map(|r| r.history.final_val_accuracy).collect();
     let test_images = config.test_images.max(1) as f64;
@@ -204,11 +202,10 @@ fn tuned_findings(t: &Study, config: &TunedConfig, sweep: &SweepResult, sweep_fi
     let decay_moves = sweep.decayed.iter().map(|f| f.paired_gain_mean.abs()).fold(0.0, f64::max);
     let mean_error = |std: f64, n: usize| std.powi(2) / n.max(1) as f64;
     let recipe_noise = (SPREAD_Z
-        * (mean_error(t.test_accuracy_std, t.replicates.len()) + mean_error(sweep.baseline.final_std, config_replicates(sweep))).sqrt())
+        * (mean_error(t.test_accuracy_std, t.replicates.len()) + mean_error(sweep.baseline.final_std, sweep_config.replicates)).sqrt())
     .max(1.0 / test_images);
     Tuned {
         hinton,
-        over_notebook_recipe: recipe_gain,
         recipe_gain,
         decay_moves,
         recipe_versus_decay: RecipeVersusDecay::of(recipe_gain, decay_moves, recipe_noise),
@@ -217,14 +214,8 @@ fn tuned_findings(t: &Study, config: &TunedConfig, sweep: &SweepResult, sweep_fi
         ablation: ablation(&t.chosen, &t.variants, &seeds, t.validation_images),
         ablation_shorter: t.ablation_epochs < config.chosen.epochs,
         ablation_fewer_images: t.ablation_images < t.train_images,
-        one_validation_image: 1.0 / t.validation_images.max(1) as f64,
         recipe,
     }
-}
-
-/// The replicates behind each factor of the sweep.
-fn config_replicates(sweep: &SweepResult) -> usize {
-    sweep.runs.iter().filter(|r| r.l2 == 0.0).count()
 }
 
 #[cfg(test)]

@@ -32,7 +32,6 @@ pub struct Findings {
     /// on fewer images, else against the ablation's chosen run.
     pub reference_difference: f64,
     pub reference_against_first_seed: bool,
-    pub first_seed_validation: f64,
     pub reference_direction: Direction,
     /// The seeds' mean validation accuracy over the last epoch.
     pub validation_trend: Trend,
@@ -45,7 +44,6 @@ pub struct Findings {
     /// The most frequent confusion of the first seed, if it made any error.
     pub top_confusion: Option<Confusion>,
     pub versus_mlp: VersusMlp,
-    pub one_validation_image: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -83,8 +81,9 @@ impl Findings {
         let recipe = RecipeTraits::of(&c.chosen);
         let seeds: Vec<f64> = study.replicates.iter().map(|r| r.history.final_val_accuracy).collect();
         let ablation_fewer_images = study.ablation_images < study.train_images;
-        let first_seed_validation = seeds.first().copied().unwrap_or(0.0);
-        let baseline = if ablation_fewer_images { first_seed_validation } else { study.chosen.validation_accuracy };
+        let last = study.replicates.first().and_then(|r| r.history.epochs.last());
+        let (first_seed_train, first_seed_val) = last.map_or((0.0, 0.0), |e| (e.train_accuracy, e.val_accuracy));
+        let baseline = if ablation_fewer_images { first_seed_val } else { study.chosen.validation_accuracy };
         let one_validation_image = 1.0 / study.validation_images.max(1) as f64;
         let noise = single_run_noise(crate::stats::mean_std(&seeds).1, one_validation_image);
         let epochs = study.replicates.first().map_or(0, |r| r.history.epochs.len());
@@ -95,8 +94,6 @@ impl Findings {
             })
             .collect();
         let (validation_trend, validation_last_change) = trend(&mean_curve);
-        let last = study.replicates.first().and_then(|r| r.history.epochs.last());
-        let (first_seed_train, first_seed_val) = last.map_or((0.0, 0.0), |e| (e.train_accuracy, e.val_accuracy));
         Findings {
             question_bar: QUESTION_BAR,
             goal_bar: GOAL_BAR,
@@ -119,7 +116,6 @@ impl Findings {
             ablation_fewer_images,
             reference_difference: a.reference.validation_accuracy - baseline,
             reference_against_first_seed: ablation_fewer_images,
-            first_seed_validation,
             reference_direction: direction(a.reference.validation_accuracy - baseline, noise),
             validation_trend,
             validation_last_change,
@@ -128,7 +124,6 @@ impl Findings {
             first_seed_val,
             top_confusion: top_confusion(&a.errors.confusion),
             versus_mlp: versus_mlp(a, noise),
-            one_validation_image,
             recipe,
         }
     }

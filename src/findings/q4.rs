@@ -117,8 +117,6 @@ pub struct AtTraining {
 #[derive(Debug, Clone, Serialize)]
 pub struct Findings {
     pub chance: f64,
-    pub near_chance: f64,
-    pub identifiable: f64,
     /// The first level at which the classifier gets fewer than half of the
     /// noisy (denoised) images right.
     pub noisy_hard_from: Option<f64>,
@@ -191,8 +189,6 @@ impl Findings {
             a.levels.iter().filter(|l| l.level > 0.0).partition(|l| l.mse_denoised < l.mse_noisy);
         Findings {
             chance,
-            near_chance,
-            identifiable: IDENTIFIABLE,
             noisy_hard_from: noisy_hard.map(|l| l.level),
             noisy_hard_accuracy: noisy_hard.map(|l| l.accuracy_noisy_mean),
             denoised_hard_from: denoised_hard.map(|l| l.level),

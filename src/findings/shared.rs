@@ -158,8 +158,6 @@ pub struct Ablation {
     pub seeds: usize,
     /// The band is the floor of one validation image (the seeds spread less).
     pub noise_is_one_image: bool,
-    /// One validation image, in accuracy.
-    pub one_image: f64,
 }
 
 /// Each variant against `chosen` on the validation split, with the noise of
@@ -184,7 +182,6 @@ pub fn ablation(chosen: &ValidationRow, variants: &[ValidationRow], seed_accurac
         seed_std,
         seeds: seed_accuracies.len(),
         noise_is_one_image: noise <= one_image,
-        one_image,
         rows,
     }
 }

@@ -146,6 +146,7 @@ pub fn environment() -> Environment<'static> {
     env.add_filter("signed", signed);
     env.add_filter("sci", sci);
     env.add_filter("count", count);
+    env.add_filter("one_or_many", one_or_many);
     env.add_filter("duration", duration);
     env.add_filter("numbered", numbered);
     env
@@ -222,6 +223,13 @@ fn count(v: &Value, noun: String) -> Result<String, Error> {
     Ok(format!("{} {noun}{}", int(v)?, if n == 1.0 { "" } else { "s" }))
 }
 
+/// `items | one_or_many("level", "levels")`: the wording for at most one
+/// item, or for more.
+fn one_or_many(items: &Value, one: String, many: String) -> Result<String, Error> {
+    let n = items.len().ok_or_else(|| Error::new(ErrorKind::InvalidOperation, format!("`one_or_many` needs a list, got {items}")))?;
+    Ok(if n > 1 { many } else { one })
+}
+
 /// ["Trouser", "Bag"] | numbered -> "0 Trouser, 1 Bag": class names by label.
 fn numbered(names: Vec<String>) -> String {
     names.iter().enumerate().map(|(i, name)| format!("{i} {name}")).collect::<Vec<_>>().join(", ")
@@ -278,6 +286,12 @@ mod tests {
             serde_json::json!({"n": 55050}),
         );
         assert_eq!(out.unwrap(), "1 thread, 2 CPU threads, 55,050 images");
+        let out = render_str(
+            r#"{{ [] | one_or_many("one", "many") }} {{ [1] | one_or_many("level", "levels") }} {{ [1, 2] | one_or_many("level", "levels") }}"#,
+            serde_json::json!({}),
+        );
+        assert_eq!(out.unwrap(), "one level levels");
+        assert!(render_str(r#"{{ 3 | one_or_many("a", "b") }}"#, serde_json::json!({})).unwrap_err().contains("needs a list"));
         let out = render_str(
             "{{ -0.5 | signed }} {{ -3 | num(1) }} {{ -1234 | int }} {{ 0.042 | duration }} {{ 8.64 | duration }} {{ 678 | duration }} {{ 4320 | duration }}",
             serde_json::json!({}),
