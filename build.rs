@@ -96,7 +96,8 @@ fn fingerprint_sources() {
     }
     out += "];\n\n/// Per experiment file, every computing file it depends on, itself included.\n";
     out += "pub const CLOSURES: &[(&str, &[&str])] = &[\n";
-    for root in computing.keys().filter(|f| f.starts_with("src/experiments/") && !f.ends_with("mod.rs")) {
+    // Experiments' files, and the recipe's: a training shared by experiments is keyed by the code that trains it.
+    for root in computing.keys().filter(|f| (f.starts_with("src/experiments/") && !f.ends_with("mod.rs")) || *f == "src/recipe.rs") {
         let mut seen = BTreeSet::new();
         let mut todo = vec![root.clone()];
         while let Some(f) = todo.pop() {

@@ -80,7 +80,8 @@ struct Ours {
 pub fn run(data: &Mnist, o: &Options) -> anyhow::Result<()> {
     let data = data.subset(o.profile.train_images(), o.profile.test_images(), 0);
     let progress = ProgressBar::hidden();
-    let ctx = Context { data: &data, device: o.device, seed: 1, progress: &progress, checkpoints: &crate::checkpoint::NoCheckpoints };
+    let ctx =
+        Context { data: &data, device: o.device, seed: 1, shared_seed: 2, progress: &progress, checkpoints: &crate::checkpoint::NoCheckpoints };
     let precisions = timed_precisions(o);
     let peaks: Vec<(Precision, f64)> = precisions.iter().map(|&p| (p, matmul_gflops(o.device, p.kind()))).collect();
     let peaks_text: Vec<String> = peaks.iter().map(|(p, g)| format!("{} {g:.1} GFLOP/s", p.name())).collect();
@@ -129,7 +130,7 @@ const PEER_ROUNDS: usize = 2;
 /// Ours again on the three workloads that the peer runs, kernels warm.
 fn peer_workloads(data: &Mnist, ctx: &Context, o: &Options) -> anyhow::Result<Ours> {
     let precision = o.precision.precision;
-    let splits = Splits::new(&data.train, &data.test, &data.test, ctx.device);
+    let splits = Splits::validated_on_test(&data.train, &data.test, ctx.device);
     let per_epoch = |seconds: f64| seconds / o.epochs as f64;
     let (_, notebook) = recipe::train(&networks::notebook_mlp(o.epochs), ctx.seed, &splits, ctx.progress)?;
     let wide_alone = wide_alone_seconds(precision, o.epochs, ctx.seed, &splits, ctx)?;
@@ -198,7 +199,7 @@ fn mlp_paths(data: &Mnist, ctx: &Context, epochs: usize, precision: Precision, p
         println!("{name:<52} {models:>6} {per_model_epoch:>14.3} {:>10.0} {:>8.0}%", n / per_model_epoch, 100.0 * achieved / peak);
         per_model_epoch
     };
-    let splits = Splits::new(&data.train, &data.test, &data.test, ctx.device);
+    let splits = Splits::validated_on_test(&data.train, &data.test, ctx.device);
     let (_, notebook) = recipe::train(&networks::notebook_mlp(epochs), ctx.seed, &splits, ctx.progress)?;
     let notebook_epoch =
         report("784-64-64-10, alone, float32 (training only)", &networks::notebook_mlp(1), 1, notebook.train_seconds, peaks.0, false);
@@ -227,11 +228,11 @@ fn mlp_paths(data: &Mnist, ctx: &Context, epochs: usize, precision: Precision, p
 /// in the run's precision, channels-last (what the experiment trains).
 fn cnn_paths(data: &Mnist, ctx: &Context, o: &Options, peaks: &[(Precision, f64)]) -> anyhow::Result<f64> {
     let (reference_cnn, chosen_cnn) = (networks::reference_cnn(o.precision.precision, 1), networks::chosen_cnn(o.precision.precision, 1));
-    let splits = Splits::new(&data.train, &data.test, &data.test, ctx.device);
+    let splits = Splits::validated_on_test(&data.train, &data.test, ctx.device);
     // oneDNN builds its kernels for each new shape on first use: one epoch
     // over a small subset first keeps that out of the measured epochs.
     let small = data.subset(3_000, 2_000, 0);
-    let warm_up = Splits::new(&small.train, &small.test, &small.test, ctx.device);
+    let warm_up = Splits::validated_on_test(&small.train, &small.test, ctx.device);
     println!("{:<52} {:>10} {:>10} {:>10} {:>9}", "CNN path (one model, training only)", "precision", "s/epoch", "images/s", "% matmul");
     let n = data.train.len() as f64;
     let mut reference = Vec::new();

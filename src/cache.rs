@@ -1,8 +1,10 @@
 //! The result cache: each experiment's result as JSON under `out/cache/`,
 //! keyed by everything it depends on (config, precision, seed, data, the
-//! source files that compute it, tch and libtorch), and each of its
-//! trainings with its weights under `out/cache/trainings/`, keyed by the
-//! experiment's key and the training; written atomically so that an
+//! source files that compute it, tch and libtorch), and every training with
+//! its weights under `out/cache/trainings/`, keyed by what produces it (a
+//! shared training by its recipe, seed, split, data and code; a part of one
+//! experiment by that experiment's inputs), so that experiments declaring
+//! the same training find one file; written atomically so that an
 //! interrupted run loses at most the training it was in.
 
 use std::collections::BTreeMap;
@@ -152,6 +154,9 @@ pub fn untouched(entry: &Entry, path: &Path) -> anyhow::Result<()> {
 
 pub struct Cache {
     dir: PathBuf,
+    /// Keys of the trainings this process stored: they serve later
+    /// experiments of the same run even where kept ones may not (`--force`).
+    trained_now: std::rc::Rc<std::cell::RefCell<std::collections::BTreeSet<String>>>,
 }
 
 /// How many characters of its key a cache file's name carries.
@@ -164,7 +169,7 @@ fn file_name(id: &str, key: &str) -> String {
 
 impl Cache {
     pub fn new(dir: impl Into<PathBuf>) -> Cache {
-        Cache { dir: dir.into() }
+        Cache { dir: dir.into(), trained_now: Default::default() }
     }
 
     /// Where the experiments' trainings are kept.
@@ -224,30 +229,19 @@ impl Cache {
         }
     }
 
-    /// The trainings of the experiment with `inputs`, kept under
-    /// `trainings/`; kept ones serve only where `reuse`, and only the
-    /// `wanted` names train (all for `None`).
-    pub fn trainings(&self, inputs: &KeyInputs, reuse: bool, wanted: Option<Vec<String>>, machine: Machine) -> TrainingStore {
+    /// The trainings an experiment declared, each with its inputs, kept
+    /// under `trainings/`; kept ones serve only where `reuse` (or where
+    /// this process trained them), and only the `wanted` names train (all
+    /// for `None`).
+    pub fn trainings(&self, declared: &[(String, KeyInputs)], reuse: bool, wanted: Option<Vec<String>>, machine: Machine) -> TrainingStore {
         TrainingStore {
             dir: self.trainings_dir(),
-            experiment_key: inputs.key(),
-            experiment: inputs.clone(),
+            declared: declared.iter().cloned().collect(),
             reuse,
             wanted,
             machine,
+            trained_now: self.trained_now.clone(),
             resumed: Default::default(),
-        }
-    }
-
-    /// Removes the kept trainings of experiment `id`, under any key: once
-    /// its result is stored they serve nothing, and each holds weights.
-    pub fn remove_trainings(&self, id: &str) {
-        let prefix = format!("{id}.");
-        let Ok(files) = std::fs::read_dir(self.trainings_dir()) else { return };
-        for file in files.flatten() {
-            if file.file_name().to_string_lossy().starts_with(&prefix) {
-                let _ = std::fs::remove_file(file.path());
-            }
         }
     }
 
@@ -258,16 +252,17 @@ impl Cache {
     }
 }
 
-/// One finished training of an experiment as the cache keeps it, beside a
-/// file of its weights: what it belongs to, what it computed, and the
-/// hashes that show an edit.
+/// One finished training as the cache keeps it, beside a file of its
+/// weights: what produced it, what it computed, and the hashes that show an
+/// edit.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrainingEntry {
-    /// The inputs of the experiment it is a part of.
-    pub experiment: KeyInputs,
+    /// What produced it: its own recipe, seed, split, data and code, or,
+    /// for a part of one experiment, that experiment's inputs under the
+    /// id `EXPERIMENT/NAME`.
+    pub inputs: KeyInputs,
     pub name: String,
-    /// `training_key` of the experiment's key and the name: the
-    /// experiment's inputs fix every training's recipe, seed and data.
+    /// The key of `inputs`.
     pub key: String,
     pub wall_seconds: f64,
     pub device: String,
@@ -281,7 +276,7 @@ pub struct TrainingEntry {
 
 impl TrainingEntry {
     fn computed_key(&self) -> String {
-        training_key(&self.experiment.key(), &self.name)
+        self.inputs.key()
     }
 
     fn computed_result_sha256(&self) -> String {
@@ -306,34 +301,37 @@ impl TrainingEntry {
     }
 }
 
-/// The key of training `name` of the experiment with key `experiment_key`.
-pub fn training_key(experiment_key: &str, name: &str) -> String {
-    sha256_hex(serde_json::json!({ "experiment": experiment_key, "name": name }).to_string().as_bytes())
+/// The name of the file of a training with inputs of `id`: a part's
+/// `EXPERIMENT/NAME` as `EXPERIMENT.NAME`.
+pub fn training_file_name(id: &str, key: &str) -> String {
+    file_name(&id.replace('/', "."), key)
 }
 
 /// Where the cache keeps trainings: `trainings/` beside the results.
 pub const TRAININGS: &str = "trainings";
 
-/// One experiment's trainings in the cache, for one run of it.
+/// The trainings one experiment declared, in the cache, for one run of it.
 pub struct TrainingStore {
     dir: PathBuf,
-    experiment: KeyInputs,
-    experiment_key: String,
+    /// By name, what produces each.
+    declared: BTreeMap<String, KeyInputs>,
+    trained_now: std::rc::Rc<std::cell::RefCell<std::collections::BTreeSet<String>>>,
     /// Whether kept trainings may serve (not under `--force`).
     reuse: bool,
     /// The names this job trains; every one when `None`.
     wanted: Option<Vec<String>>,
     machine: Machine,
-    resumed: std::cell::RefCell<Resumed>,
+    resumed: std::cell::RefCell<Vec<Resumed>>,
 }
 
-/// What the trainings taken from checkpoints in one run had cost, and where.
-#[derive(Debug, Clone, Default)]
+/// One training an experiment took from the cache instead of training it.
+#[derive(Debug, Clone)]
 pub struct Resumed {
-    pub trainings: usize,
+    pub name: String,
+    /// What it had cost when it trained.
     pub wall_seconds: f64,
-    /// The CPU classes they were trained on.
-    pub cpu_classes: std::collections::BTreeSet<String>,
+    /// The CPU class it trained on.
+    pub cpu_class: String,
 }
 
 /// Where something was computed.
@@ -356,17 +354,19 @@ impl Machine {
 }
 
 impl TrainingStore {
-    /// `<experiment>.<name>-<first characters of the key>.json`.
-    pub fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(file_name(&format!("{}.{name}", self.experiment.id), &self.key(name)))
+    /// The inputs of training `name`, which the experiment must have declared.
+    fn inputs(&self, name: &str) -> anyhow::Result<&KeyInputs> {
+        self.declared.get(name).with_context(|| format!("`{name}`: trained but not declared among the experiment's trainings"))
     }
 
-    fn key(&self, name: &str) -> String {
-        training_key(&self.experiment_key, name)
+    /// `<name>-<first characters of the key>.json` (a part's `<experiment>.<name>-…`).
+    pub fn path(&self, name: &str) -> anyhow::Result<PathBuf> {
+        let inputs = self.inputs(name)?;
+        Ok(self.dir.join(training_file_name(&inputs.id, &inputs.key())))
     }
 
-    /// What came from checkpoints so far.
-    pub fn resumed(&self) -> Resumed {
+    /// What came from the cache so far.
+    pub fn resumed(&self) -> Vec<Resumed> {
         self.resumed.borrow().clone()
     }
 
@@ -376,9 +376,9 @@ impl TrainingStore {
     }
 
     fn read(&self, name: &str) -> anyhow::Result<Option<Checkpoint>> {
-        let path = self.path(name);
+        let path = self.path(name)?;
         let Some(entry) = read_json::<TrainingEntry>(&path, "is not a kept training")? else { return Ok(None) };
-        if entry.key != self.key(name) {
+        if entry.key != self.inputs(name)?.key() {
             return Ok(None);
         }
         // The same weights give other bits with another thread count or device.
@@ -403,16 +403,18 @@ impl TrainingStore {
 
 impl Checkpoints for TrainingStore {
     fn load(&self, name: &str) -> Option<Checkpoint> {
-        if !self.reuse {
+        let trained_now = self.inputs(name).is_ok_and(|inputs| self.trained_now.borrow().contains(&inputs.key()));
+        if !self.reuse && !trained_now {
             return None;
         }
         match self.read(name) {
             Ok(found) => {
                 if let Some(checkpoint) = &found {
-                    let mut resumed = self.resumed.borrow_mut();
-                    resumed.trainings += 1;
-                    resumed.wall_seconds += checkpoint.wall_seconds;
-                    resumed.cpu_classes.insert(checkpoint.cpu_class.clone());
+                    self.resumed.borrow_mut().push(Resumed {
+                        name: name.to_owned(),
+                        wall_seconds: checkpoint.wall_seconds,
+                        cpu_class: checkpoint.cpu_class.clone(),
+                    });
                 }
                 found
             }
@@ -426,12 +428,13 @@ impl Checkpoints for TrainingStore {
     /// The weights first, then the entry that names their hash: a run killed
     /// between the two leaves no entry, so nothing half-written is used.
     fn store(&self, name: &str, checkpoint: &Checkpoint) -> anyhow::Result<()> {
-        let path = self.path(name);
+        let path = self.path(name)?;
+        let inputs = self.inputs(name)?.clone();
         write_atomic(&TrainingEntry::weights_path(&path), &checkpoint.weights)?;
         let mut entry = TrainingEntry {
-            experiment: self.experiment.clone(),
+            key: inputs.key(),
+            inputs,
             name: name.to_owned(),
-            key: self.key(name),
             wall_seconds: checkpoint.wall_seconds,
             device: self.machine.device.clone(),
             threads: self.machine.threads,
@@ -441,7 +444,9 @@ impl Checkpoints for TrainingStore {
             result_sha256: String::new(),
         };
         entry.result_sha256 = entry.computed_result_sha256();
-        write_atomic(&path, serde_json::to_string_pretty(&entry)?.as_bytes())
+        write_atomic(&path, serde_json::to_string_pretty(&entry)?.as_bytes())?;
+        self.trained_now.borrow_mut().insert(entry.key);
+        Ok(())
     }
 
     fn wanted(&self, name: &str) -> bool {

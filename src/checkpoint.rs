@@ -47,11 +47,32 @@ impl Checkpoints for NoCheckpoints {
     }
 }
 
-/// One training of an experiment as a unit of work: `run --only ID/NAME`.
+/// One training an experiment needs, as a unit of work: `run --only ID/NAME`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Unit {
     pub name: String,
     pub epochs: usize,
+    pub made_by: MadeBy,
+}
+
+/// What identifies a training, and so keys it in the cache.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MadeBy {
+    /// A part of one experiment (a batched study, an autoencoder): the
+    /// experiment's own inputs and the part's name.
+    Experiment,
+    /// What trains it and nothing else: `what` (a recipe, its seed and its
+    /// data split, as JSON), computed by the code of `source_file` and what
+    /// it imports. Every experiment that declares the same is given the
+    /// same training: it trains once.
+    Itself { what: Value, seed: u64, precision: crate::precision::Precision, source_file: &'static str },
+}
+
+impl Unit {
+    /// A part of its experiment, `epochs` long.
+    pub fn part(name: &str, epochs: usize) -> Unit {
+        Unit { name: name.to_owned(), epochs, made_by: MadeBy::Experiment }
+    }
 }
 
 /// `label` in lower case, every run of characters other than ASCII letters

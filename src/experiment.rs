@@ -20,6 +20,9 @@ pub struct Context<'a> {
     pub device: Device,
     /// This experiment's seed, derived from the master seed and its id.
     pub seed: u64,
+    /// The seed, derived from the master seed, of what experiments share:
+    /// the validation split and the trainings that several of them use.
+    pub shared_seed: u64,
     pub progress: &'a ProgressBar,
     /// Where its trainings are kept as they finish.
     pub checkpoints: &'a dyn Checkpoints,
@@ -53,9 +56,11 @@ pub trait Experiment {
     /// Fails, before anything runs, where the config cannot give a result
     /// (no replicates, no epochs, no noise draws).
     fn check(&self) -> anyhow::Result<()>;
-    /// The trainings it keeps checkpoints of, given its seed: each can run
-    /// as a job of its own (`run --only ID/NAME`). None by default.
-    fn trainings(&self, _seed: u64) -> Vec<Unit> {
+    /// The trainings it needs, given its seed and the shared seed: each is
+    /// kept as it finishes and can run as a job of its own (`run --only
+    /// ID/NAME`); one that another experiment declares too trains once.
+    /// None by default.
+    fn trainings(&self, _seed: u64, _shared_seed: u64) -> Vec<Unit> {
         Vec::new()
     }
     fn run(&self, ctx: &Context) -> anyhow::Result<Self::Output>;
@@ -71,7 +76,7 @@ pub trait AnyExperiment {
     fn precision(&self) -> Precision;
     fn training_images(&self) -> u64;
     fn check(&self) -> anyhow::Result<()>;
-    fn trainings(&self, seed: u64) -> Vec<Unit>;
+    fn trainings(&self, seed: u64, shared_seed: u64) -> Vec<Unit>;
     fn run(&self, ctx: &Context) -> anyhow::Result<Value>;
     /// Fails where `result`, as the cache would hold it, is not this
     /// experiment's output (a NaN stored as null, say): the report could not
@@ -104,8 +109,8 @@ impl<E: Experiment> AnyExperiment for E {
     fn check(&self) -> anyhow::Result<()> {
         Experiment::check(self).map_err(|e| anyhow::anyhow!("{}: {e}", E::ABOUT.id))
     }
-    fn trainings(&self, seed: u64) -> Vec<Unit> {
-        Experiment::trainings(self, seed)
+    fn trainings(&self, seed: u64, shared_seed: u64) -> Vec<Unit> {
+        Experiment::trainings(self, seed, shared_seed)
     }
     fn run(&self, ctx: &Context) -> anyhow::Result<Value> {
         Ok(serde_json::to_value(Experiment::run(self, ctx)?)?)

@@ -259,24 +259,37 @@ struct Listed {
     why: Option<String>,
     training_images: u64,
     seconds_when_last_run: Option<f64>,
-    /// The jobs it splits into: its trainings (`ID/NAME`), else itself.
+    /// The jobs it splits into: the trainings it is the first to declare
+    /// (`ID/NAME`), else itself.
     units: Vec<String>,
+    /// Every training it needs, those that other experiments share included.
     trainings: Vec<ListedTraining>,
 }
 
-/// One kept training of an experiment as `list` shows it.
-#[derive(serde::Serialize)]
+/// One training as `list` shows it.
+#[derive(serde::Serialize, Clone)]
 struct ListedTraining {
+    /// `ID/NAME`, ID the first experiment of the plan to declare it.
     id: String,
+    name: String,
     /// `kept` or `to run`.
     state: &'static str,
     epochs: usize,
+    /// Every experiment that declares it, which it serves.
+    used_by: Vec<&'static str>,
 }
 
 /// Each experiment, whether its result is cached, why not (as `dvc status`
 /// names a stage's changed dependencies), and what running it costs; as
 /// text, or as JSON for a job matrix.
 fn list(plan: &Plan, cache: &Cache, data: &Mnist, device: Device, json: bool) -> anyhow::Result<()> {
+    let fingerprint = &data.provenance.fingerprint;
+    let mut users: BTreeMap<String, Vec<&'static str>> = BTreeMap::new();
+    for e in &plan.experiments {
+        for (unit, _) in plan.trainings_of(e.as_ref(), fingerprint) {
+            users.entry(unit.name).or_default().push(e.id());
+        }
+    }
     let mut listed = Vec::new();
     for e in &plan.experiments {
         let inputs = plan.inputs_of(e.as_ref(), &data.provenance.fingerprint);
@@ -296,17 +309,24 @@ fn list(plan: &Plan, cache: &Cache, data: &Mnist, device: Device, json: bool) ->
             },
             Err(err) => ("broken", Some(format!("{err:#}")), None),
         };
-        let store = cache.trainings(&inputs, true, None, cache::Machine::here(device));
-        let trainings: Vec<ListedTraining> = e
-            .trainings(plan.seed_of(e.as_ref()))
+        let declared = plan.trainings_of(e.as_ref(), fingerprint);
+        let named: Vec<(String, cache::KeyInputs)> = declared.iter().map(|(unit, inputs)| (unit.name.clone(), inputs.clone())).collect();
+        let store = cache.trainings(&named, true, None, cache::Machine::here(device));
+        let trainings: Vec<ListedTraining> = declared
             .iter()
-            .map(|t| ListedTraining {
-                id: format!("{}/{}", e.id(), t.name),
-                state: if store.has(&t.name) { "kept" } else { "to run" },
-                epochs: t.epochs,
+            .map(|(t, _)| {
+                let used_by = users[&t.name].clone();
+                ListedTraining {
+                    id: format!("{}/{}", used_by[0], t.name),
+                    name: t.name.clone(),
+                    state: if store.has(&t.name) { "kept" } else { "to run" },
+                    epochs: t.epochs,
+                    used_by,
+                }
             })
             .collect();
-        let units = if trainings.is_empty() { vec![e.id().to_owned()] } else { trainings.iter().map(|t| t.id.clone()).collect() };
+        let own: Vec<String> = trainings.iter().filter(|t| t.used_by[0] == e.id()).map(|t| t.id.clone()).collect();
+        let units = if trainings.is_empty() { vec![e.id().to_owned()] } else { own };
         listed.push(Listed {
             id: e.id(),
             title: e.title(),
@@ -333,7 +353,16 @@ fn list(plan: &Plan, cache: &Cache, data: &Mnist, device: Device, json: bool) ->
         }
         if l.state != "cached" && !l.trainings.is_empty() {
             let kept = l.trainings.iter().filter(|t| t.state == "kept").count();
-            println!("{:<24} {kept} of its {} trainings kept (jobs of their own: {}/NAME)", "", l.trainings.len(), l.id);
+            println!("{:<24} {kept} of its {} trainings kept (jobs of their own: ID/NAME, below)", "", l.trainings.len());
+        }
+    }
+    // Each training once, with every experiment it serves.
+    let mut seen = std::collections::BTreeSet::new();
+    let trainings: Vec<&ListedTraining> = listed.iter().flat_map(|l| &l.trainings).filter(|t| seen.insert(t.name.clone())).collect();
+    if !trainings.is_empty() {
+        println!("\n{:<52} {:<7} {:>6}  used by", "training (a job: run --only ID/NAME)", "state", "epochs");
+        for t in trainings {
+            println!("{:<52} {:<7} {:>6}  {}", t.id, t.state, t.epochs, t.used_by.join(", "));
         }
     }
     Ok(())

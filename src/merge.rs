@@ -23,8 +23,15 @@ pub struct Gathered {
 /// Copies into `into` every result and kept training under `dirs` (each an
 /// `--out` directory of a `run`, or its `cache/`).
 pub fn gather(plan: &Plan, data_fingerprint: &str, dirs: &[PathBuf], into: &Cache) -> anyhow::Result<Gathered> {
-    let expected: BTreeMap<&str, KeyInputs> =
-        plan.experiments.iter().map(|e| (e.id(), plan.inputs_of(e.as_ref(), data_fingerprint))).collect();
+    let expected: BTreeMap<String, KeyInputs> =
+        plan.experiments.iter().map(|e| (e.id().to_owned(), plan.inputs_of(e.as_ref(), data_fingerprint))).collect();
+    // Every training of the plan, once, by the id of its inputs.
+    let expected_trainings: BTreeMap<String, KeyInputs> = plan
+        .experiments
+        .iter()
+        .flat_map(|e| plan.trainings_of(e.as_ref(), data_fingerprint))
+        .map(|(_, inputs)| (inputs.id.clone(), inputs))
+        .collect();
     // Per file name: where it was found, the hash of its result, and its
     // bytes (a training's with its weights), copied as read.
     let mut found: BTreeMap<PathBuf, Found> = BTreeMap::new();
@@ -53,13 +60,13 @@ pub fn gather(plan: &Plan, data_fingerprint: &str, dirs: &[PathBuf], into: &Cach
         }
         for file in training_files {
             let (text, entry): (String, TrainingEntry) = read(&file, "a kept training")?;
-            let Some(inputs) = expected_inputs(&expected, &entry.experiment.id, &file) else { continue };
-            refuse_other_inputs(inputs, &entry.experiment, &file)?;
+            let Some(inputs) = expected_inputs(&expected_trainings, &entry.inputs.id, &file) else { continue };
+            refuse_other_inputs(inputs, &entry.inputs, &file)?;
             let weights_file = TrainingEntry::weights_path(&file);
             let weights = std::fs::read(&weights_file).with_context(|| format!("{}: cannot be read", weights_file.display()))?;
             entry.untouched(&file, &weights)?;
             let to = into.trainings_dir().join(file.file_name().expect("a file"));
-            let id = format!("{}/{}", entry.experiment.id, entry.name);
+            let id = entry.inputs.id.clone();
             trainings.insert(id.clone(), file.clone());
             // The weights first: a merge killed between the two leaves no entry without them.
             let files = vec![(Some(TrainingEntry::weights_path(&to)), weights), (None, text.into_bytes())];
@@ -111,11 +118,11 @@ fn keep(found: &mut BTreeMap<PathBuf, Found>, to: PathBuf, new: Found) -> anyhow
     }
 }
 
-/// This run's inputs of experiment `id`, or `None`, said, where it is not one of this run's.
-fn expected_inputs<'a>(expected: &'a BTreeMap<&str, KeyInputs>, id: &str, file: &Path) -> Option<&'a KeyInputs> {
+/// This run's inputs of experiment or training `id`, or `None`, said, where it is not one of this run's.
+fn expected_inputs<'a>(expected: &'a BTreeMap<String, KeyInputs>, id: &str, file: &Path) -> Option<&'a KeyInputs> {
     let inputs = expected.get(id);
     if inputs.is_none() {
-        eprintln!("{}: `{id}` is not an experiment of this run; skipped", file.display());
+        eprintln!("{}: `{id}` is not an experiment or a training of this run; skipped", file.display());
     }
     inputs
 }

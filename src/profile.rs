@@ -28,6 +28,12 @@ impl Profile {
         }
     }
 
+    /// Images held out of the training images as the validation split of
+    /// every study that chooses on validation accuracy: a twelfth.
+    pub fn validation_images(self) -> usize {
+        self.train_images() / 12
+    }
+
     /// Test images used (all 10,000 but in `smoke`).
     pub fn test_images(self) -> usize {
         match self {

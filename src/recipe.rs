@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use tch::Tensor;
 use tch::nn::{self, ModuleT, OptimizerConfig};
 
-use crate::checkpoint::{self, Checkpoints, Lookup, Parts, Unit};
-use crate::data::{self, Split};
+use crate::checkpoint::{self, Checkpoints, Lookup, MadeBy, Parts, Unit};
+use crate::data::{self, Mnist, Split};
 use crate::models::LayerSummary;
 use crate::models::cnn::{Cnn, CnnConfig};
 use crate::models::mlp::Mlp;
@@ -147,11 +147,30 @@ impl ModuleT for Trained {
     }
 }
 
+/// Images held out of the training images as a validation split, drawn
+/// with `seed`. One holdout serves every study that chooses on validation
+/// accuracy, so that their accuracies compare.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Holdout {
+    pub images: usize,
+    pub seed: u64,
+}
+
+impl Holdout {
+    /// The run's validation split of `images`, drawn from its shared seed.
+    pub fn shared(images: usize, shared_seed: u64) -> Holdout {
+        Holdout { images, seed: seed::derive(shared_seed, "validation split") }
+    }
+}
+
 /// Images and labels of the training, validation and test splits, on the device.
 pub struct Splits {
     pub train: (Tensor, Tensor),
     pub validation: (Tensor, Tensor),
     pub test: (Tensor, Tensor),
+    /// Where the validation images come from: held out of the training
+    /// images, or the test images where `None`.
+    pub holdout: Option<Holdout>,
 }
 
 impl Splits {
@@ -160,12 +179,14 @@ impl Splits {
     pub fn validated_on_test(train: &Split, test: &Split, device: tch::Device) -> Splits {
         let test = (test.images_tensor(device), test.labels_tensor(device));
         let validation = (test.0.shallow_clone(), test.1.shallow_clone());
-        Splits { train: (train.images_tensor(device), train.labels_tensor(device)), validation, test }
+        Splits { train: (train.images_tensor(device), train.labels_tensor(device)), validation, test, holdout: None }
     }
 
-    pub fn new(train: &Split, validation: &Split, test: &Split, device: tch::Device) -> Splits {
+    /// The training images less `holdout`'s, validated on those.
+    pub fn held_out(data: &Mnist, holdout: Holdout, device: tch::Device) -> Splits {
+        let (train, validation) = data.train.hold_out(holdout.images, holdout.seed);
         let pair = |s: &Split| (s.images_tensor(device), s.labels_tensor(device));
-        Splits { train: pair(train), validation: pair(validation), test: pair(test) }
+        Splits { train: pair(&train), validation: pair(&validation), test: pair(&data.test), holdout: Some(holdout) }
     }
 
     /// The same splits but for `n` of the training images, drawn at random
@@ -178,6 +199,7 @@ impl Splits {
             train: (self.train.0.index_select(0, &index), self.train.1.index_select(0, &index)),
             validation: pair(&self.validation),
             test: pair(&self.test),
+            holdout: self.holdout,
         }
     }
 }
@@ -242,22 +264,28 @@ fn fit_recipe(recipe: &Recipe, seed: u64, data: &Splits, progress: &ProgressBar)
     Ok((vs, model, history))
 }
 
-/// One training of an experiment: a recipe trained from a seed, under a
-/// name that finds its checkpoint again ("seed-2", "ablation-without-random-shifts").
-#[derive(Debug, Clone)]
+/// One training: a recipe trained from a seed on a split, under a name
+/// that finds it again ("cnn-seed-2", "tuned-mlp-ablation-without-random-shifts").
+/// It is identified by what it is, not by the experiment that needs it:
+/// experiments that declare the same training share it.
+#[derive(Debug, Clone, Serialize)]
 pub struct Training {
+    #[serde(skip)]
     pub name: String,
     pub recipe: Recipe,
     pub seed: u64,
     /// Trains on this many of the training images, drawn at random with
     /// the seed (all of them where `None`).
     pub images: Option<usize>,
+    /// Validates on these images held out of the training images, or on
+    /// the test images where `None`.
+    pub holdout: Option<Holdout>,
 }
 
 impl Training {
     /// Named after `label` (see `checkpoint::name`).
-    pub fn new(label: &str, recipe: &Recipe, seed: u64) -> Training {
-        Training { name: checkpoint::name(label), recipe: recipe.clone(), seed, images: None }
+    pub fn new(label: &str, recipe: &Recipe, seed: u64, holdout: Option<Holdout>) -> Training {
+        Training { name: checkpoint::name(label), recipe: recipe.clone(), seed, images: None, holdout }
     }
 
     /// The same training on `images` of the training images.
@@ -266,7 +294,16 @@ impl Training {
     }
 
     pub fn unit(&self) -> Unit {
-        Unit { name: self.name.clone(), epochs: self.recipe.epochs }
+        Unit {
+            name: self.name.clone(),
+            epochs: self.recipe.epochs,
+            made_by: MadeBy::Itself {
+                what: serde_json::to_value(self).expect("a training is plain data"),
+                seed: self.seed,
+                precision: self.recipe.network.precision(),
+                source_file: file!(),
+            },
+        }
     }
 }
 
@@ -298,6 +335,13 @@ pub fn train_all(
 /// `training` as one of `parts`, with its weights: from its checkpoint, or
 /// trained on `data`; `None` where it is another job's.
 pub fn train_kept(training: &Training, data: &Splits, progress: &ProgressBar, parts: &Parts) -> anyhow::Result<Option<Done>> {
+    anyhow::ensure!(
+        training.holdout == data.holdout,
+        "{}: declared to validate on {:?} but given the split {:?}",
+        training.name,
+        training.holdout,
+        data.holdout
+    );
     match parts.lookup(&training.name) {
         Lookup::Kept(kept) => {
             let (mut vs, model) = build(&training.recipe, data.train.0.device());
@@ -342,7 +386,7 @@ mod tests {
     #[test]
     fn a_training_subset_is_drawn_from_its_seed_and_leaves_the_other_splits_alone() {
         let pair = |n: i64| (Tensor::arange(2 * n, tch::kind::FLOAT_CPU).view([n, 2]), Tensor::arange(n, tch::kind::INT64_CPU));
-        let splits = Splits { train: pair(10), validation: pair(3), test: pair(4) };
+        let splits = Splits { train: pair(10), validation: pair(3), test: pair(4), holdout: None };
         let subset = splits.with_train_subset(4, 9);
         let labels = Vec::<i64>::try_from(&subset.train.1).unwrap();
         assert_eq!(labels.len(), 4);

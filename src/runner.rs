@@ -1,5 +1,8 @@
 //! Runs the experiments a command selects: each one's result comes from the
 //! cache when its key matches, otherwise it is computed and stored at once.
+//! Owns the trainings the experiments declare: keys each by what produces
+//! it, so that one declared by several experiments trains once and serves
+//! them all, and keeps each as it finishes.
 //! Hands the report plain values: each result with its config and what
 //! names it; the report draws the figures from those (`crate::figures`).
 
@@ -11,7 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tch::Device;
 
 use crate::cache::{self, Cache, Entry, KeyInputs, Machine};
-use crate::checkpoint::Incomplete;
+use crate::checkpoint::{Incomplete, MadeBy, Unit};
 use crate::code;
 use crate::data::Mnist;
 use crate::experiment::{AnyExperiment, Context};
@@ -47,15 +50,34 @@ impl Plan {
     /// when it is empty) may run.
     pub fn new(profile: Profile, master_seed: u64, precision: Chosen, only: &[String]) -> anyhow::Result<Plan> {
         let experiments = experiments::all(profile, precision.precision);
-        for e in &experiments {
+        let plan = Plan { profile, master_seed, precision, experiments, only: only.to_vec() };
+        let mut declared: BTreeMap<String, (&str, KeyInputs)> = BTreeMap::new();
+        for e in &plan.experiments {
             e.check().with_context(|| format!("profile {}", profile.name()))?;
             // Two trainings of one name would share a checkpoint.
-            let names: Vec<String> = e.trainings(seed::derive(master_seed, e.id())).into_iter().map(|t| t.name).collect();
+            let trainings = plan.trainings_of(e.as_ref(), "any data");
+            let names: Vec<&String> = trainings.iter().map(|(t, _)| &t.name).collect();
             if let Some(twice) = names.iter().enumerate().find_map(|(i, n)| names[..i].contains(n).then_some(n)) {
                 bail!("{}: two of its trainings are named `{twice}`; each needs a name of its own", e.id());
             }
+            // A training two experiments declare is one: the same inputs.
+            for (training, inputs) in trainings {
+                match declared.get(&training.name) {
+                    Some((first, earlier)) if earlier.key() != inputs.key() => bail!(
+                        "{} and {first} both declare a training `{}` but train it differently ({}); give one of them another name",
+                        e.id(),
+                        training.name,
+                        inputs.differences(earlier).join("; ")
+                    ),
+                    Some(_) => {}
+                    None => {
+                        declared.insert(training.name, (e.id(), inputs));
+                    }
+                }
+            }
         }
-        for unit in only {
+        let experiments = &plan.experiments;
+        for unit in &plan.only {
             let (id, training) = match unit.split_once('/') {
                 Some((id, name)) => (id, Some(name)),
                 None => (unit.as_str(), None),
@@ -65,14 +87,65 @@ impl Plan {
                 bail!("--only: no experiment `{id}`; the experiments are: {}", known.join(", "));
             };
             if let Some(name) = training {
-                let names: Vec<String> = e.trainings(seed::derive(master_seed, id)).into_iter().map(|t| t.name).collect();
+                let names: Vec<String> =
+                    e.trainings(seed::derive(master_seed, id), shared_seed(master_seed)).into_iter().map(|t| t.name).collect();
                 if !names.iter().any(|n| n == name) {
                     let known = if names.is_empty() { "none: it runs as one unit".to_owned() } else { names.join(", ") };
                     bail!("--only: `{id}` has no training `{name}`; its trainings are: {known}");
                 }
             }
         }
-        Ok(Plan { profile, master_seed, precision, experiments, only: only.to_vec() })
+        Ok(plan)
+    }
+
+    /// The seed of what experiments share (see `Context::shared_seed`).
+    pub fn shared_seed(&self) -> u64 {
+        shared_seed(self.master_seed)
+    }
+
+    /// The trainings `e` declares, each with what produces it: a shared
+    /// training's own recipe, seed, split, data and code; a part's
+    /// experiment inputs under the id `EXPERIMENT/NAME`.
+    pub fn trainings_of(&self, e: &dyn AnyExperiment, data_fingerprint: &str) -> Vec<(Unit, KeyInputs)> {
+        let experiment = self.inputs_of(e, data_fingerprint);
+        e.trainings(self.seed_of(e), self.shared_seed())
+            .into_iter()
+            .map(|unit| {
+                let inputs = match &unit.made_by {
+                    MadeBy::Experiment => KeyInputs { id: format!("{}/{}", e.id(), unit.name), ..experiment.clone() },
+                    MadeBy::Itself { what, seed, precision, source_file } => KeyInputs {
+                        id: unit.name.clone(),
+                        version: 1,
+                        config: serde_json::json!({
+                            "training": what,
+                            "data": {
+                                "train_images": self.profile.train_images(),
+                                "test_images": self.profile.test_images(),
+                                "subset_seed": self.subset_seed(),
+                            },
+                        }),
+                        precision: *precision,
+                        seed: *seed,
+                        data_fingerprint: data_fingerprint.to_owned(),
+                        code: code::fingerprint(source_file),
+                        tch: experiment.tch.clone(),
+                        libtorch: experiment.libtorch.clone(),
+                    },
+                };
+                (unit, inputs)
+            })
+            .collect()
+    }
+
+    /// The names of the trainings that an experiment before `e` in the
+    /// plan declares too: `e` reuses them.
+    pub fn declared_before(&self, e: &dyn AnyExperiment) -> Vec<String> {
+        self.experiments
+            .iter()
+            .take_while(|earlier| earlier.id() != e.id())
+            .flat_map(|earlier| earlier.trainings(self.seed_of(earlier.as_ref()), self.shared_seed()))
+            .map(|unit| unit.name)
+            .collect()
     }
 
     /// Whether `--only` selected `e`, or some of its trainings.
@@ -117,10 +190,13 @@ impl Plan {
         self.inputs_of(e, data_fingerprint).key()
     }
 
+    fn subset_seed(&self) -> u64 {
+        seed::derive(self.master_seed, "data-subset")
+    }
+
     /// The data set reduced to the profile's subset, drawn from the master seed.
     pub fn data_for(&self, full: &Mnist) -> Mnist {
-        let subset_seed = seed::derive(self.master_seed, "data-subset");
-        full.subset(self.profile.train_images(), self.profile.test_images(), subset_seed)
+        full.subset(self.profile.train_images(), self.profile.test_images(), self.subset_seed())
     }
 
     /// Results of the selected experiments, computing those not cached (all
@@ -150,16 +226,18 @@ impl Plan {
                 continue;
             }
             let seed = self.seed_of(e.as_ref());
+            let declared: Vec<(String, KeyInputs)> =
+                self.trainings_of(e.as_ref(), fingerprint).into_iter().map(|(unit, inputs)| (unit.name, inputs)).collect();
             let wanted = match mode {
                 Mode::Train { .. } if selected => self.wanted_trainings(e.as_ref()),
-                Mode::Assemble if !e.trainings(seed).is_empty() => Some(Vec::new()),
+                Mode::Assemble if !declared.is_empty() => Some(Vec::new()),
                 _ => continue,
             };
             let progress = progress_bar(e.id());
             let start = Instant::now();
             let machine = Machine::here(device);
-            let checkpoints = cache.trainings(&inputs, !force, wanted, machine.clone());
-            let ctx = Context { data: &data, device, seed, progress: &progress, checkpoints: &checkpoints };
+            let checkpoints = cache.trainings(&declared, !force, wanted, machine.clone());
+            let ctx = Context { data: &data, device, seed, shared_seed: self.shared_seed(), progress: &progress, checkpoints: &checkpoints };
             let result = match e.run(&ctx) {
                 Ok(result) => result,
                 Err(err) => match err.downcast_ref::<Incomplete>() {
@@ -184,13 +262,18 @@ impl Plan {
             let resumed = checkpoints.resumed();
             // Where trainings came from machines of other classes, the result
             // is of no one class: it names them all, and `verify` expects no bit-identity.
-            let mut classes = resumed.cpu_classes.clone();
+            let mut classes: std::collections::BTreeSet<String> = resumed.iter().map(|r| r.cpu_class.clone()).collect();
             classes.insert(machine.cpu_class.clone());
             let cpu_class = classes.into_iter().collect::<Vec<_>>().join(" + ");
+            // Its own trainings count in its time; those an earlier
+            // experiment of the plan trains count in that one's.
+            let reused_from_earlier = self.declared_before(e.as_ref());
+            let (shared, own): (Vec<_>, Vec<_>) = resumed.iter().partition(|r| reused_from_earlier.contains(&r.name));
+            let own_seconds: f64 = own.iter().map(|r| r.wall_seconds).sum();
             let entry = Entry {
                 inputs,
                 key,
-                wall_seconds: start.elapsed().as_secs_f64() + resumed.wall_seconds,
+                wall_seconds: start.elapsed().as_secs_f64() + own_seconds,
                 device: machine.device,
                 threads: machine.threads,
                 cpu_class,
@@ -202,15 +285,15 @@ impl Plan {
             e.check_result(&entry.result)
                 .with_context(|| format!("{}: its result is not a valid output of this experiment, so it was not cached", e.id()))?;
             let path = cache.store(&entry)?;
-            cache.remove_trainings(e.id());
-            let resumed = match resumed.trainings {
-                0 => String::new(),
-                n => format!(
-                    " ({n} of {} trainings from checkpoints, {:.1} s when they trained)",
-                    e.trainings(seed).len(),
-                    resumed.wall_seconds
-                ),
-            };
+            let mut from_cache = Vec::new();
+            if !own.is_empty() {
+                from_cache.push(format!("{} of {} trainings kept from before, {own_seconds:.1} s when they trained", own.len(), declared.len()));
+            }
+            if !shared.is_empty() {
+                let names: Vec<&str> = shared.iter().map(|r| r.name.as_str()).collect();
+                from_cache.push(format!("{} reused from earlier experiments: {}", shared.len(), names.join(", ")));
+            }
+            let resumed = if from_cache.is_empty() { String::new() } else { format!(" ({})", from_cache.join("; ")) };
             eprintln!("{:<24} ran in {:.1} s{resumed} -> {}", e.id(), start.elapsed().as_secs_f64(), path.display());
             results.insert(e.id().to_owned(), entry);
         }
@@ -294,6 +377,11 @@ pub struct Computed {
     pub entry: Entry,
 }
 
+/// The seed of what experiments share, from the master seed.
+fn shared_seed(master_seed: u64) -> u64 {
+    seed::derive(master_seed, "shared")
+}
+
 fn progress_bar(id: &str) -> ProgressBar {
     let bar = ProgressBar::new(0).with_prefix(id.to_owned());
     bar.set_style(
@@ -331,11 +419,40 @@ mod tests {
         for profile in [Profile::Full, Profile::Quick, Profile::Smoke] {
             for precision in [Precision::Float32, Precision::BFloat16] {
                 let chosen = Chosen { precision, requested: "test".into(), reason: "test".into() };
-                let plan = Plan::new(profile, 1, chosen, &["q3_cnn/seed-1".into()]).unwrap();
-                let units: usize = plan.experiments.iter().map(|e| e.trainings(plan.seed_of(e.as_ref())).len()).sum();
+                let plan = Plan::new(profile, 1, chosen, &["q3_cnn/cnn-seed-1".into()]).unwrap();
+                let units: usize = plan.experiments.iter().map(|e| plan.trainings_of(e.as_ref(), "data").len()).sum();
                 assert!(units >= 20, "{}: {units} trainings", profile.name());
             }
         }
+    }
+
+    #[test]
+    fn a_training_two_experiments_declare_is_one_training_with_one_key() {
+        let chosen = Chosen { precision: Precision::Float32, requested: "auto".into(), reason: "test".into() };
+        let plan = Plan::new(Profile::Smoke, 1, chosen, &[]).unwrap();
+        let of = |id: &str| {
+            let e = plan.experiments.iter().find(|e| e.id() == id).unwrap();
+            plan.trainings_of(e.as_ref(), "data").into_iter().map(|(u, inputs)| (u.name, inputs.key())).collect::<BTreeMap<_, _>>()
+        };
+        let (tuned, cnn, q4) = (of("q2_tuned_mlp"), of("q3_cnn"), of("q4_denoising_autoencoder"));
+        assert_eq!(cnn["tuned-mlp-seed-1"], tuned["tuned-mlp-seed-1"], "question 3 reuses question 2 D's first seed");
+        for seed in ["tuned-mlp-seed-1", "tuned-mlp-seed-2"] {
+            assert_eq!(q4[seed], tuned[seed], "question 4's candidates are question 2 D's models");
+        }
+        for seed in ["cnn-seed-1", "cnn-seed-2"] {
+            assert_eq!(q4[seed], cnn[seed], "and question 3's");
+        }
+        assert!(!q4.contains_key("classifier"), "question 4 trains no classifier of its own");
+        // Declared by its experiment, its own part is keyed by that experiment.
+        let reference = plan.experiments.iter().find(|e| e.id() == "q4_denoising_autoencoder").unwrap();
+        let (_, autoencoder) = plan.trainings_of(reference.as_ref(), "data").into_iter().next().unwrap();
+        assert_eq!(autoencoder.id, "q4_denoising_autoencoder/autoencoder");
+        // Another seed is another training.
+        let chosen = Chosen { precision: Precision::Float32, requested: "auto".into(), reason: "test".into() };
+        let other = Plan::new(Profile::Smoke, 2, chosen, &[]).unwrap();
+        let e = other.experiments.iter().find(|e| e.id() == "q3_cnn").unwrap();
+        let keys: BTreeMap<String, String> = other.trainings_of(e.as_ref(), "data").into_iter().map(|(u, i)| (u.name, i.key())).collect();
+        assert_ne!(keys["cnn-seed-1"], cnn["cnn-seed-1"]);
     }
 
     #[test]

@@ -2,13 +2,15 @@
 //! training images less a held-out validation split, each model tested
 //! once, and variants of it compared with it on the validation split only.
 //! A study is designed as a list of independent trainings, so that each can
-//! be kept on its own (and run by a job of its own), then assembled.
+//! be kept on its own (and run by a job of its own), then assembled. Its
+//! trainings are named after the study and drawn from the run's shared
+//! seed, so that another experiment can declare and reuse them.
 
 use serde::{Deserialize, Serialize};
 
 use crate::models::LayerSummary;
 use crate::profile::at_least_one;
-use crate::recipe::{self, Done, Recipe, Splits, Trained, Training};
+use crate::recipe::{self, Done, Holdout, Recipe, Splits, Trained, Training};
 use crate::seed;
 use crate::stats::mean_std;
 use crate::train::History;
@@ -84,6 +86,8 @@ impl Variant {
 /// (all where `None`) and from the first replicate's seed.
 #[derive(Debug, Clone, Copy)]
 pub struct Design<'a> {
+    /// What the study is of ("cnn"): its trainings' names start with it.
+    pub label: &'a str,
     pub chosen: &'a Recipe,
     pub replicates: usize,
     pub variants: &'a [Variant],
@@ -93,13 +97,14 @@ pub struct Design<'a> {
 
 impl<'a> Design<'a> {
     pub fn new(
+        label: &'a str,
         chosen: &'a Recipe,
         replicates: usize,
         variants: &'a [Variant],
         ablation_epochs: usize,
         ablation_images: Option<usize>,
     ) -> Design<'a> {
-        Design { chosen, replicates, variants, ablation_epochs, ablation_images }
+        Design { label, chosen, replicates, variants, ablation_epochs, ablation_images }
     }
 
     /// Images passed through the networks in training, over every epoch of
@@ -135,23 +140,18 @@ impl<'a> Design<'a> {
         }
     }
 
-    /// The seed of replicate `r`, derived from the study's `seed`; the
-    /// ablation trains from the first's.
-    pub fn replicate_seed(seed: u64, r: usize) -> u64 {
-        seed::derive(seed, &format!("replicate-{r}"))
-    }
-
     /// Every training of the study, in the order `assemble` takes them:
     /// the replicates, the ablation's baseline where it is a run of its
-    /// own, then the variants.
-    pub fn trainings(&self, seed: u64) -> Vec<Training> {
-        let first_seed = Self::replicate_seed(seed, 0);
-        let replicates =
-            (0..self.replicates).map(|r| Training::new(&format!("seed {}", r + 1), self.chosen, Self::replicate_seed(seed, r)));
-        let baseline = self
-            .retrains_baseline()
-            .then(|| Training::new("ablation chosen recipe", &Recipe { epochs: self.ablation_epochs, ..self.chosen.clone() }, first_seed));
-        let variants = self.variants.iter().map(|v| Training::new(&format!("ablation {}", v.name), &v.recipe, first_seed));
+    /// own, then the variants; all validated on `holdout`.
+    pub fn trainings(&self, shared_seed: u64, holdout: Holdout) -> Vec<Training> {
+        let replicates = (0..self.replicates).map(|r| replicate(self.label, self.chosen, r, shared_seed, holdout));
+        let first_seed = replicate_seed(self.label, 0, shared_seed);
+        let named = |what: &str| format!("{} ablation {what}", self.label);
+        let baseline = self.retrains_baseline().then(|| {
+            let short = Recipe { epochs: self.ablation_epochs, ..self.chosen.clone() };
+            Training::new(&named("chosen recipe"), &short, first_seed, Some(holdout))
+        });
+        let variants = self.variants.iter().map(|v| Training::new(&named(&v.name), &v.recipe, first_seed, Some(holdout)));
         let ablation = baseline.into_iter().chain(variants).map(|t| t.on_images(self.ablation_images));
         replicates.chain(ablation).collect()
     }
@@ -160,7 +160,7 @@ impl<'a> Design<'a> {
     /// `trainings(seed)`: each replicate tested once, each variant compared
     /// with the chosen recipe on the validation split. Returns the first
     /// replicate's model with the study.
-    pub fn assemble(&self, seed: u64, done: Vec<Done>, data: &Splits) -> anyhow::Result<(Trained, Study)> {
+    pub fn assemble(&self, shared_seed: u64, done: Vec<Done>, data: &Splits) -> anyhow::Result<(Trained, Study)> {
         self.check()?;
         let expected = self.replicates + usize::from(self.retrains_baseline()) + self.variants.len();
         anyhow::ensure!(done.len() == expected, "a study of {expected} trainings was given {}", done.len());
@@ -170,7 +170,7 @@ impl<'a> Design<'a> {
         let mut replicates_seconds = 0.0;
         for (r, replicate) in done.by_ref().take(self.replicates).enumerate() {
             runs.push(Replicate {
-                seed: Self::replicate_seed(seed, r),
+                seed: replicate_seed(self.label, r, shared_seed),
                 test_accuracy: recipe::test_accuracy(&replicate.model, data),
                 seconds_per_epoch: replicate.history.seconds_per_epoch(),
                 history: replicate.history,
@@ -207,6 +207,18 @@ impl<'a> Design<'a> {
     }
 }
 
+/// The seed of replicate `r` of the study of `label`, drawn from the run's
+/// shared seed; the ablation trains from the first's.
+pub fn replicate_seed(label: &str, r: usize, shared_seed: u64) -> u64 {
+    seed::derive(seed::derive(shared_seed, label), &format!("replicate-{r}"))
+}
+
+/// Replicate `r` of the study of `label` that trains `chosen`: the
+/// training another experiment declares to reuse that model.
+pub fn replicate(label: &str, chosen: &Recipe, r: usize, shared_seed: u64, holdout: Holdout) -> Training {
+    Training::new(&format!("{label} seed {}", r + 1), chosen, replicate_seed(label, r, shared_seed), Some(holdout))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,15 +229,17 @@ mod tests {
     fn an_ablation_on_fewer_images_trains_its_baseline_on_them_too_and_costs_less() {
         let chosen = networks::wide_mlp(Precision::Float32, 4);
         let variants = [Variant::new("slower", Recipe { learning_rate: 0.01, ..chosen.clone() })];
-        let every_image = Design { chosen: &chosen, replicates: 2, variants: &variants, ablation_epochs: 4, ablation_images: None };
-        let trainings = |d: &Design| d.trainings(1).into_iter().map(|t| (t.name, t.images)).collect::<Vec<_>>();
+        let every_image =
+            Design { label: "mlp", chosen: &chosen, replicates: 2, variants: &variants, ablation_epochs: 4, ablation_images: None };
+        let holdout = Holdout { images: 100, seed: 3 };
+        let trainings = |d: &Design| d.trainings(1, holdout).into_iter().map(|t| (t.name, t.images)).collect::<Vec<_>>();
         let named = |list: &[(&str, Option<usize>)]| list.iter().map(|&(n, i)| (n.to_owned(), i)).collect::<Vec<_>>();
-        assert_eq!(trainings(&every_image), named(&[("seed-1", None), ("seed-2", None), ("ablation-slower", None)]));
+        assert_eq!(trainings(&every_image), named(&[("mlp-seed-1", None), ("mlp-seed-2", None), ("mlp-ablation-slower", None)]));
         assert_eq!(every_image.training_images(1_000), 2 * 4 * 1_000 + 4 * 1_000);
         let fewer = Design { ablation_images: Some(300), ..every_image };
         assert_eq!(
             trainings(&fewer),
-            named(&[("seed-1", None), ("seed-2", None), ("ablation-chosen-recipe", Some(300)), ("ablation-slower", Some(300))])
+            named(&[("mlp-seed-1", None), ("mlp-seed-2", None), ("mlp-ablation-chosen-recipe", Some(300)), ("mlp-ablation-slower", Some(300))])
         );
         assert_eq!(fewer.training_images(1_000), 2 * 4 * 1_000 + 2 * 4 * 300);
         assert_eq!(fewer.training_images(200), 2 * 4 * 200 + 2 * 4 * 200, "never more images than the split holds");

@@ -225,7 +225,7 @@ fn width_part(width: i64) -> String {
 
 impl Config {
     fn units(&self) -> Vec<Unit> {
-        let unit = |name: &str, epochs| Unit { name: name.to_owned(), epochs };
+        let unit = Unit::part;
         let widths = self.widths.iter().map(|&w| unit(&width_part(w), self.epochs));
         std::iter::once(unit(LEARNING_RATE, self.epochs))
             .chain(widths)
@@ -299,7 +299,7 @@ impl Experiment for EarlierEdition {
         at_least_one(c.l2_factors.len(), "L2 factors")
     }
 
-    fn trainings(&self, _seed: u64) -> Vec<Unit> {
+    fn trainings(&self, _seed: u64, _shared_seed: u64) -> Vec<Unit> {
         self.0.units()
     }
 
@@ -337,7 +337,7 @@ mod tests {
         let data = Mnist::load_embedded().unwrap().subset(Profile::Smoke.train_images(), Profile::Smoke.test_images(), 1);
         let progress = ProgressBar::hidden();
         let ctx =
-            Context { data: &data, device: tch::Device::Cpu, seed: 5, progress: &progress, checkpoints: &crate::checkpoint::NoCheckpoints };
+            Context { data: &data, device: tch::Device::Cpu, seed: 5, shared_seed: 6, progress: &progress, checkpoints: &crate::checkpoint::NoCheckpoints };
         let o = experiment.run(&ctx).unwrap();
         let accuracy = |a: f64| (0.0..=1.0).contains(&a);
         assert_eq!(o.learning_rate.rows.len(), c.learning_rates.len());
@@ -370,7 +370,7 @@ mod tests {
         let splits = Splits::validated_on_test(&data.train, &data.test, tch::Device::Cpu);
         let progress = ProgressBar::hidden();
         let ctx =
-            Context { data: &data, device: tch::Device::Cpu, seed: 5, progress: &progress, checkpoints: &crate::checkpoint::NoCheckpoints };
+            Context { data: &data, device: tch::Device::Cpu, seed: 5, shared_seed: 6, progress: &progress, checkpoints: &crate::checkpoint::NoCheckpoints };
         let together =
             train(&c, &splits, &ctx, &Batch { hidden: 20, epochs: 1, seeds: &[9], rates: &[0.01, 0.5], l2: &[0.0, 0.0], noise: None })
                 .unwrap();

@@ -12,7 +12,7 @@ use crate::models::batched_mlp::BatchedMlp;
 use crate::networks;
 use crate::precision::Precision;
 use crate::profile::{Profile, at_least_one};
-use crate::recipe::{self, Network, Optimiser, Recipe, Splits, Training};
+use crate::recipe::{self, Holdout, Network, Recipe, Splits, Training};
 use crate::seed;
 use crate::stats::{mean_std, paired_t};
 use crate::study::{Design, Study, Variant};
@@ -340,30 +340,24 @@ pub struct TunedConfig {
 
 impl TunedConfig {
     fn design(&self) -> Design<'_> {
-        Design::new(&self.chosen, self.replicates, &self.variants, self.ablation_epochs, self.ablation_images)
+        Design::new(networks::TUNED_MLP_STUDY, &self.chosen, self.replicates, &self.variants, self.ablation_epochs, self.ablation_images)
+    }
+
+    fn trainings(&self, shared_seed: u64) -> Vec<Training> {
+        self.design().trainings(shared_seed, Holdout::shared(self.validation_images, shared_seed))
     }
 }
 
 /// Question 2 D, "the best validation accuracy you can achieve": the same
-/// 784-500-300-10 network with Nesterov momentum, a one-cycle learning rate
-/// and random shifts, rotations, scalings and elastic bends, every choice
-/// made on a validation split held out of the training images (dropout lost
-/// there), the test set used once per model.
+/// 784-500-300-10 network trained by `networks::tuned_wide_mlp`, every
+/// choice made on the run's validation split, the test set used once per
+/// model. Questions 3 and 4 reuse its replicates.
 pub struct TunedMlp(TunedConfig);
 
 impl TunedMlp {
     pub fn new(profile: Profile, precision: Precision) -> Self {
         let notebook = networks::wide_mlp(precision, profile.epochs(40));
-        let chosen = Recipe {
-            optimiser: Optimiser::Sgd { momentum: 0.9 },
-            learning_rate: 0.05,
-            one_cycle: true,
-            max_shift: 2,
-            max_rotation: 10.0,
-            max_scale: 0.1,
-            max_elastic: 1.5,
-            ..notebook.clone()
-        };
+        let chosen = networks::tuned_wide_mlp(precision, profile.epochs(40));
         let ablation_epochs = profile.epochs(10);
         let short = Recipe { epochs: ablation_epochs, ..chosen.clone() };
         let with_dropout = Network::Mlp { hidden: vec![500, 300], dropout: 0.2, precision };
@@ -383,7 +377,7 @@ impl TunedMlp {
             ablation_epochs,
             ablation_images: Some(profile.train_images() / 3),
             variants,
-            validation_images: profile.train_images() / 12,
+            validation_images: profile.validation_images(),
             train_images: profile.train_images(),
             test_images: profile.test_images(),
         })
@@ -413,15 +407,14 @@ impl Experiment for TunedMlp {
         at_least_one(self.0.validation_images, "the number of validation images")?;
         self.0.design().check()
     }
-    fn trainings(&self, seed: u64) -> Vec<Unit> {
-        self.0.design().trainings(seed).iter().map(Training::unit).collect()
+    fn trainings(&self, _seed: u64, shared_seed: u64) -> Vec<Unit> {
+        self.0.trainings(shared_seed).iter().map(Training::unit).collect()
     }
     fn run(&self, ctx: &Context) -> anyhow::Result<Study> {
         let c = &self.0;
-        let (train, validation) = ctx.data.train.hold_out(c.validation_images, seed::derive(ctx.seed, "validation"));
-        let splits = Splits::new(&train, &validation, &ctx.data.test, ctx.device);
-        let done = recipe::train_all(&c.design().trainings(ctx.seed), &splits, ctx.progress, ctx.checkpoints)?;
-        let (_, study) = c.design().assemble(ctx.seed, done, &splits)?;
+        let splits = Splits::held_out(ctx.data, Holdout::shared(c.validation_images, ctx.shared_seed), ctx.device);
+        let done = recipe::train_all(&c.trainings(ctx.shared_seed), &splits, ctx.progress, ctx.checkpoints)?;
+        let (_, study) = c.design().assemble(ctx.shared_seed, done, &splits)?;
         ctx.progress.finish_and_clear();
         Ok(study)
     }
@@ -441,7 +434,14 @@ mod tests {
         let data = Mnist::load_embedded().unwrap().subset(512, 256, 3);
         let progress = ProgressBar::hidden();
         let ctx =
-            Context { data: &data, device: Device::Cpu, seed: 11, progress: &progress, checkpoints: &crate::checkpoint::NoCheckpoints };
+            Context {
+            data: &data,
+            device: Device::Cpu,
+            seed: 11,
+            shared_seed: 12,
+            progress: &progress,
+            checkpoints: &crate::checkpoint::NoCheckpoints,
+        };
         let config = |precision| SweepConfig {
             recipe: Recipe { batch_size: 64, ..networks::notebook_training(precision, &[32, 16], 2) },
             decay_factors: decay_factors.to_vec(),
@@ -525,10 +525,10 @@ mod tests {
         let progress = ProgressBar::hidden();
         let tuned = TunedMlp::new(Profile::Smoke, Precision::Float32);
         let run = |checkpoints: &dyn Checkpoints| {
-            let ctx = Context { data: &data, device: Device::Cpu, seed: 7, progress: &progress, checkpoints };
+            let ctx = Context { data: &data, device: Device::Cpu, seed: 7, shared_seed: 8, progress: &progress, checkpoints };
             Experiment::run(&tuned, &ctx)
         };
-        let names: Vec<String> = Experiment::trainings(&tuned, 7).into_iter().map(|t| t.name).collect();
+        let names: Vec<String> = Experiment::trainings(&tuned, 7, 8).into_iter().map(|t| t.name).collect();
         assert!(names.len() >= 3, "{names:?}");
         let memory = Memory { kill_after: Some(1), ..Memory::default() };
         assert_eq!(run(&memory).unwrap_err().to_string(), "killed");

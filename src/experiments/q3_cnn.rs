@@ -4,7 +4,7 @@
 //! the validation split; the confusion matrix and the misclassified test
 //! digits. B: parameters and training FLOPs against the MLPs, accuracy on
 //! shifted test images, the first layer's filters and one digit's feature
-//! maps.
+//! maps. Its MLP is question 2 D's tuned network, reused, not retrained.
 
 use serde::{Deserialize, Serialize};
 use tch::nn::ModuleT;
@@ -18,10 +18,10 @@ use crate::models::cnn::{Cnn, CnnConfig};
 use crate::networks;
 use crate::precision::Precision;
 use crate::profile::{Profile, at_least_one};
-use crate::recipe::{self, Network, Recipe, Splits, Trained, Training};
+use crate::recipe::{self, Holdout, Network, Recipe, Splits, Trained, Training};
 use crate::seed;
 use crate::shift::{self, DIRECTIONS};
-use crate::study::{Design, Study, ValidationRow, Variant};
+use crate::study::{self, Design, Study, ValidationRow, Variant};
 use crate::train::{self, Batches, History};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -39,7 +39,8 @@ pub struct Config {
     pub variants: Vec<Variant>,
     /// The speed reference: Keras's MNIST example network.
     pub reference: Recipe,
-    /// The MLP of question 2 D, for the translation test and the cost table.
+    /// Question 2 D's tuned MLP, for the translation test and the cost
+    /// table: its first replicate, the model question 2 D trained.
     pub wide_mlp: Recipe,
     /// The notebook's MLP of question 2 A-C, for the cost table.
     pub notebook_mlp: Recipe,
@@ -162,9 +163,9 @@ impl ConvolutionalNetwork {
             ablation_images: Some(profile.train_images() / 3),
             variants,
             reference: networks::reference_cnn(precision, profile.epochs(6)),
-            wide_mlp: networks::wide_mlp(precision, profile.epochs(40)),
+            wide_mlp: networks::tuned_wide_mlp(precision, profile.epochs(40)),
             notebook_mlp: networks::notebook_mlp(profile.epochs(10)),
-            validation_images: profile.train_images() / 12,
+            validation_images: profile.validation_images(),
             max_test_shift: shift::MAX_SHIFT,
             shown_misclassified: 48,
             train_images: profile.train_images(),
@@ -249,15 +250,21 @@ fn cost(model: &str, recipe: &Recipe, images: usize, measured: Option<(&History,
 
 impl Config {
     fn design(&self) -> Design<'_> {
-        Design::new(&self.chosen, self.replicates, &self.variants, self.ablation_epochs, self.ablation_images)
+        Design::new(networks::CNN_STUDY, &self.chosen, self.replicates, &self.variants, self.ablation_epochs, self.ablation_images)
+    }
+
+    fn holdout(&self, shared_seed: u64) -> Holdout {
+        Holdout::shared(self.validation_images, shared_seed)
     }
 
     /// The study's trainings, then the reference CNN from the first
-    /// replicate's seed and question 2 D's MLP.
-    fn trainings(&self, seed: u64) -> Vec<Training> {
-        let mut trainings = self.design().trainings(seed);
-        trainings.push(Training::new("reference cnn", &self.reference, Design::replicate_seed(seed, 0)));
-        trainings.push(Training::new("mlp 500 300", &self.wide_mlp, seed::derive(seed, "mlp")));
+    /// replicate's seed, then question 2 D's tuned MLP (its first replicate).
+    fn trainings(&self, shared_seed: u64) -> Vec<Training> {
+        let holdout = self.holdout(shared_seed);
+        let mut trainings = self.design().trainings(shared_seed, holdout);
+        let first_seed = study::replicate_seed(networks::CNN_STUDY, 0, shared_seed);
+        trainings.push(Training::new("reference cnn", &self.reference, first_seed, Some(holdout)));
+        trainings.push(study::replicate(networks::TUNED_MLP_STUDY, &self.wide_mlp, 0, shared_seed, holdout));
         trainings
     }
 }
@@ -286,19 +293,18 @@ fn first_layer(cnn: &Cnn, data: &Splits, test: &Split) -> anyhow::Result<FirstLa
 }
 
 pub fn run(c: &Config, ctx: &Context) -> anyhow::Result<Output> {
-    let (train_split, validation_split) = ctx.data.train.hold_out(c.validation_images, seed::derive(ctx.seed, "validation"));
-    let data = Splits::new(&train_split, &validation_split, &ctx.data.test, ctx.device);
-    let train_images = train_split.len();
-    let mut done = recipe::train_all(&c.trainings(ctx.seed), &data, ctx.progress, ctx.checkpoints)?;
+    let data = Splits::held_out(ctx.data, c.holdout(ctx.shared_seed), ctx.device);
+    let train_images = data.train.1.size()[0] as usize;
+    let mut done = recipe::train_all(&c.trainings(ctx.shared_seed), &data, ctx.progress, ctx.checkpoints)?;
     let (Some(wide_mlp), Some(reference)) = (done.pop(), done.pop()) else { unreachable!("the last two trainings are the others") };
-    let (chosen, study) = c.design().assemble(ctx.seed, done, &data)?;
+    let (chosen, study) = c.design().assemble(ctx.shared_seed, done, &data)?;
     let Trained::Cnn(cnn) = chosen else { anyhow::bail!("question 3's chosen recipe must be a CNN") };
     ctx.progress.set_message("measuring translation robustness");
     let reference_test_accuracy = recipe::test_accuracy(&reference.model, &data);
     let wide_mlp_test_accuracy = recipe::test_accuracy(&wide_mlp.model, &data);
     let costs = Costs {
         notebook_mlp: cost("MLP 64-64 (Q2 A-C)", &c.notebook_mlp, train_images, None),
-        wide_mlp: cost("MLP 500-300 (Q2 D)", &c.wide_mlp, train_images, Some((&wide_mlp.history, wide_mlp_test_accuracy))),
+        wide_mlp: cost("tuned MLP 500-300 (Q2 D)", &c.wide_mlp, train_images, Some((&wide_mlp.history, wide_mlp_test_accuracy))),
         reference_cnn: cost("reference CNN", &c.reference, train_images, Some((&reference.history, reference_test_accuracy))),
         chosen_cnn: Cost {
             seconds_per_epoch: Some(study.replicates[0].seconds_per_epoch),
@@ -310,7 +316,7 @@ pub fn run(c: &Config, ctx: &Context) -> anyhow::Result<Output> {
     let translation = Translations {
         chosen_cnn: translation("chosen CNN", &cnn, &data.test, &parts, c.max_test_shift),
         reference_cnn: translation("reference CNN (trained without shifts)", &reference.model, &data.test, &parts, c.max_test_shift),
-        wide_mlp: translation("MLP 500-300", &wide_mlp.model, &data.test, &parts, c.max_test_shift),
+        wide_mlp: translation("tuned MLP 500-300 (Q2 D)", &wide_mlp.model, &data.test, &parts, c.max_test_shift),
     };
     let output = Output {
         reference: ValidationRow::new("reference network (no batch norm, shifts or schedule)", &reference.history),
@@ -352,8 +358,8 @@ impl Experiment for ConvolutionalNetwork {
         at_least_one(self.0.validation_images, "the number of validation images")?;
         self.0.design().check()
     }
-    fn trainings(&self, seed: u64) -> Vec<Unit> {
-        self.0.trainings(seed).iter().map(Training::unit).collect()
+    fn trainings(&self, _seed: u64, shared_seed: u64) -> Vec<Unit> {
+        self.0.trainings(shared_seed).iter().map(Training::unit).collect()
     }
     fn run(&self, ctx: &Context) -> anyhow::Result<Output> {
         run(&self.0, ctx)

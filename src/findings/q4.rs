@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::shared::{Direction, RecipeTraits, SPREAD_Z, direction};
 use crate::data::CLASSES;
-use crate::experiments::q4_autoencoder::{Config, Level, Output};
+use crate::experiments::q4_autoencoder::{Config, Level, Output, Scored};
 
 /// A level is hard to identify, by the classifier's measure, once it gets
 /// fewer than this share of the images right.
@@ -148,6 +148,32 @@ pub struct Findings {
     pub highest_near_chance: bool,
     pub generated_recognisable: bool,
     pub classifier_mixed_precision: bool,
+    pub choice: Choice,
+}
+
+/// Why parts C and D classify with the model they do.
+#[derive(Debug, Clone, Serialize)]
+pub struct Choice {
+    /// Candidate models compared.
+    pub candidates: usize,
+    /// The best model of another kind than the chosen one, if any.
+    pub runner_up: Option<Scored>,
+    /// Its validation accuracy is within one validation image of the
+    /// chosen model's: the choice between them is a tie.
+    pub tied: bool,
+}
+
+/// The choice of `classifier` among `candidates`, whose validation
+/// accuracies are counted on `validation_images`.
+fn choice(candidates: &[Scored], chosen_model: &str, chosen_accuracy: f64, validation_images: usize) -> Choice {
+    let runner_up = candidates
+        .iter()
+        .filter(|s| s.model != chosen_model)
+        .max_by(|a, b| a.validation_accuracy.total_cmp(&b.validation_accuracy))
+        .cloned();
+    let one_image = 1.0 / validation_images.max(1) as f64;
+    let tied = runner_up.as_ref().is_some_and(|r| chosen_accuracy - r.validation_accuracy < one_image);
+    Choice { candidates: candidates.len(), runner_up, tied }
 }
 
 impl Findings {
@@ -175,7 +201,7 @@ impl Findings {
             noisy: l.accuracy_noisy_mean,
             denoised: l.accuracy_denoised_mean,
             noisy_misread: l.accuracy_noisy_mean < IDENTIFIABLE,
-            quality: if l.accuracy_denoised_mean >= a.classifier_accuracy - CLOSE_TO_CLEAN {
+            quality: if l.accuracy_denoised_mean >= a.classifier.test_accuracy - CLOSE_TO_CLEAN {
                 Quality::CloseToClean
             } else if e.effect == Effect::Helps {
                 Quality::BetterThanNoisy
@@ -213,7 +239,8 @@ impl Findings {
             highest_denoised,
             highest_near_chance: highest_noisy < near_chance && highest_denoised < near_chance,
             generated_recognisable: a.generated_accuracy >= RECOGNISABLE,
-            classifier_mixed_precision: RecipeTraits::of(&c.classifier).mixed_precision,
+            classifier_mixed_precision: c.candidates.get(a.classifier.candidate).is_some_and(|k| RecipeTraits::of(&k.recipe).mixed_precision),
+            choice: choice(&a.candidates, &a.classifier.model, a.classifier.validation_accuracy, c.validation_images),
         }
     }
 }
@@ -319,6 +346,18 @@ mod tests {
         let never = effects(&[level(0.1, 0.9, 0.8), level(1.0, 0.1, 0.1)]);
         let r: Vec<&LevelEffect> = never.iter().collect();
         assert_eq!((answer(&r), reach(&r).0), (Answer::No, Reach::Never));
+    }
+
+    #[test]
+    fn the_choice_names_the_best_model_of_another_kind_and_a_tie_within_one_image() {
+        let scored = |model: &str, seed, validation_accuracy| Scored { model: model.into(), seed, validation_accuracy };
+        let candidates = [scored("mlp", 1, 0.990), scored("mlp", 2, 0.992), scored("cnn", 1, 0.996), scored("cnn", 2, 0.995)];
+        let clear = choice(&candidates, "cnn", 0.996, 5000);
+        assert_eq!((clear.candidates, clear.runner_up.as_ref().map(|r| r.seed), clear.tied), (4, Some(2), false));
+        let close = [scored("mlp", 1, 0.9958), scored("cnn", 1, 0.996)];
+        assert!(choice(&close, "cnn", 0.996, 1000).tied, "0.02 points apart on 1000 images: less than one image");
+        assert!(!choice(&close, "cnn", 0.996, 10_000).tied, "two images of 10,000");
+        assert!(choice(&[scored("cnn", 1, 0.99)], "cnn", 0.99, 100).runner_up.is_none());
     }
 
     #[test]

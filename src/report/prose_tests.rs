@@ -22,7 +22,7 @@ fn smoke_result(experiment: &dyn AnyExperiment) -> Value {
     let data = Mnist::load_embedded().unwrap().subset(Profile::Smoke.train_images(), Profile::Smoke.test_images(), 1);
     let progress = ProgressBar::hidden();
     let ctx =
-        Context { data: &data, device: tch::Device::Cpu, seed: 3, progress: &progress, checkpoints: &crate::checkpoint::NoCheckpoints };
+        Context { data: &data, device: tch::Device::Cpu, seed: 3, shared_seed: 4, progress: &progress, checkpoints: &crate::checkpoint::NoCheckpoints };
     experiment.run(&ctx).unwrap()
 }
 
@@ -124,7 +124,7 @@ fn q3_rendered(change: impl Fn(&mut Value)) -> String {
         "q3_cnn_run": run_of(&experiment),
         "q2_notebook_mlp": {"history": {"train_seconds": 1.0, "epochs": [{}, {}], "final_val_accuracy": 0.9}},
         "q2_notebook_mlp_run": {"config": {"train_images": 2000}},
-        "q2_weight_decay_sweep": {"baseline": {"final_mean": 0.98}},
+        "q2_tuned_mlp": {"replicates": [{}, {}], "test_accuracy_mean": 0.98},
         "findings": {"q2": {"notebook": {"seconds_per_epoch": 0.5}}},
         "run": {"cpu_class": "AVX2", "precision_reason": "float32 by request"},
     });
@@ -419,9 +419,31 @@ fn q4_sets_the_groups_own_reading_beside_the_classifiers() {
 }
 
 #[test]
+fn q4_names_the_model_it_classifies_with_and_why() {
+    let base = q4_result();
+    let text = render_q4(&base);
+    let chosen = &base["classifier"];
+    let named = format!("not trained again: {}, seed {}", chosen["model"].as_str().unwrap(), chosen["seed"]);
+    assert!(text.contains(&named), "{text}");
+    assert!(text.contains("is the highest of the 4 candidate models"), "{text}");
+    assert!(text.contains("decay sweep validated on the test set"), "{text}");
+    assert!(!text.contains("is a tie"), "{text}");
+    // The best model of the other kind within one validation image: a tie.
+    let mut tied = base.clone();
+    let accuracy = chosen["validation_accuracy"].as_f64().unwrap();
+    for candidate in tied["candidates"].as_array_mut().unwrap() {
+        if candidate["model"] != chosen["model"] {
+            candidate["validation_accuracy"] = accuracy.into();
+        }
+    }
+    let text = render_q4(&tied);
+    assert!(text.contains("so the choice between the two is a tie, settled by taking the first"), "{text}");
+}
+
+#[test]
 fn q4_says_what_denoising_costs_and_gives_as_the_numbers_say() {
     let base = q4_result();
-    let classifier = base["classifier_accuracy"].as_f64().unwrap();
+    let classifier = base["classifier"]["test_accuracy"].as_f64().unwrap();
     // A clean-image cost of 65 points, and denoised images barely read at the training level.
     let poor = with_levels(&base, |l| match l {
         0.0 => (0.9, 0.25, 0.0, 0.1),
