@@ -80,8 +80,14 @@ struct Ours {
 pub fn run(data: &Mnist, o: &Options) -> anyhow::Result<()> {
     let data = data.subset(o.profile.train_images(), o.profile.test_images(), 0);
     let progress = ProgressBar::hidden();
-    let ctx =
-        Context { data: &data, device: o.device, seed: 1, shared_seed: 2, progress: &progress, checkpoints: &crate::checkpoint::NoCheckpoints };
+    let ctx = Context {
+        data: &data,
+        device: o.device,
+        seed: 1,
+        shared_seed: 2,
+        progress: &progress,
+        checkpoints: &crate::checkpoint::NoCheckpoints,
+    };
     let precisions = timed_precisions(o);
     let peaks: Vec<(Precision, f64)> = precisions.iter().map(|&p| (p, matmul_gflops(o.device, p.kind()))).collect();
     let peaks_text: Vec<String> = peaks.iter().map(|(p, g)| format!("{} {g:.1} GFLOP/s", p.name())).collect();

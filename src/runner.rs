@@ -237,7 +237,8 @@ impl Plan {
             let start = Instant::now();
             let machine = Machine::here(device);
             let checkpoints = cache.trainings(&declared, !force, wanted, machine.clone());
-            let ctx = Context { data: &data, device, seed, shared_seed: self.shared_seed(), progress: &progress, checkpoints: &checkpoints };
+            let ctx =
+                Context { data: &data, device, seed, shared_seed: self.shared_seed(), progress: &progress, checkpoints: &checkpoints };
             let result = match e.run(&ctx) {
                 Ok(result) => result,
                 Err(err) => match err.downcast_ref::<Incomplete>() {
@@ -287,7 +288,11 @@ impl Plan {
             let path = cache.store(&entry)?;
             let mut from_cache = Vec::new();
             if !own.is_empty() {
-                from_cache.push(format!("{} of {} trainings kept from before, {own_seconds:.1} s when they trained", own.len(), declared.len()));
+                from_cache.push(format!(
+                    "{} of {} trainings kept from before, {own_seconds:.1} s when they trained",
+                    own.len(),
+                    declared.len()
+                ));
             }
             if !shared.is_empty() {
                 let names: Vec<&str> = shared.iter().map(|r| r.name.as_str()).collect();

@@ -239,7 +239,12 @@ mod tests {
         let fewer = Design { ablation_images: Some(300), ..every_image };
         assert_eq!(
             trainings(&fewer),
-            named(&[("mlp-seed-1", None), ("mlp-seed-2", None), ("mlp-ablation-chosen-recipe", Some(300)), ("mlp-ablation-slower", Some(300))])
+            named(&[
+                ("mlp-seed-1", None),
+                ("mlp-seed-2", None),
+                ("mlp-ablation-chosen-recipe", Some(300)),
+                ("mlp-ablation-slower", Some(300))
+            ])
         );
         assert_eq!(fewer.training_images(1_000), 2 * 4 * 1_000 + 2 * 4 * 300);
         assert_eq!(fewer.training_images(200), 2 * 4 * 200 + 2 * 4 * 200, "never more images than the split holds");

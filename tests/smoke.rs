@@ -184,7 +184,7 @@ fn bad_flags_and_bad_data_get_clear_errors() {
     let unknown = mnist_writeup(out.path(), &["run", "--only", "q3_cnn/seed-9"]);
     assert!(!unknown.status.success());
     assert!(
-        stderr(&unknown).contains("--only: `q3_cnn` has no training `seed-9`; its trainings are: seed-1, seed-2, "),
+        stderr(&unknown).contains("--only: `q3_cnn` has no training `seed-9`; its trainings are: cnn-seed-1, cnn-seed-2, "),
         "{}",
         stderr(&unknown)
     );
@@ -652,7 +652,19 @@ fn a_run_killed_after_a_training_trains_only_the_rest_and_gets_the_same_numbers(
     assert!(trainings >= 3, "question 3 keeps each training: {q3}");
     let uninterrupted = mnist_writeup(&whole, &["run", "--only", "q3_cnn"]);
     assert!(uninterrupted.status.success(), "{}", stderr(&uninterrupted));
-    assert_eq!(kept_trainings(&whole), 0, "once the result is stored, its trainings serve nothing and go");
+    assert_eq!(kept_trainings(&whole), trainings, "each training is kept: other experiments reuse it");
+    // Question 4 classifies with question 3's models and question 2 D's: it
+    // trains its autoencoder and the tuned MLP's seed that question 3 does
+    // not use, and nothing else.
+    let listed = mnist_writeup(&whole, &["list"]);
+    let table = String::from_utf8_lossy(&listed.stdout).into_owned();
+    let row = table.lines().find(|l| l.starts_with("q3_cnn/cnn-seed-1 ")).unwrap_or_else(|| panic!("{table}"));
+    assert!(row.contains("kept") && row.ends_with("q3_cnn, q4_denoising_autoencoder"), "one row, every user: {table}");
+    assert_eq!(table.matches("cnn-seed-1 ").count(), 1, "{table}");
+    let q4 = mnist_writeup(&whole, &["run", "--only", "q4_denoising_autoencoder"]);
+    assert!(q4.status.success(), "{}", stderr(&q4));
+    assert!(stderr(&q4).contains("(3 reused from earlier experiments: tuned-mlp-seed-1, cnn-seed-1, cnn-seed-2)"), "{}", stderr(&q4));
+    assert_eq!(kept_trainings(&whole), trainings + 2, "the autoencoder and the tuned MLP's second seed");
 
     let killed = root.path().join("killed");
     let mut run = smoke_flags(&mut Command::new(env!("CARGO_BIN_EXE_mnist-writeup")), &killed, &["run", "--only", "q3_cnn"])
@@ -669,9 +681,9 @@ fn a_run_killed_after_a_training_trains_only_the_rest_and_gets_the_same_numbers(
     assert!(kept < trainings, "killed before its last training: {kept} of {trainings} kept");
     let resumed = mnist_writeup(&killed, &["run", "--only", "q3_cnn"]);
     assert!(resumed.status.success(), "{}", stderr(&resumed));
-    assert!(stderr(&resumed).contains(&format!("({kept} of {trainings} trainings from checkpoints")), "{}", stderr(&resumed));
+    assert!(stderr(&resumed).contains(&format!("({kept} of {trainings} trainings kept from before")), "{}", stderr(&resumed));
     assert_eq!(cached_results(&killed), cached_results(&whole), "the same result as a run never stopped");
-    assert_eq!(kept_trainings(&killed), 0);
+    assert_eq!(kept_trainings(&killed), trainings);
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -704,7 +716,11 @@ fn jobs_run_apart_merge_into_the_report_of_one_run_and_disagreeing_results_are_r
     let ids: Vec<String> =
         experiments.iter().flat_map(|e| e["units"].as_array().unwrap()).map(|u| u.as_str().unwrap().to_owned()).collect();
     let trainings = ids.iter().filter(|id| id.contains('/')).count();
-    assert!(ids.contains(&"q3_cnn/seed-1".to_owned()) && ids.contains(&"q2_tuned_mlp/seed-2".to_owned()), "{ids:?}");
+    assert!(ids.contains(&"q3_cnn/cnn-seed-1".to_owned()) && ids.contains(&"q2_tuned_mlp/tuned-mlp-seed-2".to_owned()), "{ids:?}");
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len(), "a training that several experiments use is one job: {ids:?}");
     assert_eq!(ids.len() - trainings, 3, "the experiments without trainings are units of their own: {ids:?}");
     assert!(ids.contains(&"appendix_earlier_edition/width-1000".to_owned()), "a batched training is a unit: {ids:?}");
     let jobs: Vec<std::path::PathBuf> = ids.iter().map(|id| root.path().join(format!("job-{}", id.replace('/', "-")))).collect();
@@ -742,12 +758,12 @@ fn jobs_run_apart_merge_into_the_report_of_one_run_and_disagreeing_results_are_r
     assert!(err.contains("other-seed/cache/q1_preprocessing-") && err.contains("seed changed: "), "{err}");
     // So is a training of another seed.
     let other_seed = root.path().join("other-seed-training");
-    let job = mnist_writeup(&other_seed, &["run", "--only", "q3_cnn/mlp-500-300", "--seed", "406"]);
+    let job = mnist_writeup(&other_seed, &["run", "--only", "q3_cnn/reference-cnn", "--seed", "406"]);
     assert!(job.status.success(), "{}", stderr(&job));
-    let trained = &jobs[ids.iter().position(|id| id == "q3_cnn/mlp-500-300").unwrap()];
+    let trained = &jobs[ids.iter().position(|id| id == "q3_cnn/reference-cnn").unwrap()];
     let refused = mnist_writeup(&root.path().join("refused"), &["merge", trained.to_str().unwrap(), other_seed.to_str().unwrap()]);
     let err = stderr(&refused);
-    assert!(!refused.status.success() && err.contains("trainings/q3_cnn.mlp-500-300-") && err.contains("seed changed: "), "{err}");
+    assert!(!refused.status.success() && err.contains("trainings/reference-cnn-") && err.contains("seed changed: "), "{err}");
     // And one whose weights were replaced.
     let replaced = root.path().join("replaced");
     copy_dir(trained, &replaced);
@@ -763,7 +779,7 @@ fn jobs_run_apart_merge_into_the_report_of_one_run_and_disagreeing_results_are_r
     let refused = mnist_writeup(&root.path().join("refused"), &["merge", replaced.to_str().unwrap()]);
     let err = stderr(&refused);
     assert!(
-        !refused.status.success() && err.contains("replaced/cache/trainings/q3_cnn.mlp-500-300-") && err.contains("its weights are not"),
+        !refused.status.success() && err.contains("replaced/cache/trainings/reference-cnn-") && err.contains("its weights are not"),
         "{err}"
     );
     // A merge without every training of a study says which are missing.

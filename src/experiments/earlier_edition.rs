@@ -336,8 +336,14 @@ mod tests {
         let c = &experiment.0;
         let data = Mnist::load_embedded().unwrap().subset(Profile::Smoke.train_images(), Profile::Smoke.test_images(), 1);
         let progress = ProgressBar::hidden();
-        let ctx =
-            Context { data: &data, device: tch::Device::Cpu, seed: 5, shared_seed: 6, progress: &progress, checkpoints: &crate::checkpoint::NoCheckpoints };
+        let ctx = Context {
+            data: &data,
+            device: tch::Device::Cpu,
+            seed: 5,
+            shared_seed: 6,
+            progress: &progress,
+            checkpoints: &crate::checkpoint::NoCheckpoints,
+        };
         let o = experiment.run(&ctx).unwrap();
         let accuracy = |a: f64| (0.0..=1.0).contains(&a);
         assert_eq!(o.learning_rate.rows.len(), c.learning_rates.len());
@@ -369,8 +375,14 @@ mod tests {
         let data = Mnist::load_embedded().unwrap().subset(500, 200, 1);
         let splits = Splits::validated_on_test(&data.train, &data.test, tch::Device::Cpu);
         let progress = ProgressBar::hidden();
-        let ctx =
-            Context { data: &data, device: tch::Device::Cpu, seed: 5, shared_seed: 6, progress: &progress, checkpoints: &crate::checkpoint::NoCheckpoints };
+        let ctx = Context {
+            data: &data,
+            device: tch::Device::Cpu,
+            seed: 5,
+            shared_seed: 6,
+            progress: &progress,
+            checkpoints: &crate::checkpoint::NoCheckpoints,
+        };
         let together =
             train(&c, &splits, &ctx, &Batch { hidden: 20, epochs: 1, seeds: &[9], rates: &[0.01, 0.5], l2: &[0.0, 0.0], noise: None })
                 .unwrap();

@@ -433,8 +433,7 @@ mod tests {
     fn small_sweeps(decay_factors: &[f64], replicates: usize, runs: &[(Precision, SweepPath)]) -> Vec<SweepResult> {
         let data = Mnist::load_embedded().unwrap().subset(512, 256, 3);
         let progress = ProgressBar::hidden();
-        let ctx =
-            Context {
+        let ctx = Context {
             data: &data,
             device: Device::Cpu,
             seed: 11,

@@ -22,8 +22,8 @@ use crate::precision::Precision;
 use crate::profile::{Profile, at_least_one};
 use crate::recipe::{self, Holdout, Recipe, Splits, Trained, Training};
 use crate::seed;
-use crate::study;
 use crate::stats::mean_std;
+use crate::study;
 use crate::train::{self, Batch, Batches, EpochTotals, Schedule, StepOutcome};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -154,7 +154,11 @@ impl DenoisingAutoencoder {
             noise_draws: profile.replicates(3),
             shown_digits: 4,
             candidates: vec![
-                candidate(networks::TUNED_MLP_STUDY, "tuned MLP 500-300 (question 2 D)", networks::tuned_wide_mlp(precision, profile.epochs(40))),
+                candidate(
+                    networks::TUNED_MLP_STUDY,
+                    "tuned MLP 500-300 (question 2 D)",
+                    networks::tuned_wide_mlp(precision, profile.epochs(40)),
+                ),
                 candidate(networks::CNN_STUDY, "chosen CNN (question 3)", networks::chosen_cnn(precision, profile.epochs(10))),
             ],
             validation_images: profile.validation_images(),

@@ -239,7 +239,10 @@ impl Findings {
             highest_denoised,
             highest_near_chance: highest_noisy < near_chance && highest_denoised < near_chance,
             generated_recognisable: a.generated_accuracy >= RECOGNISABLE,
-            classifier_mixed_precision: c.candidates.get(a.classifier.candidate).is_some_and(|k| RecipeTraits::of(&k.recipe).mixed_precision),
+            classifier_mixed_precision: c
+                .candidates
+                .get(a.classifier.candidate)
+                .is_some_and(|k| RecipeTraits::of(&k.recipe).mixed_precision),
             choice: choice(&a.candidates, &a.classifier.model, a.classifier.validation_accuracy, c.validation_images),
         }
     }

@@ -21,8 +21,14 @@ use crate::report::answers;
 fn smoke_result(experiment: &dyn AnyExperiment) -> Value {
     let data = Mnist::load_embedded().unwrap().subset(Profile::Smoke.train_images(), Profile::Smoke.test_images(), 1);
     let progress = ProgressBar::hidden();
-    let ctx =
-        Context { data: &data, device: tch::Device::Cpu, seed: 3, shared_seed: 4, progress: &progress, checkpoints: &crate::checkpoint::NoCheckpoints };
+    let ctx = Context {
+        data: &data,
+        device: tch::Device::Cpu,
+        seed: 3,
+        shared_seed: 4,
+        progress: &progress,
+        checkpoints: &crate::checkpoint::NoCheckpoints,
+    };
     experiment.run(&ctx).unwrap()
 }
 
