@@ -71,8 +71,8 @@ struct Ours {
     notebook_epoch: f64,
     /// Per model, the batched sweep's.
     wide_model_epoch: f64,
-    /// One 500-300 network trained alone with autograd, as question 3's MLP
-    /// and the tuned MLP train, validation included.
+    /// One 500-300 network trained alone with autograd, as the tuned MLP
+    /// trains, validation included.
     wide_alone_epoch: f64,
     reference_cnn_epoch: f64,
 }

@@ -242,6 +242,7 @@ impl Cache {
             machine,
             trained_now: self.trained_now.clone(),
             resumed: Default::default(),
+            trained: Default::default(),
         }
     }
 
@@ -322,6 +323,8 @@ pub struct TrainingStore {
     wanted: Option<Vec<String>>,
     machine: Machine,
     resumed: std::cell::RefCell<Vec<Resumed>>,
+    /// What it trained and stored in this run.
+    trained: std::cell::RefCell<Vec<Resumed>>,
 }
 
 /// One training an experiment took from the cache instead of training it.
@@ -368,6 +371,11 @@ impl TrainingStore {
     /// What came from the cache so far.
     pub fn resumed(&self) -> Vec<Resumed> {
         self.resumed.borrow().clone()
+    }
+
+    /// What was trained and stored so far.
+    pub fn trained(&self) -> Vec<Resumed> {
+        self.trained.borrow().clone()
     }
 
     /// Whether `training` has a checkpoint that `load` would use.
@@ -446,6 +454,11 @@ impl Checkpoints for TrainingStore {
         entry.result_sha256 = entry.computed_result_sha256();
         write_atomic(&path, serde_json::to_string_pretty(&entry)?.as_bytes())?;
         self.trained_now.borrow_mut().insert(entry.key);
+        self.trained.borrow_mut().push(Resumed {
+            name: name.to_owned(),
+            wall_seconds: checkpoint.wall_seconds,
+            cpu_class: entry.cpu_class,
+        });
         Ok(())
     }
 

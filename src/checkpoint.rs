@@ -1,9 +1,10 @@
-//! Kept trainings, as the experiments see them: what a finished training
-//! leaves behind, the store an experiment keeps its trainings in (so that an
-//! interrupted run resumes after its last finished training, and separate
-//! jobs can each train a part of one experiment), parts kept whole, and the
-//! names that make each training a unit of its own. Nothing here knows
-//! networks or files.
+//! Kept trainings, as the training code sees them: what a finished training
+//! leaves behind, what identifies a training (`MadeBy`: itself, so that
+//! experiments declaring the same one share it, or its experiment), the
+//! store the runner lends for them (so that an interrupted run resumes
+//! after its last finished training, and separate jobs can each train a
+//! part), parts kept whole, and the names that make each training a unit of
+//! its own. Nothing here knows networks or files.
 
 use std::cell::RefCell;
 use std::time::Instant;
@@ -22,7 +23,8 @@ pub struct Checkpoint {
     pub cpu_class: String,
 }
 
-/// Where an experiment keeps its finished trainings, by name.
+/// Where the runner keeps the finished trainings an experiment declared, by
+/// name: one file per training, whichever experiments declare it.
 pub trait Checkpoints {
     /// The checkpoint of training `name`, if one was kept and may be used.
     fn load(&self, name: &str) -> Option<Checkpoint>;

@@ -359,10 +359,12 @@ fn list(plan: &Plan, cache: &Cache, data: &Mnist, device: Device, json: bool) ->
     // Each training once, with every experiment it serves.
     let mut seen = std::collections::BTreeSet::new();
     let trainings: Vec<&ListedTraining> = listed.iter().flat_map(|l| &l.trainings).filter(|t| seen.insert(t.name.clone())).collect();
+    let heading = "training (a job: run --only ID/NAME)";
+    let width = trainings.iter().map(|t| t.id.len()).chain([heading.len()]).max().unwrap_or(0);
     if !trainings.is_empty() {
-        println!("\n{:<52} {:<7} {:>6}  used by", "training (a job: run --only ID/NAME)", "state", "epochs");
+        println!("\n{heading:<width$} {:<7} {:>6}  used by", "state", "epochs");
         for t in trainings {
-            println!("{:<52} {:<7} {:>6}  {}", t.id, t.state, t.epochs, t.used_by.join(", "));
+            println!("{:<width$} {:<7} {:>6}  {}", t.id, t.state, t.epochs, t.used_by.join(", "));
         }
     }
     Ok(())

@@ -266,15 +266,18 @@ impl Plan {
             let mut classes: std::collections::BTreeSet<String> = resumed.iter().map(|r| r.cpu_class.clone()).collect();
             classes.insert(machine.cpu_class.clone());
             let cpu_class = classes.into_iter().collect::<Vec<_>>().join(" + ");
-            // Its own trainings count in its time; those an earlier
-            // experiment of the plan trains count in that one's.
+            // Its own trainings count in its time, kept ones included; those
+            // an earlier experiment of the plan declares count in that one's,
+            // even where this one trained them (`run --only` this one).
             let reused_from_earlier = self.declared_before(e.as_ref());
             let (shared, own): (Vec<_>, Vec<_>) = resumed.iter().partition(|r| reused_from_earlier.contains(&r.name));
             let own_seconds: f64 = own.iter().map(|r| r.wall_seconds).sum();
+            let trained_for_earlier: f64 =
+                checkpoints.trained().iter().filter(|t| reused_from_earlier.contains(&t.name)).map(|t| t.wall_seconds).sum();
             let entry = Entry {
                 inputs,
                 key,
-                wall_seconds: start.elapsed().as_secs_f64() + own_seconds,
+                wall_seconds: start.elapsed().as_secs_f64() + own_seconds - trained_for_earlier,
                 device: machine.device,
                 threads: machine.threads,
                 cpu_class,

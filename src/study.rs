@@ -157,7 +157,7 @@ impl<'a> Design<'a> {
     }
 
     /// The study from its trainings' results, given in the order of
-    /// `trainings(seed)`: each replicate tested once, each variant compared
+    /// `trainings(shared_seed, holdout)`: each replicate tested once, each variant compared
     /// with the chosen recipe on the validation split. Returns the first
     /// replicate's model with the study.
     pub fn assemble(&self, shared_seed: u64, done: Vec<Done>, data: &Splits) -> anyhow::Result<(Trained, Study)> {

@@ -785,7 +785,7 @@ fn jobs_run_apart_merge_into_the_report_of_one_run_and_disagreeing_results_are_r
     // A merge without every training of a study says which are missing.
     let missing = mnist_writeup(&root.path().join("missing"), &["merge", trained.to_str().unwrap()]);
     let err = stderr(&missing);
-    assert!(!missing.status.success() && err.contains("q2_tuned_mlp: its result waits for") && err.contains("seed-1"), "{err}");
+    assert!(!missing.status.success() && err.contains("q2_tuned_mlp: its result waits for") && err.contains("tuned-mlp-seed-1"), "{err}");
     // So is a result edited after it was computed.
     let edited = root.path().join("edited");
     std::fs::create_dir_all(&edited).unwrap();

@@ -5,8 +5,8 @@
 
 use serde::Serialize;
 
-use super::shared::{EndOfTraining, end_of_training, single_run_noise};
-use crate::experiments::earlier_edition::{Config, Output, Trained, WidthRow};
+use super::shared::{EndOfTraining, SPREAD_Z, end_of_training, single_run_noise};
+use crate::experiments::earlier_edition::{Config, Output, RateRow, Trained, WidthRow};
 use crate::precision::Precision;
 
 /// A study's accuracy "falls" below the best, and noise "drowns" the
@@ -29,6 +29,42 @@ pub struct Rate {
     pub accuracy: f64,
     pub diverged: usize,
     pub outcome: Outcome,
+}
+
+/// Whether the replicates tell the best rate from the next best.
+#[derive(Debug, Clone, Serialize)]
+pub struct BestRate {
+    /// The rate with the next highest mean accuracy, and that mean.
+    pub runner_up: Option<f64>,
+    pub runner_up_accuracy: f64,
+    /// The best mean minus the runner-up's.
+    pub margin: f64,
+    /// The margin is within `SPREAD_Z` standard errors of the difference of
+    /// the two means (at least one test image): the replicates do not
+    /// separate the two rates.
+    pub tied: bool,
+}
+
+/// The best rate of `rows` (by mean) against the next best, whose means
+/// are over `replicates` runs each and whose accuracies are counted on
+/// `test_images`.
+fn best_rate(rows: &[RateRow], replicates: usize, test_images: usize) -> BestRate {
+    let mut ranked: Vec<&RateRow> = rows.iter().collect();
+    ranked.sort_by(|a, b| b.test_accuracy_mean.total_cmp(&a.test_accuracy_mean));
+    match ranked[..] {
+        [best, next, ..] => {
+            let n = replicates.max(1) as f64;
+            let standard_error = ((best.test_accuracy_std.powi(2) + next.test_accuracy_std.powi(2)) / n).sqrt();
+            let margin = best.test_accuracy_mean - next.test_accuracy_mean;
+            BestRate {
+                runner_up: Some(next.learning_rate),
+                runner_up_accuracy: next.test_accuracy_mean,
+                margin,
+                tied: margin <= (SPREAD_Z * standard_error).max(1.0 / test_images.max(1) as f64),
+            }
+        }
+        _ => BestRate { runner_up: None, runner_up_accuracy: 0.0, margin: 0.0, tied: false },
+    }
 }
 
 /// A width that does worse than the best by more than the threshold.
@@ -94,6 +130,7 @@ pub struct L2 {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Findings {
+    pub best_rate: BestRate,
     pub smallest_rate: Rate,
     pub largest_rate: Rate,
     pub width: Width,
@@ -112,7 +149,7 @@ pub struct Findings {
 impl Findings {
     pub fn new(e: &Output, c: &Config) -> Findings {
         let best = e.learning_rate.best.test_accuracy_mean;
-        let rate = |r: &crate::experiments::earlier_edition::RateRow| Rate {
+        let rate = |r: &RateRow| Rate {
             rate: r.learning_rate,
             accuracy: r.test_accuracy_mean,
             diverged: r.diverged,
@@ -128,6 +165,7 @@ impl Findings {
         let single_run_std = rows.iter().find(|r| r.learning_rate == c.learning_rate).map_or(0.0, |r| r.test_accuracy_std);
         let band = single_run_noise(single_run_std, 1.0 / c.test_images.max(1) as f64);
         Findings {
+            best_rate: best_rate(rows, c.replicates, c.test_images),
             smallest_rate: rate(rows.first().unwrap_or(&e.learning_rate.best)),
             largest_rate: rate(rows.last().unwrap_or(&e.learning_rate.best)),
             width: width(&e.width.rows, e.width.enough, &c.grid_learning_rates),
@@ -221,6 +259,22 @@ mod tests {
             best_accuracy: best,
             best_learning_rate: 0.5,
         }
+    }
+
+    fn rate_row(learning_rate: f64, mean: f64, std: f64) -> RateRow {
+        RateRow { learning_rate, test_accuracies: vec![], test_accuracy_mean: mean, test_accuracy_std: std, diverged: 0 }
+    }
+
+    #[test]
+    fn the_best_rate_is_told_from_the_next_only_beyond_the_replicates_spread() {
+        let clear = best_rate(&[rate_row(0.1, 0.970, 0.001), rate_row(0.5, 0.978, 0.001), rate_row(1.0, 0.975, 0.001)], 3, 10_000);
+        assert_eq!((clear.runner_up, clear.tied), (Some(1.0), false));
+        assert!((clear.margin - 0.003).abs() < 1e-12);
+        let tied = best_rate(&[rate_row(0.5, 0.978, 0.002), rate_row(1.0, 0.976, 0.002)], 3, 10_000);
+        assert!(tied.tied, "0.2 points against 2 standard errors of 0.16: {tied:?}");
+        let spread_zero = best_rate(&[rate_row(0.5, 0.9781, 0.0), rate_row(1.0, 0.9780, 0.0)], 3, 1_000);
+        assert!(spread_zero.tied, "less than one test image apart");
+        assert!(best_rate(&[rate_row(0.5, 0.97, 0.0)], 3, 1_000).runner_up.is_none());
     }
 
     #[test]

@@ -53,8 +53,8 @@ pub struct Confusion {
     pub count: u64,
 }
 
-/// The chosen CNN against question 2 D's 500-300 MLP trained in the same
-/// experiment on the same images.
+/// The chosen CNN against question 2 D's tuned 500-300 MLP (its first
+/// seed, reused), trained on the same images.
 #[derive(Debug, Clone, Serialize)]
 pub struct VersusMlp {
     /// The MLP has this many times the CNN's parameters; the CNN does this

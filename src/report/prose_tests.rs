@@ -510,6 +510,8 @@ fn the_earlier_editions_learning_rate_and_width_answers_follow_the_numbers() {
         set_each(&mut r["width"]["rows"], "best_accuracy", |i| [0.90, 0.95, 0.97, 0.9795, 0.98, 0.9798, 0.97, 0.96, 0.95][i]);
         set_each(&mut r["width"]["rows"], "best_learning_rate", |i| if i < 4 { 0.1 } else { 0.05 });
     });
+    assert!(peaked.contains("5.00 points above the next best, 0.05 (90.00 %)"), "{peaked}");
+    assert!(!peaked.contains("do not tell the two rates apart"), "{peaked}");
     assert!(peaked.contains("The smallest rate, 0.001, reaches only 50.0 %"), "{peaked}");
     assert!(peaked.contains("The largest, 1.0, falls to 60.0 %"), "{peaked}");
     assert!(peaked.contains("Extra width stops paying off at **100 hidden units**"), "{peaked}");
@@ -532,6 +534,12 @@ fn the_earlier_editions_learning_rate_and_width_answers_follow_the_numbers() {
         set_each(&mut r["width"]["rows"], "best_learning_rate", |_| 0.1);
     });
     assert!(flat.contains("Even the smallest rate, 0.001, reaches 90.0 %, within a percentage point of the best"), "{flat}");
+    assert!(
+        flat.contains(
+            "points lower, within twice the standard error of that difference, so the replicates do not tell the two rates apart"
+        ),
+        "{flat}"
+    );
     assert!(flat.contains("The largest, 1.0, diverged in 1 of 2 replicates"), "{flat}");
     assert!(flat.contains("extra width pays off up to the widest network, **1000 hidden units**"), "{flat}");
     assert!(flat.contains("Every width does best at the largest rate of the grid, 0.1"), "{flat}");
