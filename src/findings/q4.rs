@@ -117,6 +117,10 @@ pub struct AtTraining {
 #[derive(Debug, Clone, Serialize)]
 pub struct Findings {
     pub chance: f64,
+    /// Accuracies below this are near chance (`NEAR_CHANCE_FACTOR` times it).
+    pub near_chance: f64,
+    /// A clean-image cost up to this much accuracy counts as a little.
+    pub small_cost: f64,
     /// The first level at which the classifier gets fewer than half of the
     /// noisy (denoised) images right.
     pub noisy_hard_from: Option<f64>,
@@ -130,6 +134,9 @@ pub struct Findings {
     pub hurts: Vec<f64>,
     pub within_noise: Vec<f64>,
     pub nothing_classified: Vec<f64>,
+    /// Levels with noise where something is classified and denoising does
+    /// not help: `hurts` and `within_noise` together, in order.
+    pub no_help: Vec<f64>,
     pub answer: Answer,
     pub reach: Reach,
     /// The last level with noise where denoising helps, and the next level.
@@ -215,6 +222,8 @@ impl Findings {
             a.levels.iter().filter(|l| l.level > 0.0).partition(|l| l.mse_denoised < l.mse_noisy);
         Findings {
             chance,
+            near_chance,
+            small_cost: SMALL_COST,
             noisy_hard_from: noisy_hard.map(|l| l.level),
             noisy_hard_accuracy: noisy_hard.map(|l| l.accuracy_noisy_mean),
             denoised_hard_from: denoised_hard.map(|l| l.level),
@@ -224,6 +233,7 @@ impl Findings {
             hurts: of(Effect::Hurts),
             within_noise: of(Effect::WithinNoise),
             nothing_classified: of(Effect::NothingClassified),
+            no_help: with_noise.iter().filter(|l| matches!(l.effect, Effect::Hurts | Effect::WithinNoise)).map(|l| l.level).collect(),
             answer: answer(&with_noise),
             reach,
             helps_up_to,

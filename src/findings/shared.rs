@@ -39,6 +39,16 @@ pub fn single_run_noise(seed_std: f64, floor: f64) -> f64 {
     (SPREAD_Z * std::f64::consts::SQRT_2 * seed_std).max(floor)
 }
 
+/// The difference of the means of `a` and `b`, each over its seeds, and
+/// how it reads against `SPREAD_Z` standard errors of that difference,
+/// never narrower than `floor`.
+pub fn means_compared(a: &[f64], b: &[f64], floor: f64) -> (f64, Direction) {
+    let ((mean_a, std_a), (mean_b, std_b)) = (crate::stats::mean_std(a), crate::stats::mean_std(b));
+    let standard_error = (std_a.powi(2) / a.len().max(1) as f64 + std_b.powi(2) / b.len().max(1) as f64).sqrt();
+    let difference = mean_a - mean_b;
+    (difference, direction(difference, (SPREAD_Z * standard_error).max(floor)))
+}
+
 /// How the last epoch of a training reads: whether it overfits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -249,6 +259,21 @@ impl RecipeTraits {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn means_differ_only_beyond_twice_the_standard_error_of_their_difference() {
+        let cnn = [0.9948, 0.9956, 0.9958];
+        let (difference, read) = means_compared(&cnn, &[0.9940, 0.9935, 0.9924], 1e-4);
+        assert!((difference - 0.0021).abs() < 1e-9);
+        assert_eq!(read, Direction::Higher, "0.21 points against a band of about 0.11");
+        assert_eq!(means_compared(&[0.9940, 0.9935, 0.9924], &cnn, 1e-4).1, Direction::Lower);
+        assert_eq!(
+            means_compared(&cnn, &[0.9970, 0.9935, 0.9924], 1e-4).1,
+            Direction::WithinNoise,
+            "a spread-out second set widens the band"
+        );
+        assert_eq!(means_compared(&[0.99], &[0.98995], 1e-4).1, Direction::WithinNoise, "one seed each: the floor decides");
+    }
 
     fn row(name: &str, accuracy: f64) -> ValidationRow {
         ValidationRow { name: name.into(), validation_accuracy: accuracy, seconds_per_epoch: 1.0 }
