@@ -64,6 +64,11 @@ pub struct VersusMlp {
     pub arithmetic_ratio: f64,
     pub test_difference: f64,
     pub test: Direction,
+    /// The seeds behind each side's mean test accuracy, and whether they
+    /// are as many.
+    pub cnn_seeds: usize,
+    pub mlp_seeds: usize,
+    pub as_many_seeds: bool,
     pub shifted_difference: f64,
     pub shifted: Direction,
     /// The reference CNN, trained without shifted images, against the MLP
@@ -159,6 +164,9 @@ fn versus_mlp(a: &Output, c: &Config, noise: f64) -> VersusMlp {
         arithmetic_ratio: cnn.forward_macs as f64 / mlp.forward_macs.max(1) as f64,
         test_difference,
         test,
+        cnn_seeds: cnn_seeds.len(),
+        mlp_seeds: a.wide_mlp_test_accuracies.len(),
+        as_many_seeds: cnn_seeds.len() == a.wide_mlp_test_accuracies.len(),
         shifted_difference,
         shifted: direction(shifted_difference, noise),
         reference_shifted: direction(last(&t.reference_cnn.mean) - last(&t.wide_mlp.mean), noise),

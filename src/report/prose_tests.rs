@@ -188,6 +188,11 @@ fn q3_says_whether_convolutions_generalised_and_kept_shifted_digits_as_the_numbe
         "{tied}"
     );
     assert!(tied.contains("generalised no better here, within the seeds' spread"), "{tied}");
+    let uneven = q3_rendered(|r: &mut Value| {
+        set(0.99, 0.965, 0.9, 0.3)(r);
+        r["wide_mlp_test_accuracies"] = json!([0.955, 0.965, 0.975]);
+    });
+    assert!(uneven.contains("a higher test accuracy (99.00 % against 96.50 %, means of 2 and 3 seeds)"), "{uneven}");
 }
 
 #[test]
