@@ -163,7 +163,7 @@ pub struct Cache {
 const KEY_IN_NAME: usize = 16;
 
 /// `<id>-<first characters of the key>.json`.
-fn file_name(id: &str, key: &str) -> String {
+pub fn file_name(id: &str, key: &str) -> String {
     format!("{id}-{}.json", &key[..KEY_IN_NAME])
 }
 
@@ -198,13 +198,8 @@ impl Cache {
     /// atomic write that never reached its rename). Only files untouched
     /// for `STALE_TEMP` go, so a write in progress elsewhere survives.
     pub fn sweep_stale_temp_files(&self) {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else { return };
-        for entry in entries.flatten() {
-            let stale = entry.metadata().and_then(|m| m.modified()).is_ok_and(|t| t.elapsed().is_ok_and(|age| age > STALE_TEMP));
-            if entry.file_name().to_string_lossy().starts_with(".tmp") && stale {
-                let _ = std::fs::remove_file(entry.path());
-            }
-        }
+        sweep_stale_temp_files(&self.dir);
+        sweep_stale_temp_files(&self.dir.join("trainings"));
     }
 
     /// What the cache last held for experiment `id` under any key: what a
@@ -495,15 +490,39 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Removes the temporary files of `dir` that a killed `write_atomic` left,
+/// once untouched for `STALE_TEMP`.
+pub fn sweep_stale_temp_files(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let stale = entry.metadata().and_then(|m| m.modified()).is_ok_and(|t| t.elapsed().is_ok_and(|age| age > STALE_TEMP));
+        if entry.file_name().to_string_lossy().starts_with(".tmp") && stale {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// The most a cached result or training record may hold (the largest, the
+/// full profile's question 4, holds about 2 MiB).
+const MAX_JSON_BYTES: u64 = 64 << 20;
+
 /// The JSON value in `path`, or `None` where there is no such file; a file
 /// that does not parse is an error saying that it `is_not`.
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path, is_not: &str) -> anyhow::Result<Option<T>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
+    use std::io::Read;
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e).with_context(|| format!("{}: cannot be read", path.display())),
     };
-    serde_json::from_str(&text).map(Some).with_context(|| format!("{}: {is_not}", path.display()))
+    // Read no further than the largest result could be: a cache may be
+    // someone else's (a submission), and a link to /dev/zero has no end.
+    let mut bytes = Vec::new();
+    file.take(MAX_JSON_BYTES + 1).read_to_end(&mut bytes).with_context(|| format!("{}: cannot be read", path.display()))?;
+    if bytes.len() as u64 > MAX_JSON_BYTES {
+        bail!("{}: larger than {} MiB; {is_not}", path.display(), MAX_JSON_BYTES >> 20);
+    }
+    serde_json::from_slice(&bytes).map(Some).with_context(|| format!("{}: {is_not}", path.display()))
 }
 
 #[cfg(test)]

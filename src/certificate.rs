@@ -70,6 +70,9 @@ pub struct Certificate {
     pub experiments: Vec<ExperimentCheck>,
     /// Output files whose SHA-256 matched the manifest's, with that hash.
     pub outputs_checked: Vec<(String, String)>,
+    /// Output files that a re-render of the recorded results reproduced
+    /// byte for byte.
+    pub rerendered: Vec<String>,
 }
 
 impl Certificate {

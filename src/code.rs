@@ -129,6 +129,45 @@ mod tests {
         assert!(imports_of("src/figures/q3.rs").contains(&"src/figures/draw.rs"));
     }
 
+    /// What changes a number: drawing data or seeds, or computing with
+    /// tensors. A module outside every fingerprint may not do it, or a
+    /// result would stay cached after an edit that changes it.
+    const CHANGES_NUMBERS: &[&str] = &[
+        "seed::derive(",
+        ".subset(",
+        "manual_seed",
+        "Tensor::",
+        "tch::nn",
+        "VarStore",
+        ".forward(",
+        ".forward_t(",
+        "ChaCha",
+        "SeedableRng",
+    ];
+
+    fn numbers_changed_in(file: &str) -> Vec<&'static str> {
+        let text = std::fs::read_to_string(file).unwrap();
+        let code: String = text.split("#[cfg(test)]").next().unwrap().lines().filter(|l| !l.trim_start().starts_with("//")).collect();
+        CHANGES_NUMBERS.iter().copied().filter(|call| code.contains(call)).collect()
+    }
+
+    #[test]
+    fn no_file_outside_the_fingerprints_draws_data_or_seeds_or_computes_with_tensors() {
+        // `bench` times trainings and writes no result; `runner` asks the
+        // computing modules for the seeds and the profile's subset by name.
+        let computing: Vec<&str> = SOURCES.iter().map(|(f, _)| *f).collect();
+        let mut outside = Vec::new();
+        for (file, _) in IMPORTS.iter().filter(|(f, _)| !computing.contains(f) && *f != "src/bench.rs" && !f.ends_with("_tests.rs")) {
+            let found = numbers_changed_in(file);
+            if !found.is_empty() {
+                outside.push(format!("{file}: {}", found.join(", ")));
+            }
+        }
+        assert!(outside.is_empty(), "move these into a computing module (see build.rs NOT_COMPUTING): {outside:#?}");
+        // The check sees what it guards against.
+        assert!(numbers_changed_in("src/data.rs").contains(&".subset("));
+    }
+
     #[test]
     fn every_computing_file_is_hashed_as_it_is_now() {
         use sha2::Digest;

@@ -281,6 +281,11 @@ impl Mnist {
             provenance: self.provenance.clone(),
         }
     }
+
+    /// The subset that `profile` trains and tests on, drawn from the master seed.
+    pub fn for_profile(&self, profile: crate::profile::Profile, master_seed: u64) -> Mnist {
+        self.subset(profile.train_images(), profile.test_images(), crate::seed::data_subset(master_seed))
+    }
 }
 
 type ReadFn<'a> = dyn FnMut(&IdxFile, usize) -> Result<(PathBuf, Vec<usize>, Vec<u8>), DataError> + 'a;
@@ -306,7 +311,22 @@ fn read_split(read: &mut ReadFn, images: &IdxFile, labels: &IdxFile) -> Result<S
     Ok(Split { images: images_data, labels: labels_data })
 }
 
-/// Reads `dir/name.gz` (decompressed) or else `dir/name`.
+/// The most an IDX file may hold, decompressed: eight times MNIST's
+/// training images.
+const MAX_IDX_BYTES: u64 = 8 * 60_000 * 28 * 28;
+
+fn too_large(path: &Path, bytes: usize) -> Result<(), DataError> {
+    match bytes as u64 > MAX_IDX_BYTES {
+        true => Err(DataError::Format {
+            path: path.to_owned(),
+            reason: format!("holds more than {} MB: not an MNIST-sized IDX file", MAX_IDX_BYTES / 1_000_000),
+        }),
+        false => Ok(()),
+    }
+}
+
+/// Reads `dir/name.gz` (decompressed) or else `dir/name`, at most
+/// `MAX_IDX_BYTES` of either.
 fn read_maybe_gz(dir: &Path, name: &str) -> Result<(PathBuf, Vec<u8>), DataError> {
     let gz = dir.join(format!("{name}.gz"));
     let raw = dir.join(name);
@@ -317,10 +337,16 @@ fn read_maybe_gz(dir: &Path, name: &str) -> Result<(PathBuf, Vec<u8>), DataError
     if gz.exists() {
         let file = std::fs::File::open(&gz).map_err(io(&gz))?;
         let mut bytes = Vec::new();
-        GzDecoder::new(file).read_to_end(&mut bytes).map_err(|source| DataError::Gzip { path: gz.clone(), source })?;
+        GzDecoder::new(file)
+            .take(MAX_IDX_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|source| DataError::Gzip { path: gz.clone(), source })?;
+        too_large(&gz, bytes.len())?;
         Ok((gz, bytes))
     } else if raw.exists() {
-        let bytes = std::fs::read(&raw).map_err(io(&raw))?;
+        let mut bytes = Vec::new();
+        std::fs::File::open(&raw).and_then(|f| f.take(MAX_IDX_BYTES + 1).read_to_end(&mut bytes)).map_err(io(&raw))?;
+        too_large(&raw, bytes.len())?;
         Ok((raw, bytes))
     } else {
         Err(DataError::Missing { file: name.to_owned(), dir: dir.to_owned() })
@@ -422,6 +448,22 @@ mod tests {
         assert!(parse_idx(&float).unwrap_err().contains("not unsigned byte"));
         assert!(parse_idx(b"PK\x03\x04").unwrap_err().contains("not an IDX file"));
         assert!(parse_idx(&[0, 0, 8, 3, 0, 0]).unwrap_err().contains("announces 3 dimensions"));
+    }
+
+    #[test]
+    fn a_file_that_decompresses_beyond_mnist_size_is_refused_not_read_whole() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let gz = dir.path().join("train-labels-idx1-ubyte.gz");
+        let mut encoder = flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), flate2::Compression::best());
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..=(MAX_IDX_BYTES >> 20) {
+            encoder.write_all(&zeros).unwrap();
+        }
+        encoder.finish().unwrap();
+        assert!(std::fs::metadata(&gz).unwrap().len() < 4 << 20, "a small bomb");
+        let err = read_maybe_gz(dir.path(), "train-labels-idx1-ubyte").unwrap_err().to_string();
+        assert!(err.contains("holds more than 376 MB: not an MNIST-sized IDX file"), "{err}");
     }
 
     fn write_dataset(dir: &Path, n_train: u32, n_test: u32) {

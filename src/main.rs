@@ -160,8 +160,23 @@ enum DeviceChoice {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli) {
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let cli = <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // Flags given on the command line, not left at their defaults.
+    let given = |name: &str| {
+        let on_line = |m: &clap::ArgMatches| m.value_source(name) == Some(clap::parser::ValueSource::CommandLine);
+        on_line(&matches) || matches.subcommand().is_some_and(|(_, sub)| on_line(sub))
+    };
+    let asked = verify::Asked {
+        profile: given("profile").then_some(cli.options.profile),
+        seed: given("seed").then_some(cli.options.seed),
+        precision: match (given("precision"), cli.options.precision) {
+            (true, PrecisionChoice::Float32) => Some(precision::Precision::Float32),
+            (true, PrecisionChoice::BFloat16) => Some(precision::Precision::BFloat16),
+            _ => None,
+        },
+    };
+    match run(cli, &asked) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -170,7 +185,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli, asked: &verify::Asked) -> anyhow::Result<()> {
     let o = &cli.options;
     let threads = o.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as i32));
     if threads < 1 {
@@ -200,6 +215,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let cache = Cache::new(o.out.join("cache"));
     cache.sweep_stale_temp_files();
+    for outputs in [o.out.clone(), o.out.join("figures"), o.out.join("typst")] {
+        cache::sweep_stale_temp_files(&outputs);
+    }
     // Each command loads what it uses: `package` needs no data.
     let data = || load_data(o.data_dir.as_deref());
     match cli.command {
@@ -225,7 +243,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench { epochs, peers } => {
             bench::run(&data()?, &bench::Options { profile: o.profile, device, epochs, precision: &chosen, cpu: &cpu, peers })
         }
-        Command::Verify { tolerance } => verify::run(&o.out, &o.only, &data()?, device, tolerance),
+        Command::Verify { tolerance } => verify::run(&o.out, &o.only, asked, &data()?, device, tolerance),
         Command::Run => plan.run(&data()?, &cache, device, Mode::Train { force: o.force }).map(|_| ()),
         Command::BuildReport => {
             let data = data()?;
@@ -375,6 +393,7 @@ fn render(plan: &Plan, entries: BTreeMap<String, cache::Entry>, data: &Mnist, o:
     let results = plan.computed(entries)?;
     let project_dir = Path::new(PROJECT_DIR);
     let report_config = ReportConfig::load(&project_dir.join("report.toml"))?;
+    let report_sources = report::sources(project_dir)?;
     let machine = Machine::current(&plan.precision);
     let run = RunInfo::new(plan, &results, &machine, &data.provenance, project_dir);
     let start = std::time::Instant::now();
@@ -383,7 +402,8 @@ fn render(plan: &Plan, entries: BTreeMap<String, cache::Entry>, data: &Mnist, o:
     eprintln!("rendered {} pages and {} figures in {:.2} s", outputs.pages, outputs.figures.len(), start.elapsed().as_secs_f64());
     let files = outputs.write(&o.out)?;
     let cache = Cache::new(o.out.join("cache"));
-    Manifest::new(&run, machine, &data.provenance, &results, &cache, &o.out, &files)?.write(&o.out)?;
+    let manifest = Manifest::new(&run, machine, &data.provenance, &results, &cache, &o.out, &files)?;
+    Manifest { report_sources, ..manifest }.write(&o.out)?;
     println!("{}", o.out.join("report.pdf").display());
     println!("{}", o.out.join("report.html").display());
     Ok(())

@@ -170,6 +170,10 @@ pub struct Manifest {
     pub experiments: Vec<ExperimentRecord>,
     /// SHA-256 of every output file, by path relative to the output directory.
     pub outputs: BTreeMap<String, String>,
+    /// SHA-256 of the answers, templates and report.toml that rendered them
+    /// (see `report::sources`).
+    #[serde(default)]
+    pub report_sources: BTreeMap<String, String>,
 }
 
 pub fn cpu_model() -> String {
@@ -227,6 +231,7 @@ impl Manifest {
             data: data.clone(),
             experiments,
             outputs: hashes,
+            report_sources: BTreeMap::new(),
         })
     }
 
@@ -236,11 +241,41 @@ impl Manifest {
         Ok(path)
     }
 
+    /// The manifest in `out`, every field that names a file or a key
+    /// checked: a manifest is another person's file, read as hostile.
     pub fn read(out: &Path) -> anyhow::Result<Manifest> {
         let path = Self::path(out);
-        let text =
-            std::fs::read_to_string(&path).with_context(|| format!("{}: cannot be read; run `build-report` first", path.display()))?;
-        serde_json::from_str(&text).with_context(|| format!("{}: is not a manifest written by this program", path.display()))
+        let bytes = read_submitted(out, "manifest.json")
+            .with_context(|| format!("{}: cannot be read; run `build-report` first", path.display()))?;
+        let manifest: Manifest =
+            serde_json::from_slice(&bytes).with_context(|| format!("{}: is not a manifest written by this program", path.display()))?;
+        manifest.check_fields().map_err(|e| anyhow::anyhow!("{}: is not a manifest written by this program: {e}", path.display()))?;
+        Ok(manifest)
+    }
+
+    /// Each id a plain name, each key and hash 64 hexadecimal digits, each
+    /// cache file the one its id and key name, each output a path inside
+    /// the output directory.
+    fn check_fields(&self) -> Result<(), String> {
+        let hex64 = |s: &str| s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        for r in &self.experiments {
+            if r.id.is_empty() || !r.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+                return Err(format!("experiment id {:?}", r.id));
+            }
+            if !hex64(&r.key) || !hex64(&r.result_sha256) {
+                return Err(format!("{}: key or result hash is not 64 hexadecimal digits", r.id));
+            }
+            let expected = Path::new("cache").join(crate::cache::file_name(&r.id, &r.key));
+            if r.cache_file != expected {
+                return Err(format!("{}: cache file {} (it is {})", r.id, r.cache_file.display(), expected.display()));
+            }
+        }
+        for (file, hash) in &self.outputs {
+            if !inside(file) || !hex64(hash) {
+                return Err(format!("output {file:?}: a path inside the output directory with its SHA-256"));
+            }
+        }
+        Ok(())
     }
 
     /// The recorded results, each checked before use: its cache entry is
@@ -275,7 +310,8 @@ impl Manifest {
     pub fn check_outputs(&self, out: &Path) -> anyhow::Result<()> {
         for (file, recorded) in &self.outputs {
             let path = out.join(file);
-            let bytes = std::fs::read(&path).with_context(|| format!("{}: listed in the manifest but cannot be read", path.display()))?;
+            let bytes =
+                read_submitted(out, file).with_context(|| format!("{}: listed in the manifest but cannot be read", path.display()))?;
             let found = sha256_hex(&bytes);
             if &found != recorded {
                 bail!(
@@ -287,6 +323,44 @@ impl Manifest {
         }
         Ok(())
     }
+}
+
+/// The most `verify` reads of any one file of a submission.
+pub const MAX_SUBMITTED_BYTES: u64 = 256 << 20;
+
+/// Whether `relative` names a path inside a directory: relative, with no
+/// `..`, root or prefix in it.
+pub fn inside(relative: &str) -> bool {
+    let path = Path::new(relative);
+    !relative.is_empty() && path.components().all(|c| matches!(c, std::path::Component::Normal(_)))
+}
+
+/// The bytes of the regular file `relative` under `dir`, refusing a path
+/// that leaves `dir`, a symbolic link anywhere along it, and a file over
+/// `MAX_SUBMITTED_BYTES`.
+pub fn read_submitted(dir: &Path, relative: &str) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read;
+    if !inside(relative) {
+        bail!("{relative}: not a path inside {}", dir.display());
+    }
+    let mut path = dir.to_path_buf();
+    for part in Path::new(relative).components() {
+        path.push(part);
+        let meta = std::fs::symlink_metadata(&path).with_context(|| format!("{}: cannot be read", path.display()))?;
+        if meta.file_type().is_symlink() {
+            bail!("{}: is a symbolic link; a submission's files must be the files themselves", path.display());
+        }
+    }
+    let file = std::fs::File::open(&path).with_context(|| format!("{}: cannot be read", path.display()))?;
+    if !file.metadata()?.is_file() {
+        bail!("{}: is not a regular file", path.display());
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_SUBMITTED_BYTES + 1).read_to_end(&mut bytes).with_context(|| format!("{}: cannot be read", path.display()))?;
+    if bytes.len() as u64 > MAX_SUBMITTED_BYTES {
+        bail!("{}: larger than {} MiB; no output of a run is", path.display(), MAX_SUBMITTED_BYTES >> 20);
+    }
+    Ok(bytes)
 }
 
 /// A tolerance for comparing runs across CPU classes, from the spread
@@ -302,15 +376,15 @@ pub struct SuggestedTolerance {
 impl SuggestedTolerance {
     pub fn describe(&self) -> String {
         format!(
-            "{:.1e}: twice the largest replicate standard deviation the run measured, {} = {:.1e}",
+            "{:.1e}: twice the largest replicate standard deviation the re-run measured, {} = {:.1e}",
             self.tolerance, self.metric, self.spread
         )
     }
 }
 
 /// Twice the largest standard deviation over replicates (a number under a
-/// key ending in `_std`) among the recorded results; `None` where the run
-/// measured no spread.
+/// key ending in `_std`) among `results` (a re-run's, not a submission's);
+/// `None` where the run measured no spread.
 pub fn suggested_tolerance(results: &BTreeMap<String, Value>) -> Option<SuggestedTolerance> {
     fn walk(path: &str, value: &Value, best: &mut Option<(f64, String)>) {
         match value {
@@ -397,6 +471,94 @@ fn walk(path: &str, a: &Value, b: &Value, out: &mut Vec<Comparison>) -> Result<(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_submitted_file_is_read_only_inside_its_folder_never_through_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), "secret").unwrap();
+        std::fs::create_dir(dir.path().join("figures")).unwrap();
+        std::fs::write(dir.path().join("figures/a.svg"), "<svg/>").unwrap();
+        assert_eq!(read_submitted(dir.path(), "figures/a.svg").unwrap(), b"<svg/>");
+        for escape in ["../secret", "/etc/passwd", "figures/../../secret", ""] {
+            let err = read_submitted(dir.path(), escape).unwrap_err().to_string();
+            assert!(err.contains("not a path inside"), "{escape}: {err}");
+        }
+        std::os::unix::fs::symlink(outside.path().join("secret"), dir.path().join("report.pdf")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("linked")).unwrap();
+        for link in ["report.pdf", "linked/secret"] {
+            let err = read_submitted(dir.path(), link).unwrap_err().to_string();
+            assert!(err.contains("is a symbolic link"), "{link}: {err}");
+        }
+        assert!(read_submitted(dir.path(), "figures").unwrap_err().to_string().contains("not a regular file"));
+    }
+
+    #[test]
+    fn a_manifest_naming_files_outside_or_odd_keys_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = "a".repeat(64);
+        let record = |id: &str, key: &str, cache_file: &str| {
+            json!({"id": id, "config": {}, "seed": 1, "key": key, "cache_file": cache_file, "wall_seconds": 1.0, "device": "cpu",
+                   "threads": 1, "precision": "float32", "cpu_class": "AVX2", "code": {}, "result_sha256": "b".repeat(64)})
+        };
+        let data = Provenance {
+            dir: PathBuf::new(),
+            official: false,
+            files: vec![],
+            fingerprint: String::new(),
+            data_set: crate::data::DataSet::identify(&[]),
+        };
+        let chosen = Chosen { precision: Precision::Float32, requested: "auto".into(), reason: "test".into() };
+        let machine = Machine::current(&chosen);
+        let run = RunInfo {
+            profile: "smoke".into(),
+            full: false,
+            seed: 1,
+            commit: "abc".into(),
+            dirty: false,
+            date: "2026-12-05".into(),
+            device: "cpu".into(),
+            threads: "1 thread".into(),
+            precision: "float32".into(),
+            precision_reason: "test".into(),
+            cpu_class: machine.cpu_class.clone(),
+            data_official: false,
+            data_fingerprint: String::new(),
+            data: data.data_set.clone(),
+            program_version: "0".into(),
+        };
+        let skeleton = Manifest {
+            profile: "smoke".into(),
+            seed: 1,
+            versions: Versions::current(),
+            run,
+            machine,
+            data,
+            experiments: vec![],
+            outputs: BTreeMap::new(),
+            report_sources: BTreeMap::new(),
+        };
+        let manifest = |experiments: Value, outputs: Value| {
+            let mut m = serde_json::to_value(&skeleton).unwrap();
+            m["experiments"] = experiments;
+            m["outputs"] = outputs;
+            std::fs::write(dir.path().join("manifest.json"), m.to_string()).unwrap();
+            Manifest::read(dir.path()).map(|_| ()).map_err(|e| format!("{e:#}"))
+        };
+        let ok_file = format!("cache/q1_x-{}.json", &key[..16]);
+        let fine = manifest(json!([record("q1_x", &key, &ok_file)]), json!({"report.pdf": "c".repeat(64)}));
+        assert_eq!(fine, Ok(()));
+        for (experiments, outputs, expected) in [
+            (json!([record("q1_x", &key, "../../etc/passwd")]), json!({}), "cache file ../../etc/passwd"),
+            (json!([record("../q1", &key, &ok_file)]), json!({}), "experiment id \"../q1\""),
+            (json!([record("q1_x", "short", &ok_file)]), json!({}), "not 64 hexadecimal digits"),
+            (json!([]), json!({"/etc/passwd": "c".repeat(64)}), "output \"/etc/passwd\""),
+            (json!([]), json!({"../report.pdf": "c".repeat(64)}), "output \"../report.pdf\""),
+        ] {
+            let err = manifest(experiments, outputs).unwrap_err();
+            assert!(err.contains("is not a manifest written by this program") && err.contains(expected), "{expected}: {err}");
+        }
+    }
 
     #[test]
     fn the_suggested_tolerance_is_twice_the_largest_replicate_spread() {

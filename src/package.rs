@@ -31,7 +31,7 @@ pub fn run(project_dir: &Path, out: &Path, draft: bool) -> anyhow::Result<Vec<Pa
     let submission = out.join("submission");
     // Made the ordinary way, so that the user's umask decides who may read it.
     let scratch = out.join(format!(".submission-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&scratch);
+    sweep_left_behind(out, &submission);
     std::fs::create_dir(&scratch).with_context(|| format!("{}: cannot create", scratch.display()))?;
     let files = match check_front_page(project_dir, out, draft).and_then(|()| assemble(project_dir, out, &scratch)) {
         Ok(files) => files,
@@ -40,14 +40,34 @@ pub fn run(project_dir: &Path, out: &Path, draft: bool) -> anyhow::Result<Vec<Pa
             return Err(e);
         }
     };
+    // The previous submission steps aside before the new one takes its
+    // name, and is removed only after: a kill leaves one of them whole.
+    let previous = out.join(format!(".submission-previous-{}", std::process::id()));
     if submission.exists() {
-        std::fs::remove_dir_all(&submission).with_context(|| format!("{}: cannot replace", submission.display()))?;
+        std::fs::rename(&submission, &previous).with_context(|| format!("{}: cannot replace", submission.display()))?;
     }
     std::fs::rename(&scratch, &submission).with_context(|| format!("{}: cannot write", submission.display()))?;
+    let _ = std::fs::remove_dir_all(&previous);
     Ok(files.iter().map(|f| submission.join(f.file_name().unwrap_or_default())).collect())
 }
 
-/// The report must exist, and `report.toml` be filled in (or `draft`).
+/// Removes what a killed `package` left: its scratch folders, and a
+/// previous submission that stepped aside (put back where no new one took
+/// its place).
+fn sweep_left_behind(out: &Path, submission: &Path) {
+    let Ok(entries) = std::fs::read_dir(out) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(".submission-previous-") && !submission.exists() {
+            let _ = std::fs::rename(entry.path(), submission);
+        } else if name.starts_with(".submission-") {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// The report must exist and pass every check of `verify` that trains
+/// nothing, and `report.toml` be filled in (or `draft`).
 fn check_front_page(project_dir: &Path, out: &Path, draft: bool) -> anyhow::Result<()> {
     for file in ["report.pdf", "report.html", "manifest.json"] {
         let path = out.join(file);
@@ -55,6 +75,9 @@ fn check_front_page(project_dir: &Path, out: &Path, draft: bool) -> anyhow::Resu
             bail!("{}: missing; run `build-report` (with the same --out) first", path.display());
         }
     }
+    let manifest = crate::manifest::Manifest::read(out)?;
+    crate::verify::check_recorded(out, &manifest, &[], &manifest.data)
+        .context("the report is not what its recorded results render; run `build-report` (with the same --out) again")?;
     let config = project_dir.join("report.toml");
     let left = crate::report::ReportConfig::load(&config)?.placeholders();
     if !left.is_empty() && !draft {

@@ -88,7 +88,7 @@ impl Plan {
             };
             if let Some(name) = training {
                 let names: Vec<String> =
-                    e.trainings(seed::derive(master_seed, id), shared_seed(master_seed)).into_iter().map(|t| t.name).collect();
+                    e.trainings(seed::of_experiment(master_seed, id), seed::shared(master_seed)).into_iter().map(|t| t.name).collect();
                 if !names.iter().any(|n| n == name) {
                     let known = if names.is_empty() { "none: it runs as one unit".to_owned() } else { names.join(", ") };
                     bail!("--only: `{id}` has no training `{name}`; its trainings are: {known}");
@@ -100,7 +100,7 @@ impl Plan {
 
     /// The seed of what experiments share (see `Context::shared_seed`).
     pub fn shared_seed(&self) -> u64 {
-        shared_seed(self.master_seed)
+        seed::shared(self.master_seed)
     }
 
     /// The trainings `e` declares, each with what produces it: a shared
@@ -121,7 +121,7 @@ impl Plan {
                             "data": {
                                 "train_images": self.profile.train_images(),
                                 "test_images": self.profile.test_images(),
-                                "subset_seed": self.subset_seed(),
+                                "subset_seed": seed::data_subset(self.master_seed),
                             },
                         }),
                         precision: *precision,
@@ -168,7 +168,7 @@ impl Plan {
     }
 
     pub fn seed_of(&self, e: &dyn AnyExperiment) -> u64 {
-        seed::derive(self.master_seed, e.id())
+        seed::of_experiment(self.master_seed, e.id())
     }
 
     /// Everything `e`'s result depends on, as this code and data would compute it.
@@ -190,13 +190,9 @@ impl Plan {
         self.inputs_of(e, data_fingerprint).key()
     }
 
-    fn subset_seed(&self) -> u64 {
-        seed::derive(self.master_seed, "data-subset")
-    }
-
     /// The data set reduced to the profile's subset, drawn from the master seed.
     pub fn data_for(&self, full: &Mnist) -> Mnist {
-        full.subset(self.profile.train_images(), self.profile.test_images(), self.subset_seed())
+        full.for_profile(self.profile, self.master_seed)
     }
 
     /// Results of the selected experiments, computing those not cached (all
@@ -383,11 +379,6 @@ pub struct Computed {
     /// Images passed through a network in training.
     pub training_images: u64,
     pub entry: Entry,
-}
-
-/// The seed of what experiments share, from the master seed.
-fn shared_seed(master_seed: u64) -> u64 {
-    seed::derive(master_seed, "shared")
 }
 
 fn progress_bar(id: &str) -> ProgressBar {

@@ -14,6 +14,22 @@ pub fn derive(master: u64, label: &str) -> u64 {
     u64::from_le_bytes(digest[..8].try_into().unwrap()) >> 1
 }
 
+/// The seed of the experiment `id`.
+pub fn of_experiment(master: u64, id: &str) -> u64 {
+    derive(master, id)
+}
+
+/// The seed of what experiments share: the validation split and the
+/// trainings that several of them use.
+pub fn shared(master: u64) -> u64 {
+    derive(master, "shared")
+}
+
+/// The seed that draws a profile's subset of the data.
+pub fn data_subset(master: u64) -> u64 {
+    derive(master, "data-subset")
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -1,8 +1,11 @@
 //! `verify`: re-runs a recorded run's experiments from its manifest and
-//! compares every metric with the recorded one, after checking that the
-//! manifest matches this code's configs and that no output was edited;
-//! writes a certificate of what was re-computed where.
+//! compares every metric with the recorded one, after the checks that train
+//! nothing (`check_recorded`, which `package` runs too): the manifest
+//! matches this code's configs, no result or output was edited, and the
+//! report is what its results render; writes a certificate of what was
+//! re-computed where.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, bail};
@@ -10,23 +13,59 @@ use tch::Device;
 
 use crate::cache::Cache;
 use crate::certificate;
-use crate::data::Mnist;
+use crate::data::{Mnist, Provenance};
 use crate::git;
 use crate::manifest;
 use crate::precision::{self, Chosen, CpuFeatures};
 use crate::profile::Profile;
 use crate::runner::{Mode, Plan};
 
+/// What the command line asked for that the recorded run decides: each
+/// given flag must agree with the manifest, or `verify` would certify
+/// another run than the one asked for.
+#[derive(Debug, Default)]
+pub struct Asked {
+    pub profile: Option<Profile>,
+    pub seed: Option<u64>,
+    pub precision: Option<precision::Precision>,
+}
+
+impl Asked {
+    /// An error naming each flag that differs from the recorded run.
+    fn check(&self, recorded: &manifest::Manifest) -> anyhow::Result<()> {
+        let mut differ = Vec::new();
+        if let Some(p) = self.profile.filter(|p| p.name() != recorded.profile) {
+            differ.push(format!("--profile {} (recorded: {})", p.name(), recorded.profile));
+        }
+        if let Some(seed) = self.seed.filter(|s| *s != recorded.seed) {
+            differ.push(format!("--seed {seed} (recorded: {})", recorded.seed));
+        }
+        let recorded_precision = recorded.machine.precision.precision;
+        if let Some(p) = self.precision.filter(|p| *p != recorded_precision) {
+            differ.push(format!("--precision {} (recorded: {})", p.name(), recorded_precision.name()));
+        }
+        if !differ.is_empty() {
+            bail!(
+                "verify re-runs the recorded run as it was made, and {} from it: {}; \
+                 leave these flags out, or give the recorded values",
+                if differ.len() == 1 { "this flag differs" } else { "these flags differ" },
+                differ.join(", ")
+            );
+        }
+        Ok(())
+    }
+}
+
 /// Re-runs the experiments that the manifest in `out` records (those of
 /// `only`, or all), in a scratch directory with the recorded precision and
 /// threads, compares every metric, prints the table and writes the
 /// certificate; fails where a metric differs by more than `tolerance`.
-pub fn run(out: &Path, only: &[String], data: &Mnist, device: Device, tolerance: f64) -> anyhow::Result<()> {
+pub fn run(out: &Path, only: &[String], asked: &Asked, data: &Mnist, device: Device, tolerance: f64) -> anyhow::Result<()> {
     if let Some((id, _)) = only.iter().find_map(|unit| unit.split_once('/')) {
         bail!("verify --only: a study is verified whole, from its seed to its numbers: give `{id}`, not one of its trainings");
     }
     let recorded_manifest = manifest::Manifest::read(out)?;
-    let recorded = recorded_manifest.recorded_results(out, only)?;
+    asked.check(&recorded_manifest)?;
     if data.provenance.fingerprint != recorded_manifest.data.fingerprint {
         bail!(
             "the data differ from the recorded run's (fingerprint {}); pass the --data-dir it used ({})",
@@ -34,8 +73,8 @@ pub fn run(out: &Path, only: &[String], data: &Mnist, device: Device, tolerance:
             recorded_manifest.data.dir.display()
         );
     }
-    let profile = <Profile as clap::ValueEnum>::from_str(&recorded_manifest.profile, true)
-        .map_err(|e| anyhow::anyhow!("manifest profile `{}`: {e}", recorded_manifest.profile))?;
+    let Checked { recorded, profile, rerendered } = check_recorded(out, &recorded_manifest, only, &data.provenance)?;
+    eprintln!("re-rendered the report from the recorded results: {} files, each identical to the submitted one", rerendered.len());
     let records: Vec<_> = recorded_manifest.experiments.iter().filter(|r| recorded.contains_key(&r.id)).collect();
     // The numbers came from the experiments' own thread count, which a
     // later `render --threads` does not change.
@@ -51,28 +90,6 @@ pub fn run(out: &Path, only: &[String], data: &Mnist, device: Device, tolerance:
         );
     }
     let plan = Plan::new(profile, recorded_manifest.seed, precision, only)?;
-    // What the manifest lists must be what the code would compute: every
-    // experiment (of --only), each under the key its config gives now.
-    for e in plan.experiments.iter().filter(|e| only.is_empty() || only.iter().any(|id| id == e.id())) {
-        let record = recorded_manifest.experiments.iter().find(|r| r.id == e.id()).with_context(|| {
-            format!(
-                "{}: the manifest lists {} of the {} experiments and not this one; it was not written by `build-report`, or was edited",
-                manifest::Manifest::path(out).display(),
-                recorded_manifest.experiments.len(),
-                plan.experiments.len()
-            )
-        })?;
-        if record.key != plan.key_of(e.as_ref(), &data.provenance.fingerprint) || record.config != e.config() {
-            bail!(
-                "{}: the manifest's config of {} is not the one this code computes (key {}); \
-                 it was made by other code or edited: re-run `build-report` with this code",
-                manifest::Manifest::path(out).display(),
-                e.id(),
-                record.key
-            );
-        }
-    }
-    recorded_manifest.check_outputs(out)?;
     let scratch = tempfile::tempdir()?;
     eprintln!(
         "re-running in {} (profile {}, seed {}, {threads} threads, {})",
@@ -91,7 +108,11 @@ pub fn run(out: &Path, only: &[String], data: &Mnist, device: Device, tolerance:
             );
         }
     }
-    let suggested = manifest::suggested_tolerance(&recorded);
+    // The tolerance suggested across classes comes from the spread that
+    // this re-run measured, never from numbers the submission states.
+    let rerun_results: BTreeMap<String, serde_json::Value> =
+        recorded.keys().filter_map(|id| reruns.get(id).map(|e| (id.clone(), e.result.clone()))).collect();
+    let suggested = manifest::suggested_tolerance(&rerun_results);
     // A result merged from jobs on several classes names them all ("AVX2 + AVX-512+BF16").
     let recorded_class = records.iter().map(|r| r.cpu_class.as_str()).find(|c| *c != here.class()).unwrap_or(&machine.cpu_class);
     let other_class = recorded_class != here.class();
@@ -124,7 +145,7 @@ pub fn run(out: &Path, only: &[String], data: &Mnist, device: Device, tolerance:
         (true, true) => "bit-identity asked for, though the CPU classes differ".to_owned(),
         (false, _) => format!(
             "given with --tolerance{}",
-            suggested.as_ref().map_or(String::new(), |s| format!("; the run's own suggestion: {}", s.describe()))
+            suggested.as_ref().map_or(String::new(), |s| format!("; suggested by the re-run's own spread: {}", s.describe()))
         ),
     };
     let certificate = certificate::Certificate {
@@ -153,6 +174,7 @@ pub fn run(out: &Path, only: &[String], data: &Mnist, device: Device, tolerance:
         tolerance_reason,
         experiments: checks,
         outputs_checked: recorded_manifest.outputs.iter().map(|(f, h)| (f.clone(), h.clone())).collect(),
+        rerendered,
     };
     for path in certificate.write(out, &Path::new(crate::PROJECT_DIR).join("templates/certificate.html"))? {
         eprintln!("certificate: {}", path.display());
@@ -167,4 +189,156 @@ pub fn run(out: &Path, only: &[String], data: &Mnist, device: Device, tolerance:
         bail!("some metrics differ from the recorded run by more than {tolerance}{hint}");
     }
     Ok(())
+}
+
+/// What the checks that train nothing found sound.
+pub struct Checked {
+    /// The recorded result of each experiment checked, by id.
+    pub recorded: BTreeMap<String, serde_json::Value>,
+    pub profile: Profile,
+    /// The output files that a re-render reproduced byte for byte.
+    pub rerendered: Vec<String>,
+}
+
+/// Every check that trains nothing, in seconds, for the run `manifest`
+/// records in `out` (its experiments of `only`, or all), with data of
+/// `data`: each result intact and the one recorded; each config and key
+/// the one this code computes; each output as recorded, and identical to a
+/// re-render of the results with this checkout's answers and templates.
+pub fn check_recorded(out: &Path, manifest: &manifest::Manifest, only: &[String], data: &Provenance) -> anyhow::Result<Checked> {
+    let recorded = manifest.recorded_results(out, only)?;
+    let profile = <Profile as clap::ValueEnum>::from_str(&manifest.profile, true)
+        .map_err(|e| anyhow::anyhow!("{}: profile `{}`: {e}", manifest::Manifest::path(out).display(), manifest.profile))?;
+    let plan = Plan::new(profile, manifest.seed, manifest.machine.precision.clone(), only)?;
+    // What the manifest lists must be what the code would compute: every
+    // experiment (of --only), each under the key its config gives now.
+    for e in plan.experiments.iter().filter(|e| only.is_empty() || only.iter().any(|id| id == e.id())) {
+        let record = manifest.experiments.iter().find(|r| r.id == e.id()).with_context(|| {
+            format!(
+                "{}: the manifest lists {} of the {} experiments and not this one; it was not written by `build-report`, or was edited",
+                manifest::Manifest::path(out).display(),
+                manifest.experiments.len(),
+                plan.experiments.len()
+            )
+        })?;
+        if record.key != plan.key_of(e.as_ref(), &data.fingerprint) || record.config != e.config() {
+            bail!(
+                "{}: the manifest's config of {} is not the one this code computes (key {}); \
+                 it was made by other code or edited: re-run `build-report` with this code",
+                manifest::Manifest::path(out).display(),
+                e.id(),
+                record.key
+            );
+        }
+    }
+    manifest.check_outputs(out)?;
+    let rerendered = check_rendering(out, manifest, profile, data)?;
+    Ok(Checked { recorded, profile, rerendered })
+}
+
+/// Renders the report again from the recorded results, with the answers,
+/// templates and report.toml of this checkout, and compares each output
+/// with the submitted file, byte for byte: a report edited by hand, or
+/// rendered from other results or answers, differs. Returns the files
+/// compared; fails naming the first difference.
+fn check_rendering(out: &Path, recorded: &manifest::Manifest, profile: Profile, data: &Provenance) -> anyhow::Result<Vec<String>> {
+    let plan = Plan::new(profile, recorded.seed, recorded.machine.precision.clone(), &[])?;
+    let entries = plan.cached(&data.fingerprint, &Cache::new(out.join("cache")))?;
+    let results = plan.computed(entries)?;
+    let project_dir = Path::new(crate::PROJECT_DIR);
+    // What the front page says of the run comes from the results; only the
+    // commit it was made at is the recorded one's (this checkout may be later).
+    let run = manifest::RunInfo {
+        commit: recorded.run.commit.clone(),
+        dirty: recorded.run.dirty,
+        date: recorded.run.date.clone(),
+        ..manifest::RunInfo::new(&plan, &results, &recorded.machine, data, project_dir)
+    };
+    let described = serde_json::to_value(&recorded.run)?;
+    let derived = serde_json::to_value(&run)?;
+    if let Some(field) = derived.as_object().into_iter().flatten().find(|(k, v)| described.get(k.as_str()) != Some(*v)) {
+        bail!(
+            "{}: the manifest describes its run otherwise than its results do ({}: {} in the manifest, {} from the results); \
+             it was edited: render again with `render`",
+            manifest::Manifest::path(out).display(),
+            field.0,
+            described.get(field.0.as_str()).unwrap_or(&serde_json::Value::Null),
+            field.1
+        );
+    }
+    let sources = crate::report::sources(project_dir)?;
+    let other_sources: Vec<&str> = sources
+        .iter()
+        .filter(|(file, hash)| recorded.report_sources.get(*file) != Some(*hash))
+        .map(|(file, _)| file.as_str())
+        .chain(recorded.report_sources.keys().filter(|f| !sources.contains_key(*f)).map(String::as_str))
+        .collect();
+    let scratch = tempfile::tempdir()?;
+    let config = crate::report::ReportConfig::load(&project_dir.join("report.toml"))?;
+    let outputs = crate::report::build(&crate::report::Inputs {
+        results: &results,
+        run: &run,
+        report: &config,
+        project_dir,
+        out_dir: scratch.path(),
+    })
+    .context("re-rendering the report from the recorded results")?;
+    let mut compared = Vec::new();
+    for (file, rendered) in outputs.files() {
+        let path = out.join(&file);
+        let submitted = manifest::read_submitted(out, &file)
+            .with_context(|| format!("{}: the report has this file, the submission not", path.display()))?;
+        if submitted != rendered {
+            let why = if other_sources.is_empty() {
+                "the recorded results, answers and templates render it otherwise: it was edited after rendering, \
+                 or not rendered again after a re-run (`render`)"
+                    .to_owned()
+            } else {
+                format!(
+                    "it was rendered from other answers or templates than these ({} differ from the manifest's); \
+                     verify from the commit that made it ({})",
+                    other_sources.join(", "),
+                    recorded.run.commit
+                )
+            };
+            bail!("{}: differs from a re-render of the recorded results{}: {why}", path.display(), first_difference(&submitted, rendered));
+        }
+        compared.push(file);
+    }
+    Ok(compared)
+}
+
+/// Where a text file first differs from its re-render: the line and both
+/// versions of it, shortened; nothing for a binary file.
+fn first_difference(submitted: &[u8], rendered: &[u8]) -> String {
+    let (Ok(a), Ok(b)) = (std::str::from_utf8(submitted), std::str::from_utf8(rendered)) else { return String::new() };
+    let Some((n, (x, y))) = a.lines().zip(b.lines()).enumerate().find(|(_, (x, y))| x != y) else {
+        return format!(" (the same lines, {} against {} of them)", a.lines().count(), b.lines().count());
+    };
+    let at = x.char_indices().zip(y.chars()).find(|((_, c), d)| c != d).map_or(0, |((i, _), _)| i);
+    let around = |line: &str| -> String {
+        let start = (0..=at.saturating_sub(30)).rev().find(|i| line.is_char_boundary(*i)).unwrap_or(0);
+        line[start..].chars().take(80).collect()
+    };
+    format!(" (line {}: submitted `{}`, re-rendered `{}`)", n + 1, around(x), around(y))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_the_first_line_that_differs_from_the_re_render() {
+        let rendered = "<html>\n<p>The CNN reaches 94.55 % on the test set.</p>\n</html>";
+        let submitted = rendered.replace("94.55", "99.71");
+        assert_eq!(
+            first_difference(submitted.as_bytes(), rendered.as_bytes()),
+            " (line 2: submitted `<p>The CNN reaches 99.71 % on the test set.</p>`, re-rendered `<p>The CNN reaches 94.55 % on the test set.</p>`)"
+        );
+        let long = format!("{}X{}", "a".repeat(200), "b".repeat(200));
+        let said = first_difference(long.as_bytes(), long.replace('X', "Y").as_bytes());
+        assert!(said.contains("aaaX") && said.len() < 220, "{said}");
+        assert_eq!(first_difference(b"a\nb", b"a\nb\nc"), " (the same lines, 2 against 3 of them)");
+        assert_eq!(first_difference(&[0xff, 0xfe], b"%PDF"), "");
+    }
 }

@@ -162,6 +162,9 @@ fn read_as_a_reader_does(out: &Path, pages: usize) {
         }
         assert!(std::fs::metadata(out.join("report.png")).unwrap().len() > 20_000, "a screenshot with content");
     }
+    if let Some(ran) = reader::scripts_run(&out.join("report.html")) {
+        assert!(!ran, "a script added to the report ran: its policy must forbid every script");
+    }
     if let Some(words) = reader::words(&out.join("report.pdf")) {
         assert_eq!(words.len(), pages);
         assert!(words.iter().all(|w| !w.is_empty()), "every page has text");
@@ -286,7 +289,7 @@ fn same_seed_same_numbers_and_a_grader_can_check_them() {
 
     // The manifest holds what a grader needs.
     let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(a.path().join("manifest.json")).unwrap()).unwrap();
-    for key in ["profile", "seed", "versions", "run", "machine", "data", "experiments", "outputs"] {
+    for key in ["profile", "seed", "versions", "run", "machine", "data", "experiments", "outputs", "report_sources"] {
         assert!(manifest.get(key).is_some(), "manifest lacks {key}");
     }
     assert_eq!(manifest["versions"]["libtorch"], "2.13.0");
@@ -365,21 +368,49 @@ fn same_seed_same_numbers_and_a_grader_can_check_them() {
     let certificate_html = std::fs::read_to_string(a.path().join("verify/certificate.html")).unwrap();
     assert!(certificate_html.contains("Certificate of reproducible computation") && certificate_html.contains("q2_notebook_mlp"));
 
-    // A grader on another class of machine is told not to expect
-    // bit-identity, with a tolerance drawn from the run's own spread.
-    let mut elsewhere = manifest.clone();
-    elsewhere["machine"]["cpu_class"] = "AVX-512+AMX-BF16 (elsewhere)".into();
-    std::fs::write(a.path().join("manifest.json"), serde_json::to_string(&elsewhere).unwrap()).unwrap();
-    let across = mnist_writeup(a.path(), &["verify", "--only", "q2_tuned_mlp"]);
+    // A grader on another class of machine (here: MKL capped to AVX2) is
+    // told not to expect bit-identity, with a tolerance drawn from the
+    // spread the re-run measured: a spread inflated in the submission (its
+    // hashes fixed, its report rendered) does not widen it.
+    let tuned = manifest["experiments"].as_array().unwrap().iter().find(|r| r["id"] == "q2_tuned_mlp").unwrap();
+    let tuned_file = a.path().join(tuned["cache_file"].as_str().unwrap());
+    let honest_tuned = std::fs::read_to_string(&tuned_file).unwrap();
+    let mut inflated: serde_json::Value = serde_json::from_str(&honest_tuned).unwrap();
+    inflated["result"]["test_accuracy_std"] = 0.25.into();
+    inflated["result_sha256"] = sha256_of_result(&without_timings(&inflated["result"])).into();
+    std::fs::write(&tuned_file, inflated.to_string()).unwrap();
+    assert!(mnist_writeup(a.path(), &["render"]).status.success());
+    let class = manifest["machine"]["cpu_class"].as_str().unwrap().to_owned();
+    let mut capped = Command::new(env!("CARGO_BIN_EXE_mnist-writeup"));
+    capped.env("MKL_ENABLE_INSTRUCTIONS", "AVX2");
+    let across = smoke_run(capped, a.path(), &["verify", "--only", "q2_tuned_mlp"]);
     let printed = String::from_utf8_lossy(&across.stdout);
     let first_line = printed.lines().next().unwrap_or("");
     assert!(
-        first_line.starts_with("recorded on AVX-512+AMX-BF16 (elsewhere), re-run on ")
+        first_line.starts_with(&format!("recorded on {class}, re-run on "))
+            && first_line.contains("capped by MKL_ENABLE_INSTRUCTIONS=AVX2")
             && first_line.contains("bit-identity is not expected"),
         "{printed}{}",
         stderr(&across)
     );
     assert!(first_line.contains("suggested: --tolerance") && first_line.contains("test_accuracy_std"), "{first_line}");
+    assert!(!first_line.contains("5.0e-1") && !first_line.contains("2.5e-1"), "from the re-run, not the submission: {first_line}");
+    std::fs::write(&tuned_file, &honest_tuned).unwrap();
+    assert!(mnist_writeup(a.path(), &["render"]).status.success());
+    let restored: serde_json::Value = serde_json::from_slice(&std::fs::read(a.path().join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(restored, manifest, "the honest result renders the same report again");
+    // A class written into the manifest by hand is not the one its report states.
+    let mut elsewhere = manifest.clone();
+    elsewhere["machine"]["cpu_class"] = "AVX-512+AMX-BF16 (elsewhere)".into();
+    std::fs::write(a.path().join("manifest.json"), serde_json::to_string(&elsewhere).unwrap()).unwrap();
+    let spoofed = mnist_writeup(a.path(), &["verify", "--only", "q2_tuned_mlp"]);
+    assert!(
+        !spoofed.status.success()
+            && stderr(&spoofed).contains("the manifest describes its run otherwise than its results do (cpu_class:")
+            && !stderr(&spoofed).contains("re-running"),
+        "{}",
+        stderr(&spoofed)
+    );
     std::fs::write(a.path().join("manifest.json"), serde_json::to_string(&manifest).unwrap()).unwrap();
     for bad in ["-1", "nan"] {
         let refused = mnist_writeup(a.path(), &["verify", "--tolerance", bad]);
@@ -391,6 +422,23 @@ fn same_seed_same_numbers_and_a_grader_can_check_them() {
         );
         assert!(!said.contains("re-running"), "checked before anything runs: {said}");
     }
+
+    // ...and re-runs only the recorded run: flags that ask for another are refused.
+    let another_run = Command::new(env!("CARGO_BIN_EXE_mnist-writeup"))
+        .args(["verify", "--profile", "full", "--seed", "999", "--threads", "1", "--device", "cpu", "--out"])
+        .arg(a.path())
+        .output()
+        .unwrap();
+    let said = stderr(&another_run);
+    assert!(!another_run.status.success(), "{said}");
+    assert!(
+        said.contains(&format!(
+            "these flags differ from it: --profile full (recorded: smoke), --seed 999 (recorded: {})",
+            manifest["seed"]
+        )),
+        "{said}"
+    );
+    assert!(!said.contains("re-running"), "{said}");
 
     // ...refuses a result edited by hand before re-running anything, and
     // so does `render` (it would otherwise re-approve it in a new manifest)...
@@ -455,10 +503,56 @@ fn same_seed_same_numbers_and_a_grader_can_check_them() {
     );
     std::fs::write(&html_path, &html).unwrap();
 
+    // ...and one whose hashes a forger recomputed: an edited sentence, or a
+    // PDF swapped for junk and struck from the list, differs from a
+    // re-render of the recorded results...
+    let pdf_path = a.path().join("report.pdf");
+    let pdf = std::fs::read(&pdf_path).unwrap();
+    let forge = |file: &Path, bytes: &[u8], listed: bool| {
+        std::fs::write(file, bytes).unwrap();
+        let mut forged = manifest.clone();
+        let name = file.file_name().unwrap().to_str().unwrap();
+        match listed {
+            true => forged["outputs"][name] = sha256_of(bytes).into(),
+            false => drop(forged["outputs"].as_object_mut().unwrap().remove(name)),
+        }
+        std::fs::write(a.path().join("manifest.json"), serde_json::to_string(&forged).unwrap()).unwrap();
+        mnist_writeup(a.path(), &["verify", "--only", "q2_notebook_mlp"])
+    };
+    let sentence = html.find("<p>").expect("a paragraph") + "<p>".len();
+    let reworded = format!("{}Beyond doubt, {}", &html[..sentence], &html[sentence..]);
+    for (file, bytes, listed, expected) in
+        [(&html_path, reworded.as_bytes(), true, "submitted `"), (&pdf_path, &b"%PDF-1.7 junk"[..], false, "it was edited after rendering")]
+    {
+        let forged = forge(file, bytes, listed);
+        let said = stderr(&forged);
+        assert!(!forged.status.success(), "{}: a forged report was certified", file.display());
+        assert!(said.contains("differs from a re-render of the recorded results") && said.contains(expected), "{said}");
+        assert!(!said.contains("re-running"), "caught before training: {said}");
+        std::fs::write(&html_path, &html).unwrap();
+        std::fs::write(&pdf_path, &pdf).unwrap();
+    }
+    // ...where the answers that rendered it are not these, it says which.
+    let mut other_answers = manifest.clone();
+    other_answers["report_sources"]["answers/q1.md"] = "0".repeat(64).into();
+    std::fs::write(&html_path, &reworded).unwrap();
+    other_answers["outputs"]["report.html"] = sha256_of(reworded.as_bytes()).into();
+    std::fs::write(a.path().join("manifest.json"), serde_json::to_string(&other_answers).unwrap()).unwrap();
+    let said = stderr(&mnist_writeup(a.path(), &["verify", "--only", "q2_notebook_mlp"]));
+    assert!(said.contains("rendered from other answers or templates than these (answers/q1.md differ"), "{said}");
+    std::fs::write(&html_path, &html).unwrap();
+    std::fs::write(a.path().join("manifest.json"), serde_json::to_string(&manifest).unwrap()).unwrap();
+
     // ...gives no false alarm after a legitimate re-run (new timings, same numbers)...
     let rerun = mnist_writeup(a.path(), &["run", "--force", "--only", "q2_notebook_mlp"]);
     assert!(rerun.status.success(), "{}", stderr(&rerun));
     assert_ne!(std::fs::read_to_string(&cache_file).unwrap(), original, "new timings");
+    // The report quotes the timings, so it is rendered again.
+    let stale = mnist_writeup(a.path(), &["verify", "--only", "q2_notebook_mlp"]);
+    assert!(stale.status.success() || stderr(&stale).contains("or not rendered again after a re-run"), "{}", stderr(&stale));
+    let rendered = mnist_writeup(a.path(), &["render"]);
+    assert!(rendered.status.success(), "{}", stderr(&rendered));
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(a.path().join("manifest.json")).unwrap()).unwrap();
     let after_rerun = mnist_writeup(a.path(), &["verify", "--only", "q2_notebook_mlp"]);
     assert!(after_rerun.status.success(), "{}{}", stderr(&after_rerun), String::from_utf8_lossy(&after_rerun.stdout));
 
@@ -474,6 +568,13 @@ fn same_seed_same_numbers_and_a_grader_can_check_them() {
         }
     }
     std::fs::write(a.path().join("manifest.json"), serde_json::to_string(&doctored).unwrap()).unwrap();
+    // The report still states the true number: the re-render shows it, before training.
+    let unrendered = mnist_writeup(a.path(), &["verify", "--only", "q2_notebook_mlp"]);
+    let said = stderr(&unrendered);
+    assert!(!unrendered.status.success() && said.contains("differs from a re-render") && !said.contains("re-running"), "{said}");
+    // A forger who renders the forged result too is caught by the re-run.
+    let forged_report = mnist_writeup(a.path(), &["render"]);
+    assert!(forged_report.status.success(), "{}", stderr(&forged_report));
     let mismatch = mnist_writeup(a.path(), &["verify", "--only", "q2_notebook_mlp"]);
     assert!(!mismatch.status.success());
     let table = String::from_utf8_lossy(&mismatch.stdout);
@@ -499,9 +600,13 @@ fn same_seed_same_numbers_and_a_grader_can_check_them() {
 }
 
 fn sha256_of_result(result: &serde_json::Value) -> String {
+    sha256_of(result.to_string().as_bytes())
+}
+
+fn sha256_of(bytes: &[u8]) -> String {
     use std::io::Write;
     let mut child = Command::new("sha256sum").stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(result.to_string().as_bytes()).unwrap();
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
     let out = child.wait_with_output().unwrap();
     String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap().to_owned()
 }
@@ -513,10 +618,8 @@ fn package_writes_the_three_artifacts_and_the_code_zip() {
     assert!(!early.status.success());
     assert!(stderr(&early).contains("run `build-report`"), "{}", stderr(&early));
     assert!(!out.path().join("submission").exists(), "a failed package leaves no submission behind");
-    // A cheap stand-in for a built report: package only copies these.
-    for file in ["report.pdf", "report.html", "manifest.json"] {
-        std::fs::write(out.path().join(file), file).unwrap();
-    }
+    let built = mnist_writeup(out.path(), &["build-report"]);
+    assert!(built.status.success(), "{}", stderr(&built));
     // The repository's report.toml is the template: its placeholders are refused, and nothing is written.
     let placeholders = mnist_writeup(out.path(), &["package"]);
     assert!(!placeholders.status.success());
@@ -527,6 +630,30 @@ fn package_writes_the_three_artifacts_and_the_code_zip() {
     );
     assert!(stderr(&placeholders).contains("q4_noisy_hard_from"), "{}", stderr(&placeholders));
     assert!(!out.path().join("submission").exists(), "a refused package leaves no submission behind");
+    // What `verify` would reject without training is not packaged either.
+    let manifest_path = out.path().join("manifest.json");
+    let manifest = std::fs::read(&manifest_path).unwrap();
+    std::fs::write(&manifest_path, r#"{"not":"a manifest"}"#).unwrap();
+    let not_a_manifest = mnist_writeup(out.path(), &["package", "--draft"]);
+    assert!(
+        !not_a_manifest.status.success() && stderr(&not_a_manifest).contains("is not a manifest written by this program"),
+        "{}",
+        stderr(&not_a_manifest)
+    );
+    std::fs::write(&manifest_path, &manifest).unwrap();
+    let html_path = out.path().join("report.html");
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    let edited = html.replacen("<p>", "<p>Beyond doubt, ", 1);
+    std::fs::write(&html_path, &edited).unwrap();
+    let mut forged: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+    forged["outputs"]["report.html"] = sha256_of(edited.as_bytes()).into();
+    std::fs::write(&manifest_path, forged.to_string()).unwrap();
+    let hand_edited = mnist_writeup(out.path(), &["package", "--draft"]);
+    assert!(!hand_edited.status.success() && stderr(&hand_edited).contains("differs from a re-render"), "{}", stderr(&hand_edited));
+    assert!(!out.path().join("submission").exists(), "nothing packaged");
+    std::fs::write(&html_path, &html).unwrap();
+    std::fs::write(&manifest_path, &manifest).unwrap();
+
     let run = mnist_writeup_with_umask("022", out.path(), &["package", "--draft"]);
     assert!(run.status.success(), "{}", stderr(&run));
     assert!(stderr(&run).contains("warning: a draft"), "{}", stderr(&run));
@@ -535,17 +662,20 @@ fn package_writes_the_three_artifacts_and_the_code_zip() {
     for (path, mode) in modes(&submission) {
         assert_eq!(mode, 0o644, "{}", path.display());
     }
-    // A package that fails half-way leaves the complete one in place.
+    // A package refused (a report newer than its manifest), or killed while
+    // the old submission stood aside, leaves the complete one in place.
     let complete: Vec<_> =
         ["report.pdf", "report.html", "manifest.json"].iter().map(|f| std::fs::read(submission.join(f)).unwrap()).collect();
+    let pdf = std::fs::read(out.path().join("report.pdf")).unwrap();
     std::fs::write(out.path().join("report.pdf"), "a newer pdf").unwrap();
-    std::fs::remove_file(out.path().join("manifest.json")).unwrap();
-    let half = mnist_writeup(out.path(), &["package", "--draft"]);
-    assert!(!half.status.success());
+    let refused = mnist_writeup(out.path(), &["package", "--draft"]);
+    assert!(!refused.status.success() && stderr(&refused).contains("report.pdf: changed after the run"), "{}", stderr(&refused));
+    std::fs::rename(&submission, out.path().join(".submission-previous-1")).unwrap();
+    let after_kill = mnist_writeup(out.path(), &["package", "--draft"]);
+    assert!(!after_kill.status.success());
     let after: Vec<_> = ["report.pdf", "report.html", "manifest.json"].iter().map(|f| std::fs::read(submission.join(f)).unwrap()).collect();
     assert_eq!(after, complete, "old and new outputs are never mixed");
-    std::fs::write(out.path().join("manifest.json"), "manifest.json").unwrap();
-    std::fs::write(out.path().join("report.pdf"), "report.pdf").unwrap();
+    std::fs::write(out.path().join("report.pdf"), &pdf).unwrap();
     for file in ["report.pdf", "report.html", "manifest.json", "code.zip"] {
         assert!(submission.join(file).exists(), "{file}");
     }

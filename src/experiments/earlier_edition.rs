@@ -330,20 +330,17 @@ mod tests {
     use crate::data::Mnist;
     use indicatif::ProgressBar;
 
+    fn on_cpu<'a>(data: &'a Mnist, progress: &'a ProgressBar) -> Context<'a> {
+        Context { data, device: tch::Device::Cpu, seed: 5, shared_seed: 6, progress, checkpoints: &crate::checkpoint::NoCheckpoints }
+    }
+
     #[test]
     fn every_study_has_its_replicates_and_every_average_is_an_accuracy() {
         let experiment = EarlierEdition::new(Profile::Smoke, Precision::Float32);
         let c = &experiment.0;
         let data = Mnist::load_embedded().unwrap().subset(Profile::Smoke.train_images(), Profile::Smoke.test_images(), 1);
         let progress = ProgressBar::hidden();
-        let ctx = Context {
-            data: &data,
-            device: tch::Device::Cpu,
-            seed: 5,
-            shared_seed: 6,
-            progress: &progress,
-            checkpoints: &crate::checkpoint::NoCheckpoints,
-        };
+        let ctx = on_cpu(&data, &progress);
         let o = experiment.run(&ctx).unwrap();
         let accuracy = |a: f64| (0.0..=1.0).contains(&a);
         assert_eq!(o.learning_rate.rows.len(), c.learning_rates.len());
@@ -375,14 +372,7 @@ mod tests {
         let data = Mnist::load_embedded().unwrap().subset(500, 200, 1);
         let splits = Splits::validated_on_test(&data.train, &data.test, tch::Device::Cpu);
         let progress = ProgressBar::hidden();
-        let ctx = Context {
-            data: &data,
-            device: tch::Device::Cpu,
-            seed: 5,
-            shared_seed: 6,
-            progress: &progress,
-            checkpoints: &crate::checkpoint::NoCheckpoints,
-        };
+        let ctx = on_cpu(&data, &progress);
         let together =
             train(&c, &splits, &ctx, &Batch { hidden: 20, epochs: 1, seeds: &[9], rates: &[0.01, 0.5], l2: &[0.0, 0.0], noise: None })
                 .unwrap();

@@ -209,7 +209,10 @@ impl TypstWriter<'_> {
             Tag::Emphasis => self.w("#emph["),
             Tag::Strong => self.w("#strong["),
             Tag::Strikethrough => self.w("#strike["),
-            Tag::Link { dest_url, .. } => self.w(&format!("#link({})[", typst_string(&dest_url))),
+            Tag::Link { dest_url, .. } => {
+                safe_link(&dest_url)?;
+                self.w(&format!("#link({})[", typst_string(&dest_url)));
+            }
             Tag::BlockQuote(_) => self.w("#quote(block: true)["),
             Tag::CodeBlock(kind) => {
                 let lang = match kind {
@@ -356,6 +359,17 @@ fn slug(text: &str) -> String {
     slug.trim_matches('-').to_owned()
 }
 
+/// A link a reader can follow without running anything: within the report,
+/// to a file beside it, or to the web or a mail address.
+fn safe_link(url: &str) -> Result<(), String> {
+    let scheme = url.split_once(':').map(|(scheme, _)| scheme).filter(|s| !s.contains(['/', '#', '?']));
+    match scheme {
+        None => Ok(()),
+        Some(s) if ["http", "https", "mailto"].contains(&s.to_ascii_lowercase().as_str()) => Ok(()),
+        Some(s) => Err(format!("the link `{url}` uses `{s}:`; a report links only to http(s), mailto or its own sections")),
+    }
+}
+
 fn escape_html(text: &str) -> String {
     let mut out = String::new();
     pulldown_cmark_escape::escape_html(&mut out, text).expect("writing to a string");
@@ -384,6 +398,16 @@ pub fn to_html(md: &str, figures: &Figures) -> Result<(String, Vec<Heading>), St
                     }
                 }
                 Event::InlineHtml(html.into())
+            }
+            Event::Html(h) | Event::InlineHtml(h) => {
+                return Err(at(format!(
+                    "raw HTML `{}` has no PDF form, and a report must be safe to open; write it in Markdown",
+                    h.trim()
+                )));
+            }
+            Event::Start(Tag::Link { ref dest_url, .. }) => {
+                safe_link(dest_url).map_err(at)?;
+                event
             }
             Event::Start(Tag::Heading { level, .. }) => {
                 heading = Some((heading_depth(level), String::new(), events.len()));
@@ -530,6 +554,27 @@ fn main() {}
         assert!(err.starts_with("line 5: image `figures/missing.svg` is not a figure of this run"), "{err}");
         assert!(err.contains("figures/q2_acc.svg"), "{err}");
         assert!(to_html(md, &figures()).unwrap_err().starts_with("line 5:"));
+    }
+
+    #[test]
+    fn a_report_runs_nothing_when_opened() {
+        for md in [
+            "[x](javascript:alert(1))",
+            "[x](JavaScript:alert(1))",
+            "[x](java&#x73;cript:alert(1))",
+            "<javascript:alert(1)>",
+            "[x](data:text/html,hi)",
+        ] {
+            let html = to_html(&format!("# T\n\n{md}\n"), &figures()).unwrap_err();
+            assert!(html.starts_with("line 3: the link `") && html.contains("only to http(s), mailto or its own sections"), "{md}: {html}");
+            assert!(to_typst(md, &figures()).is_err(), "{md}");
+        }
+        for md in ["<script>alert(1)</script>", "text <img src=x onerror=alert(1)> text"] {
+            let err = to_html(md, &figures()).unwrap_err();
+            assert!(err.contains("raw HTML") && err.contains("write it in Markdown"), "{md}: {err}");
+        }
+        let (html, _) = to_html("[a](https://example.org) [b](#part-a) [c](code.zip) [d](mailto:a@b.c)", &figures()).unwrap();
+        assert_eq!(html.matches("<a href=").count(), 4, "{html}");
     }
 
     #[test]

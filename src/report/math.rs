@@ -11,9 +11,13 @@ pub fn to_mathml(latex: &str, display: bool) -> Result<String, String> {
     if let Some(Err(e)) = events.iter().find(|e| e.is_err()) {
         return Err(format!("cannot read the maths `{latex}`: {e}"));
     }
+    // pulldown-latex writes the annotation as it is given: escaped here, or
+    // `<img onerror=…>` in the source would be markup in the report.
+    let mut annotation = String::new();
+    pulldown_cmark_escape::escape_html(&mut annotation, latex).expect("writing to a string");
     let config = RenderConfig {
         display_mode: if display { DisplayMode::Block } else { DisplayMode::Inline },
-        annotation: Some(latex),
+        annotation: Some(&annotation),
         ..RenderConfig::default()
     };
     let mut mathml = String::new();
@@ -97,6 +101,13 @@ mod tests {
         let minus = to_mathml(r"10^{-3}", false).unwrap();
         assert!(minus.contains("<mo form=\"prefix\">\u{2212}</mo><mn>3</mn>"), "{minus}");
         assert!(to_mathml("a - b", false).unwrap().contains("<mo>\u{2212}</mo>"));
+    }
+
+    #[test]
+    fn markup_in_the_source_stays_text_in_the_annotation() {
+        let mathml = to_mathml("x <img src=x onerror=alert(1)> y", false).unwrap();
+        assert!(!mathml.contains("<img"), "{mathml}");
+        assert!(mathml.contains("&lt;img src=x onerror=alert(1)&gt;"), "{mathml}");
     }
 
     #[test]

@@ -98,18 +98,43 @@ impl Outputs {
     /// failed render leaves the previous outputs as they were.
     pub fn write(&self, out: &Path) -> anyhow::Result<Vec<PathBuf>> {
         let mut paths = Vec::new();
-        for (file, svg) in &self.figures {
-            let path = out.join("figures").join(file);
-            write_atomic(&path, svg.as_bytes())?;
-            paths.push(path);
-        }
-        for (name, bytes) in [("report.html", self.html.as_bytes()), ("report.pdf", &self.pdf[..])] {
-            let path = out.join(name);
+        for (file, bytes) in self.files() {
+            let path = out.join(file);
             write_atomic(&path, bytes)?;
             paths.push(path);
         }
         Ok(paths)
     }
+
+    /// Each output file's path under the output directory, and its bytes.
+    pub fn files(&self) -> Vec<(String, &[u8])> {
+        let figures = self.figures.iter().map(|(file, svg)| (format!("figures/{file}"), svg.as_bytes()));
+        figures.chain([("report.html".to_owned(), self.html.as_bytes()), ("report.pdf".to_owned(), &self.pdf[..])]).collect()
+    }
+}
+
+/// The SHA-256 of every file the report's words and layout come from (the
+/// answers, the templates and `report.toml`), by path under `project_dir`:
+/// the report's counterpart of the code fingerprint.
+pub fn sources(project_dir: &Path) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut hashes = BTreeMap::new();
+    for dir in ["answers", "templates"] {
+        let listed =
+            std::fs::read_dir(project_dir.join(dir)).with_context(|| format!("{}: cannot be read", project_dir.join(dir).display()))?;
+        for entry in listed {
+            let path = entry?.path();
+            if path.is_file() {
+                let name = format!("{dir}/{}", path.file_name().unwrap_or_default().to_string_lossy());
+                hashes.insert(name, crate::data::sha256_hex(&std::fs::read(&path)?));
+            }
+        }
+    }
+    let toml = project_dir.join("report.toml");
+    hashes.insert(
+        "report.toml".into(),
+        crate::data::sha256_hex(&std::fs::read(&toml).with_context(|| format!("{}: cannot be read", toml.display()))?),
+    );
+    Ok(hashes)
 }
 
 /// Draws the figures, renders the answers and lays out both outputs.
