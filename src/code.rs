@@ -23,6 +23,14 @@ pub fn fingerprint(experiment_file: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The SHA-256 by which a source file's `text` is fingerprinted: of its
+/// lines before the tests, without comment lines, as build.rs hashes it.
+pub fn hash_of_source(text: &str) -> String {
+    use sha2::Digest;
+    let code: Vec<&str> = text.split("#[cfg(test)]").next().unwrap_or("").lines().filter(|l| !l.trim_start().starts_with("//")).collect();
+    crate::data::hex(&sha2::Sha256::digest(code.join("\n").as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,12 +178,11 @@ mod tests {
 
     #[test]
     fn every_computing_file_is_hashed_as_it_is_now() {
-        use sha2::Digest;
         for (file, hash) in SOURCES {
             let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/").to_owned() + file).unwrap();
-            let code: Vec<&str> =
-                text.split("#[cfg(test)]").next().unwrap().lines().filter(|l| !l.trim_start().starts_with("//")).collect();
-            assert_eq!(crate::data::hex(&sha2::Sha256::digest(code.join("\n").as_bytes())), *hash, "{file}: comments and tests aside");
+            assert_eq!(hash_of_source(&text), *hash, "{file}: comments and tests aside");
         }
+        assert_ne!(hash_of_source("fn a() {}"), hash_of_source("fn a() { 1; }"));
+        assert_eq!(hash_of_source("fn a() {}\n// note"), hash_of_source("fn a() {}\n#[cfg(test)]\nmod tests {}"));
     }
 }

@@ -131,9 +131,10 @@ enum Command {
         #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
         tolerance: f64,
     },
-    /// Write out/submission/: report.pdf, report.html, manifest.json and code.zip
-    /// (the committed code); needs no data and trains nothing. Refuses while
-    /// report.toml still has the template's placeholders
+    /// Write out/submission/: report.pdf, report.html, manifest.json, the
+    /// results and figures it records, and code.zip (the committed code);
+    /// needs no data and trains nothing. Refuses while report.toml still has
+    /// the template's placeholders, or what `verify` would reject untrained
     Package {
         /// Package although report.toml still has placeholders
         #[arg(long)]

@@ -1,5 +1,6 @@
 //! `package`: what the course asks to upload, in `out/submission/`: the PDF
-//! on its own, the HTML report, the manifest, and a zip of the code.
+//! on its own, the HTML report, the manifest with the results and figures
+//! it records, and a zip of the code; `verify --out` checks it alone.
 
 use std::path::{Path, PathBuf};
 
@@ -33,7 +34,10 @@ pub fn run(project_dir: &Path, out: &Path, draft: bool) -> anyhow::Result<Vec<Pa
     let scratch = out.join(format!(".submission-{}", std::process::id()));
     sweep_left_behind(out, &submission);
     std::fs::create_dir(&scratch).with_context(|| format!("{}: cannot create", scratch.display()))?;
-    let files = match check_front_page(project_dir, out, draft).and_then(|()| assemble(project_dir, out, &scratch)) {
+    let assembled = check_front_page(project_dir, out, draft)
+        .and_then(|()| assemble(project_dir, out, &scratch))
+        .and_then(|files| check_code(&scratch, draft).map(|()| files));
+    let files = match assembled {
         Ok(files) => files,
         Err(e) => {
             let _ = std::fs::remove_dir_all(&scratch);
@@ -93,6 +97,9 @@ fn check_front_page(project_dir: &Path, out: &Path, draft: bool) -> anyhow::Resu
     Ok(())
 }
 
+/// The report, its manifest, the recorded results and figures it was
+/// rendered from (so that `verify --out` on the submission alone checks
+/// it), and the code.
 fn assemble(project_dir: &Path, out: &Path, submission: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     for file in ["report.pdf", "report.html", "manifest.json"] {
@@ -100,6 +107,14 @@ fn assemble(project_dir: &Path, out: &Path, submission: &Path) -> anyhow::Result
         let to = submission.join(file);
         std::fs::copy(&from, &to).with_context(|| format!("{}: cannot write", to.display()))?;
         written.push(to);
+    }
+    let manifest = crate::manifest::Manifest::read(out)?;
+    let results = manifest.experiments.iter().map(|r| r.cache_file.clone());
+    let figures = manifest.outputs.keys().filter(|f| f.starts_with("figures/")).map(PathBuf::from);
+    for file in results.chain(figures) {
+        let to = submission.join(&file);
+        std::fs::create_dir_all(to.parent().unwrap_or(submission)).with_context(|| format!("{}: cannot write", to.display()))?;
+        std::fs::copy(out.join(&file), &to).with_context(|| format!("{}: cannot write", to.display()))?;
     }
     let zip = submission.join("code.zip");
     let status = std::process::Command::new("git")
@@ -114,9 +129,21 @@ fn assemble(project_dir: &Path, out: &Path, submission: &Path) -> anyhow::Result
     if !status.success() {
         bail!("git archive failed: the code zip is made from the committed tree, so {} must be a git checkout", project_dir.display());
     }
-    if crate::git::dirty(project_dir) {
-        eprintln!("warning: uncommitted changes are not in code.zip (it holds the last commit); commit them and package again");
-    }
     written.push(zip);
     Ok(written)
+}
+
+/// The zipped code (the last commit) must be the code that computed the
+/// results and rendered the report, as `verify` checks it; a draft is only
+/// warned.
+fn check_code(submission: &Path, draft: bool) -> anyhow::Result<()> {
+    let manifest = crate::manifest::Manifest::read(submission)?;
+    match crate::verify::check_code_zip(submission, &manifest) {
+        Ok(_) => Ok(()),
+        Err(e) if draft => {
+            eprintln!("warning: a draft: {e:#}; commit the changes and build the report again");
+            Ok(())
+        }
+        Err(e) => Err(e.context("commit the changes, run `build-report` again, then package")),
+    }
 }

@@ -73,7 +73,10 @@ pub fn run(out: &Path, only: &[String], asked: &Asked, data: &Mnist, device: Dev
             recorded_manifest.data.dir.display()
         );
     }
-    let Checked { recorded, profile, rerendered } = check_recorded(out, &recorded_manifest, only, &data.provenance)?;
+    let Checked { recorded, profile, rerendered, code_zip_files } = check_recorded(out, &recorded_manifest, only, &data.provenance)?;
+    if let Some(n) = code_zip_files {
+        eprintln!("code.zip: all {n} files that computed the results or rendered the report are the recorded ones");
+    }
     eprintln!("re-rendered the report from the recorded results: {} files, each identical to the submitted one", rerendered.len());
     let records: Vec<_> = recorded_manifest.experiments.iter().filter(|r| recorded.contains_key(&r.id)).collect();
     // The numbers came from the experiments' own thread count, which a
@@ -198,6 +201,9 @@ pub struct Checked {
     pub profile: Profile,
     /// The output files that a re-render reproduced byte for byte.
     pub rerendered: Vec<String>,
+    /// The files of `code.zip` that matched the manifest's fingerprints,
+    /// where the submission has one.
+    pub code_zip_files: Option<usize>,
 }
 
 /// Every check that trains nothing, in seconds, for the run `manifest`
@@ -232,8 +238,89 @@ pub fn check_recorded(out: &Path, manifest: &manifest::Manifest, only: &[String]
         }
     }
     manifest.check_outputs(out)?;
+    let code_zip_files = match out.join("code.zip").exists() {
+        true => Some(check_code_zip(out, manifest)?),
+        false => None,
+    };
     let rerendered = check_rendering(out, manifest, profile, data)?;
-    Ok(Checked { recorded, profile, rerendered })
+    Ok(Checked { recorded, profile, rerendered, code_zip_files })
+}
+
+/// The most entries, and bytes per entry, read from a submitted `code.zip`.
+const MAX_ZIP_ENTRIES: usize = 10_000;
+const MAX_ZIP_ENTRY_BYTES: u64 = 16 << 20;
+
+/// Checks the submitted `code.zip` (as `package` writes it, under
+/// `mnist-writeup/`) against the manifest: every source file that computed
+/// a result hashes as recorded, and the answers, templates and report.toml
+/// are the ones that rendered the report. Read in memory, never unpacked;
+/// an entry that is a link, leaves its folder or exceeds the caps is
+/// refused. Returns how many files matched.
+pub fn check_code_zip(out: &Path, manifest: &manifest::Manifest) -> anyhow::Result<usize> {
+    use std::io::Read;
+    let path = out.join("code.zip");
+    let bytes = manifest::read_submitted(out, "code.zip")?;
+    let mut archive =
+        zip::ZipArchive::new(std::io::Cursor::new(bytes)).with_context(|| format!("{}: is not a readable zip archive", path.display()))?;
+    if archive.len() > MAX_ZIP_ENTRIES {
+        bail!("{}: {} entries, more than the {MAX_ZIP_ENTRIES} a project's code has", path.display(), archive.len());
+    }
+    let mut files = BTreeMap::new();
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).with_context(|| format!("{}: entry {i} cannot be read", path.display()))?;
+        let name = entry.name().to_owned();
+        let inside = name.strip_prefix("mnist-writeup/").filter(|rest| manifest::inside(rest.trim_end_matches('/')) || rest.is_empty());
+        let Some(relative) = inside else {
+            bail!("{}: entry `{name}` is not under mnist-writeup/ or leaves it", path.display());
+        };
+        if entry.unix_mode().is_some_and(|mode| mode & 0o170000 == 0o120000) {
+            bail!("{}: entry `{name}` is a symbolic link", path.display());
+        }
+        if entry.is_dir() {
+            continue;
+        }
+        let relative = relative.to_owned();
+        let mut content = Vec::new();
+        entry
+            .by_ref()
+            .take(MAX_ZIP_ENTRY_BYTES + 1)
+            .read_to_end(&mut content)
+            .with_context(|| format!("{}: entry `{name}`", path.display()))?;
+        if content.len() as u64 > MAX_ZIP_ENTRY_BYTES {
+            bail!("{}: entry `{name}` is larger than {} MiB", path.display(), MAX_ZIP_ENTRY_BYTES >> 20);
+        }
+        files.insert(relative, content);
+    }
+    let mut matched = 0;
+    let mut differ = Vec::new();
+    let code: BTreeMap<&String, &String> = manifest.experiments.iter().flat_map(|r| r.code.iter()).collect();
+    for (file, recorded) in code {
+        match files.get(file.as_str()) {
+            Some(text) if crate::code::hash_of_source(&String::from_utf8_lossy(text)) == *recorded => matched += 1,
+            Some(_) => differ.push(format!("{file} (its code is not the one that computed the results)")),
+            None => differ.push(format!("{file} (missing)")),
+        }
+    }
+    for (file, recorded) in &manifest.report_sources {
+        match files.get(file.as_str()) {
+            Some(bytes) if crate::data::sha256_hex(bytes) == *recorded => matched += 1,
+            Some(_) => differ.push(format!("{file} (not the one that rendered the report)")),
+            None => differ.push(format!("{file} (missing)")),
+        }
+    }
+    let rendering: Vec<&String> = files
+        .keys()
+        .filter(|f| (f.starts_with("answers/") || f.starts_with("templates/")) && !manifest.report_sources.contains_key(*f))
+        .collect();
+    differ.extend(rendering.iter().map(|f| format!("{f} (the report was not rendered with it)")));
+    if !differ.is_empty() {
+        bail!(
+            "{}: the code handed in is not the code that made this report: {}",
+            path.display(),
+            differ.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+        );
+    }
+    Ok(matched)
 }
 
 /// Renders the report again from the recorded results, with the answers,

@@ -662,6 +662,44 @@ fn package_writes_the_three_artifacts_and_the_code_zip() {
     for (path, mode) in modes(&submission) {
         assert_eq!(mode, 0o644, "{}", path.display());
     }
+    // The submission alone is verifiable: its results, figures and code are in it.
+    let committed = Command::new("git")
+        .args(["status", "--porcelain", "--", "src", "answers", "templates", "report.toml"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .is_ok_and(|o| o.status.success() && o.stdout.is_empty());
+    let alone = mnist_writeup(&submission, &["verify", "--only", "q2_notebook_mlp"]);
+    if committed {
+        assert!(alone.status.success(), "{}", stderr(&alone));
+        assert!(stderr(&alone).contains("code.zip: all ") && stderr(&alone).contains("re-rendered the report"), "{}", stderr(&alone));
+    } else {
+        eprintln!("skipped: verifying the submission alone needs a checkout without uncommitted code, answers or templates");
+    }
+    std::fs::remove_dir_all(submission.join("verify")).ok();
+    // A code.zip whose answers are not those that rendered the report, or
+    // with an entry that leaves its folder, is refused before anything runs.
+    let zip = submission.join("code.zip");
+    let honest_zip = std::fs::read(&zip).unwrap();
+    for (change, expected) in [("edit", "answers/q1.md (not the one that rendered the report)"), ("escape", "leaves it")] {
+        let forged = out.path().join("forged.zip");
+        let script = "import sys, zipfile\n\
+                      src, dst, change = sys.argv[1:4]\n\
+                      with zipfile.ZipFile(src) as a, zipfile.ZipFile(dst, 'w') as b:\n\
+                      \x20   for i in a.infolist():\n\
+                      \x20       data = a.read(i)\n\
+                      \x20       if change == 'edit' and i.filename == 'mnist-writeup/answers/q1.md': data += b'One more sentence.'\n\
+                      \x20       b.writestr(i, data)\n\
+                      \x20   if change == 'escape': b.writestr('mnist-writeup/../../evil.txt', 'x')\n";
+        let made = Command::new("python3").args(["-c", script]).arg(&zip).arg(&forged).arg(change).status().unwrap();
+        assert!(made.success());
+        std::fs::copy(&forged, &zip).unwrap();
+        let refused = mnist_writeup(&submission, &["verify", "--only", "q2_notebook_mlp"]);
+        let said = stderr(&refused);
+        assert!(!refused.status.success() && said.contains("code.zip") && said.contains(expected), "{change}: {said}");
+        assert!(!said.contains("re-running"), "{said}");
+        assert!(!out.path().join("evil.txt").exists() && !submission.join("evil.txt").exists());
+    }
+    std::fs::write(&zip, &honest_zip).unwrap();
     // A package refused (a report newer than its manifest), or killed while
     // the old submission stood aside, leaves the complete one in place.
     let complete: Vec<_> =
