@@ -23,12 +23,17 @@ pub fn fingerprint(experiment_file: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// The SHA-256 by which a source file's `text` is fingerprinted: of its
-/// lines before the tests, without comment lines, as build.rs hashes it.
+/// What of a source file's `text` is fingerprinted, as build.rs reads it:
+/// its lines before the tests, without comment lines.
+pub fn code_of(text: &str) -> String {
+    let before_tests = text.split("#[cfg(test)]").next().unwrap_or("");
+    before_tests.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n")
+}
+
+/// The SHA-256 by which a source file's `text` is fingerprinted.
 pub fn hash_of_source(text: &str) -> String {
     use sha2::Digest;
-    let code: Vec<&str> = text.split("#[cfg(test)]").next().unwrap_or("").lines().filter(|l| !l.trim_start().starts_with("//")).collect();
-    crate::data::hex(&sha2::Sha256::digest(code.join("\n").as_bytes()))
+    crate::data::hex(&sha2::Sha256::digest(code_of(text).as_bytes()))
 }
 
 #[cfg(test)]
@@ -154,8 +159,7 @@ mod tests {
     ];
 
     fn numbers_changed_in(file: &str) -> Vec<&'static str> {
-        let text = std::fs::read_to_string(file).unwrap();
-        let code: String = text.split("#[cfg(test)]").next().unwrap().lines().filter(|l| !l.trim_start().starts_with("//")).collect();
+        let code = code_of(&std::fs::read_to_string(file).unwrap());
         CHANGES_NUMBERS.iter().copied().filter(|call| code.contains(call)).collect()
     }
 

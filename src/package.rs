@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
+use crate::manifest::Manifest;
+
 /// The code that goes into the zip: everything written for the project,
 /// without data, outputs or build products.
 const CODE: &[&str] = &[
@@ -34,9 +36,11 @@ pub fn run(project_dir: &Path, out: &Path, draft: bool) -> anyhow::Result<Vec<Pa
     let scratch = out.join(format!(".submission-{}", std::process::id()));
     sweep_left_behind(out, &submission);
     std::fs::create_dir(&scratch).with_context(|| format!("{}: cannot create", scratch.display()))?;
-    let assembled = check_front_page(project_dir, out, draft)
-        .and_then(|()| assemble(project_dir, out, &scratch))
-        .and_then(|files| check_code(&scratch, draft).map(|()| files));
+    let assembled = check_front_page(project_dir, out, draft).and_then(|manifest| {
+        let files = assemble(project_dir, out, &scratch, &manifest)?;
+        check_code(&scratch, &manifest, draft)?;
+        Ok(files)
+    });
     let files = match assembled {
         Ok(files) => files,
         Err(e) => {
@@ -71,15 +75,15 @@ fn sweep_left_behind(out: &Path, submission: &Path) {
 }
 
 /// The report must exist and pass every check of `verify` that trains
-/// nothing, and `report.toml` be filled in (or `draft`).
-fn check_front_page(project_dir: &Path, out: &Path, draft: bool) -> anyhow::Result<()> {
+/// nothing, and `report.toml` be filled in (or `draft`); returns its manifest.
+fn check_front_page(project_dir: &Path, out: &Path, draft: bool) -> anyhow::Result<Manifest> {
     for file in ["report.pdf", "report.html", "manifest.json"] {
         let path = out.join(file);
         if !path.exists() {
             bail!("{}: missing; run `build-report` (with the same --out) first", path.display());
         }
     }
-    let manifest = crate::manifest::Manifest::read(out)?;
+    let manifest = Manifest::read(out)?;
     crate::verify::check_recorded(out, &manifest, &[], &manifest.data)
         .context("the report is not what its recorded results render; run `build-report` (with the same --out) again")?;
     let config = project_dir.join("report.toml");
@@ -94,13 +98,13 @@ fn check_front_page(project_dir: &Path, out: &Path, draft: bool) -> anyhow::Resu
     if !left.is_empty() {
         eprintln!("warning: a draft: {} still has placeholders: {}", config.display(), left.join("; "));
     }
-    Ok(())
+    Ok(manifest)
 }
 
 /// The report, its manifest, the recorded results and figures it was
 /// rendered from (so that `verify --out` on the submission alone checks
 /// it), and the code.
-fn assemble(project_dir: &Path, out: &Path, submission: &Path) -> anyhow::Result<Vec<PathBuf>> {
+fn assemble(project_dir: &Path, out: &Path, submission: &Path, manifest: &Manifest) -> anyhow::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     for file in ["report.pdf", "report.html", "manifest.json"] {
         let from = out.join(file);
@@ -108,7 +112,6 @@ fn assemble(project_dir: &Path, out: &Path, submission: &Path) -> anyhow::Result
         std::fs::copy(&from, &to).with_context(|| format!("{}: cannot write", to.display()))?;
         written.push(to);
     }
-    let manifest = crate::manifest::Manifest::read(out)?;
     let results = manifest.experiments.iter().map(|r| r.cache_file.clone());
     let figures = manifest.outputs.keys().filter(|f| f.starts_with("figures/")).map(PathBuf::from);
     for file in results.chain(figures) {
@@ -136,9 +139,8 @@ fn assemble(project_dir: &Path, out: &Path, submission: &Path) -> anyhow::Result
 /// The zipped code (the last commit) must be the code that computed the
 /// results and rendered the report, as `verify` checks it; a draft is only
 /// warned.
-fn check_code(submission: &Path, draft: bool) -> anyhow::Result<()> {
-    let manifest = crate::manifest::Manifest::read(submission)?;
-    match crate::verify::check_code_zip(submission, &manifest) {
+fn check_code(submission: &Path, manifest: &Manifest, draft: bool) -> anyhow::Result<()> {
+    match crate::verify::check_code_zip(submission, manifest) {
         Ok(_) => Ok(()),
         Err(e) if draft => {
             eprintln!("warning: a draft: {e:#}; commit the changes and build the report again");
