@@ -173,6 +173,10 @@ impl Cache {
     }
 
     /// Where the experiments' trainings are kept.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     pub fn trainings_dir(&self) -> PathBuf {
         self.dir.join(TRAININGS)
     }

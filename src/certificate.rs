@@ -67,6 +67,10 @@ pub struct Certificate {
     pub rerun_on: Machine,
     pub tolerance: f64,
     pub tolerance_reason: String,
+    /// What was trained again: everything, or an audit's sample.
+    pub rerun: String,
+    /// The trainings re-run, each with how its weights compared.
+    pub audited: Vec<String>,
     pub experiments: Vec<ExperimentCheck>,
     /// Output files whose SHA-256 matched the manifest's, with that hash.
     pub outputs_checked: Vec<(String, String)>,
@@ -86,10 +90,9 @@ impl Certificate {
         }
     }
 
-    /// Writes `verify/certificate.json` and `verify/certificate.html` under
-    /// `out`, the HTML from `template` (the project's certificate.html).
-    pub fn write(&self, out: &Path, template: &Path) -> anyhow::Result<[PathBuf; 2]> {
-        let dir = out.join("verify");
+    /// Writes `certificate.json` and `certificate.html` into `dir`, the
+    /// HTML from `template` (the project's certificate.html).
+    pub fn write(&self, dir: &Path, template: &Path) -> anyhow::Result<[PathBuf; 2]> {
         let json = dir.join("certificate.json");
         write_atomic(&json, serde_json::to_string_pretty(self)?.as_bytes())?;
         let source = std::fs::read_to_string(template).with_context(|| format!("{}: cannot be read", template.display()))?;

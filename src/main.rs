@@ -2,10 +2,12 @@
 //! assignment from one seed and renders the written answers, with every
 //! number from that run, into a PDF and a self-contained HTML report.
 
+mod audit;
 mod bench;
 mod cache;
 mod certificate;
 mod checkpoint;
+mod class;
 mod code;
 mod data;
 mod experiment;
@@ -127,9 +129,47 @@ enum Command {
     /// with the recorded precision and threads, and compare every metric
     /// with the recorded one
     Verify {
-        /// Largest absolute difference accepted (0: bit-identical)
-        #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
-        tolerance: f64,
+        /// Submissions of a class: folders, or the zips that `package`
+        /// writes, or folders of them; each is verified in a process of its
+        /// own and the table written to --class-dir. None: the run in --out
+        submissions: Vec<PathBuf>,
+        /// Largest absolute difference accepted where the CPU class or
+        /// device differs (default: twice the largest replicate standard
+        /// deviation the re-run measures); one class needs bit-identity
+        #[arg(long, allow_negative_numbers = true)]
+        tolerance: Option<f64>,
+        /// Train again only K trainings per submission, picked by a secret
+        /// seed; every experiment is still evaluated again from the
+        /// submitted weights
+        #[arg(long, value_name = "K", conflicts_with = "full")]
+        audit: Option<usize>,
+        /// The grader's secret seed that picks the audited trainings
+        /// (default: drawn once and kept in the class folder's audit-seed)
+        #[arg(long, requires = "audit")]
+        audit_seed: Option<u64>,
+        /// Train everything again (the default without --audit)
+        #[arg(long)]
+        full: bool,
+        /// A class's table (verification.csv and .html), certificates and
+        /// scratch folders (default: OUT/class)
+        #[arg(long)]
+        class_dir: Option<PathBuf>,
+        /// Stop verifying a submission after this many seconds; its row
+        /// says so and the batch goes on
+        #[arg(long, value_name = "SECONDS")]
+        timeout: Option<u64>,
+        /// Stop verifying a submission above this much resident memory
+        #[arg(long, value_name = "MIB")]
+        max_memory: Option<u64>,
+        /// This job's share of the class, I/N (a job matrix, a Slurm array)
+        #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+        shard: Option<(usize, usize)>,
+        /// Write the outcome as JSON here (for the class batch)
+        #[arg(long, hide = true)]
+        outcome: Option<PathBuf>,
+        /// Write the certificate here (default: OUT/verify)
+        #[arg(long, hide = true)]
+        certificate_dir: Option<PathBuf>,
     },
     /// Write out/submission/: report.pdf, report.html, manifest.json, the
     /// results and figures it records, and code.zip (the committed code);
@@ -201,10 +241,16 @@ fn run(cli: Cli, asked: &verify::Asked) -> anyhow::Result<()> {
     };
     let cpu = CpuFeatures::detect();
     let chosen = precision::choose(o.precision, device, &cpu, || precision::cuda_bf16_probe(device));
-    if let Command::Verify { tolerance } = &cli.command
-        && !(*tolerance >= 0.0 && tolerance.is_finite())
-    {
-        bail!("--tolerance {tolerance}: give a finite difference of 0 or more (0: bit-identical)");
+    if let Command::Verify { tolerance, submissions, class_dir, timeout, max_memory, shard, .. } = &cli.command {
+        if let Some(tolerance) = tolerance.filter(|t| !(*t >= 0.0 && t.is_finite())) {
+            bail!("--tolerance {tolerance}: give a finite difference of 0 or more (0: bit-identical)");
+        }
+        if submissions.is_empty() && (class_dir.is_some() || timeout.is_some() || max_memory.is_some() || shard.is_some()) {
+            bail!("--class-dir, --timeout, --max-memory and --shard are for a class: name its submissions (`verify subs/`)");
+        }
+        if timeout == &Some(0) || max_memory == &Some(0) {
+            bail!("--timeout and --max-memory: give a limit above 0");
+        }
     }
     let plan = Plan::new(o.profile, o.seed, chosen.clone(), &o.only)?;
     match cli.command {
@@ -244,7 +290,75 @@ fn run(cli: Cli, asked: &verify::Asked) -> anyhow::Result<()> {
         Command::Bench { epochs, peers } => {
             bench::run(&data()?, &bench::Options { profile: o.profile, device, epochs, precision: &chosen, cpu: &cpu, peers })
         }
-        Command::Verify { tolerance } => verify::run(&o.out, &o.only, asked, &data()?, device, tolerance),
+        Command::Verify {
+            submissions,
+            tolerance,
+            audit,
+            audit_seed,
+            class_dir,
+            timeout,
+            max_memory,
+            shard,
+            outcome,
+            certificate_dir,
+            ..
+        } => {
+            if !submissions.is_empty() {
+                let class_dir = class_dir.unwrap_or_else(|| o.out.join("class"));
+                let audit = audit.map(|k| class::audit_seed(&class_dir, audit_seed).map(|seed| (k, seed))).transpose()?;
+                return verify_class(class::Options {
+                    submissions,
+                    // The secret is not written: only a digest of it.
+                    settings: format!(
+                        "rerun {:?}, tolerance {tolerance:?}, only {:?}",
+                        audit.map(|(k, seed)| (k, seed::derive(seed, "settings"))),
+                        o.only
+                    ),
+                    verify_args: class_verify_args(o, tolerance, audit),
+                    dir: class_dir,
+                    timeout: timeout.map(std::time::Duration::from_secs),
+                    max_memory_mib: max_memory,
+                    shard,
+                });
+            }
+            let rerun = match audit {
+                Some(trainings) => verify::Rerun::Audit {
+                    trainings,
+                    seed: audit_seed.unwrap_or_else(|| {
+                        let seed = rand::random::<u64>() >> 1;
+                        eprintln!("audit seed: {seed} (drawn; keep it from the student: who knows it knows which trainings are checked)");
+                        seed
+                    }),
+                },
+                None => verify::Rerun::Full,
+            };
+            let options = verify::Options {
+                only: &o.only,
+                asked,
+                tolerance,
+                rerun,
+                certificate_dir: certificate_dir.unwrap_or_else(|| o.out.join("verify")),
+            };
+            let verified = data().and_then(|data| verify::run(&o.out, &options, &data, device));
+            let result = match (verified, &outcome) {
+                (Ok(result), _) => result,
+                (Err(e), Some(_)) => verify::Outcome::stopped(verify::Verdict::Broken, &e),
+                (Err(e), None) => return Err(e),
+            };
+            if let Some(path) = &outcome {
+                cache::write_atomic(path, serde_json::to_string_pretty(&result)?.as_bytes())?;
+            }
+            match result.verdict {
+                verify::Verdict::Verified | verify::Verdict::Tolerance => Ok(()),
+                verify::Verdict::Mismatch => bail!(
+                    "{} differ from the recorded run by more than {:.1e}: {}",
+                    if result.differed.len() == 1 { "a metric or weights" } else { "metrics or weights" },
+                    result.tolerance,
+                    result.differed.join("; ")
+                ),
+                _ => bail!("{}", result.differed.join("; ")),
+            }
+        }
         Command::Run => plan.run(&data()?, &cache, device, Mode::Train { force: o.force }).map(|_| ()),
         Command::BuildReport => {
             let data = data()?;
@@ -258,6 +372,64 @@ fn run(cli: Cli, asked: &verify::Asked) -> anyhow::Result<()> {
             render(&plan, entries, &data, o)
         }
     }
+}
+
+/// `I/N`, the I-th of N shards, counted from 1.
+fn parse_shard(text: &str) -> Result<(usize, usize), String> {
+    let parsed = text.split_once('/').and_then(|(i, n)| Some((i.parse().ok()?, n.parse().ok()?)));
+    match parsed {
+        Some((i, n)) if (1..=n).contains(&i) => Ok((i, n)),
+        _ => Err(format!("`{text}`: give I/N with 1 <= I <= N, e.g. 2/8")),
+    }
+}
+
+/// The flags each submission's own `verify` gets from the grader's command.
+fn class_verify_args(o: &Options, tolerance: Option<f64>, audit: Option<(usize, u64)>) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = Vec::new();
+    let mut flag = |name: &str, value: String| args.extend([name.into(), value.into()]);
+    if let Some(t) = tolerance {
+        flag("--tolerance", t.to_string());
+    }
+    if let Some((k, seed)) = audit {
+        flag("--audit", k.to_string());
+        flag("--audit-seed", seed.to_string());
+    }
+    if !o.only.is_empty() {
+        flag("--only", o.only.join(","));
+    }
+    if let Some(threads) = o.threads {
+        flag("--threads", threads.to_string());
+    }
+    flag("--device", o.device.to_possible_value().map_or("auto".into(), |v| v.get_name().to_owned()));
+    if let Some(dir) = &o.data_dir {
+        args.extend(["--data-dir".into(), dir.clone().into_os_string()]);
+    }
+    args
+}
+
+/// Verifies a class and prints its table; fails, after the table, where a
+/// submission was not verified.
+fn verify_class(options: class::Options) -> anyhow::Result<()> {
+    let rows = class::run(&options)?;
+    println!("{:<24} {:<11} {:<34} {:<28}  what differed", "submission", "verdict", "trainings re-run", "CPU class recorded / here");
+    for row in &rows {
+        let classes = format!("{} / {}", row.recorded_class, row.rerun_class);
+        let differed = row.differed.first().map_or("", String::as_str);
+        let differed: String = differed.chars().take(160).collect();
+        println!("{:<24} {:<11} {:<34} {classes:<28}  {differed}", row.submission, row.verdict.name(), row.trainings());
+    }
+    eprintln!("table: {} and verification.html", options.dir.join("verification.csv").display());
+    if options.verify_args.iter().any(|a| a == "--audit-seed") {
+        eprintln!(
+            "audit seed: kept in {} (or as given); keep it from the students: who knows it knows which trainings are checked",
+            options.dir.join("audit-seed").display()
+        );
+    }
+    let failed = rows.iter().filter(|r| !r.verdict.passed()).count();
+    if failed > 0 {
+        bail!("{failed} of {} submissions were not verified; see the table", rows.len());
+    }
+    Ok(())
 }
 
 fn load_data(dir: Option<&Path>) -> anyhow::Result<Mnist> {

@@ -1,11 +1,13 @@
 //! `package`: what the course asks to upload, in `out/submission/`: the PDF
 //! on its own, the HTML report, the manifest with the results and figures
-//! it records, and a zip of the code; `verify --out` checks it alone.
+//! it records, the trainings' weights, and a zip of the code; `verify
+//! --out` checks it alone; and all of it as `out/submission.zip`.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
+use crate::cache;
 use crate::manifest::Manifest;
 
 /// The code that goes into the zip: everything written for the project,
@@ -56,7 +58,12 @@ pub fn run(project_dir: &Path, out: &Path, draft: bool) -> anyhow::Result<Vec<Pa
     }
     std::fs::rename(&scratch, &submission).with_context(|| format!("{}: cannot write", submission.display()))?;
     let _ = std::fs::remove_dir_all(&previous);
-    Ok(files.iter().map(|f| submission.join(f.file_name().unwrap_or_default())).collect())
+    let zip = out.join("submission.zip");
+    let bytes = zip_folder(&submission, &zip)?;
+    eprintln!("{}: {:.1} MiB, the submission folder in one file to hand in", zip.display(), bytes as f64 / (1 << 20) as f64);
+    let mut written: Vec<PathBuf> = files.iter().map(|f| submission.join(f.file_name().unwrap_or_default())).collect();
+    written.push(zip);
+    Ok(written)
 }
 
 /// Removes what a killed `package` left: its scratch folders, and a
@@ -68,7 +75,7 @@ fn sweep_left_behind(out: &Path, submission: &Path) {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with(".submission-previous-") && !submission.exists() {
             let _ = std::fs::rename(entry.path(), submission);
-        } else if name.starts_with(".submission-") {
+        } else if name.starts_with(".submission-") || name.starts_with("submission.zip.") {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
@@ -114,7 +121,8 @@ fn assemble(project_dir: &Path, out: &Path, submission: &Path, manifest: &Manife
     }
     let results = manifest.experiments.iter().map(|r| r.cache_file.clone());
     let figures = manifest.outputs.keys().filter(|f| f.starts_with("figures/")).map(PathBuf::from);
-    for file in results.chain(figures) {
+    let trainings = kept_trainings(out, manifest)?;
+    for file in results.chain(figures).chain(trainings) {
         let to = submission.join(&file);
         std::fs::create_dir_all(to.parent().unwrap_or(submission)).with_context(|| format!("{}: cannot write", to.display()))?;
         std::fs::copy(out.join(&file), &to).with_context(|| format!("{}: cannot write", to.display()))?;
@@ -134,6 +142,58 @@ fn assemble(project_dir: &Path, out: &Path, submission: &Path, manifest: &Manife
     }
     written.push(zip);
     Ok(written)
+}
+
+/// The kept trainings (entries and weights) of the run the manifest
+/// records, relative to `out`: with them, `verify` evaluates every
+/// experiment again in seconds and an audit re-trains only its sample.
+fn kept_trainings(out: &Path, manifest: &Manifest) -> anyhow::Result<Vec<PathBuf>> {
+    let profile = <crate::profile::Profile as clap::ValueEnum>::from_str(&manifest.profile, true).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let plan = crate::runner::Plan::new(profile, manifest.seed, manifest.machine.precision.clone(), &[])?;
+    let mut files = std::collections::BTreeSet::new();
+    for e in &plan.experiments {
+        for (_, inputs) in plan.trainings_of(e.as_ref(), &manifest.data.fingerprint) {
+            let entry = Path::new("cache").join(cache::TRAININGS).join(cache::training_file_name(&inputs.id, &inputs.key()));
+            if out.join(&entry).exists() {
+                files.insert(cache::TrainingEntry::weights_path(&entry));
+                files.insert(entry);
+            }
+        }
+    }
+    Ok(files.into_iter().collect())
+}
+
+/// Zips the finished submission folder into `zip`, its entries under
+/// `submission/`, written beside and renamed into place.
+fn zip_folder(folder: &Path, zip: &Path) -> anyhow::Result<u64> {
+    use std::io::Write;
+    let partial = zip.with_extension(format!("zip.{}", std::process::id()));
+    let file = std::fs::File::create(&partial).with_context(|| format!("{}: cannot write", partial.display()))?;
+    let mut writer = zip::ZipWriter::new(file);
+    let options = zip::write::FileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let mut stack = vec![folder.to_path_buf()];
+    let mut files = Vec::new();
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            if path.is_dir() { stack.push(path) } else { files.push(path) }
+        }
+    }
+    files.sort();
+    let written = (|| -> anyhow::Result<()> {
+        for path in &files {
+            let relative = path.strip_prefix(folder)?.to_string_lossy().into_owned();
+            writer.start_file(format!("submission/{relative}"), options)?;
+            writer.write_all(&std::fs::read(path)?)?;
+        }
+        writer.finish()?;
+        Ok(())
+    })();
+    if let Err(e) = written.and_then(|()| Ok(std::fs::rename(&partial, zip)?)) {
+        let _ = std::fs::remove_file(&partial);
+        return Err(e.context(format!("{}: cannot write", zip.display())));
+    }
+    Ok(std::fs::metadata(zip)?.len())
 }
 
 /// The zipped code (the last commit) must be the code that computed the

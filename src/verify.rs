@@ -11,6 +11,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use tch::Device;
 
+use crate::audit;
 use crate::cache::Cache;
 use crate::certificate;
 use crate::data::{Mnist, Provenance};
@@ -56,24 +57,132 @@ impl Asked {
     }
 }
 
+/// How much of the recorded run `verify` trains again.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Rerun {
+    /// Every training and experiment, from nothing.
+    Full,
+    /// `trainings` units picked by the grader's secret `seed`; every other
+    /// experiment is evaluated again from the submitted weights.
+    Audit { trainings: usize, seed: u64 },
+}
+
+/// What `verify` does, besides where.
+pub struct Options<'a> {
+    pub only: &'a [String],
+    pub asked: &'a Asked,
+    /// The largest difference accepted across CPU classes; `None`: the
+    /// policy's, from the re-run's own spread.
+    pub tolerance: Option<f64>,
+    pub rerun: Rerun,
+    /// Where the certificate goes.
+    pub certificate_dir: std::path::PathBuf,
+}
+
+/// What `verify` concluded of one submission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Every metric re-computed bit for bit, on the same class of CPU.
+    Verified,
+    /// Every metric within the tolerance that a different CPU class or
+    /// device is granted.
+    Tolerance,
+    /// Some metric, or a re-trained training's weights, differ.
+    Mismatch,
+    /// A check that trains nothing failed: an edited result, output,
+    /// report, manifest or code.
+    Tampered,
+    /// Not a readable submission of this program.
+    Broken,
+    /// Stopped by the batch's time or memory limit.
+    Unfinished,
+}
+
+impl Verdict {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Verified => "verified",
+            Verdict::Tolerance => "tolerance",
+            Verdict::Mismatch => "mismatch",
+            Verdict::Tampered => "tampered",
+            Verdict::Broken => "broken",
+            Verdict::Unfinished => "unfinished",
+        }
+    }
+
+    pub fn passed(self) -> bool {
+        matches!(self, Verdict::Verified | Verdict::Tolerance)
+    }
+}
+
+/// One submission's verdict and what decided it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Outcome {
+    pub verdict: Verdict,
+    /// What differed (the first few metrics, weights or files), or why the
+    /// submission could not be checked.
+    pub differed: Vec<String>,
+    /// The trainings re-run, each with how its weights compared.
+    pub audited: Vec<String>,
+    /// The units of training work the checked experiments hold.
+    pub units: usize,
+    /// The chance that the audit had caught one fabricated unit; 1 for a full re-run.
+    pub caught_if_one_fabricated: Option<f64>,
+    pub recorded_class: String,
+    pub rerun_class: String,
+    pub tolerance: f64,
+    pub tolerance_reason: String,
+}
+
+impl Outcome {
+    /// A submission that stopped at `error`, with its whole chain of causes.
+    pub fn stopped(verdict: Verdict, error: &anyhow::Error) -> Outcome {
+        Outcome {
+            verdict,
+            differed: vec![format!("{error:#}")],
+            audited: Vec::new(),
+            units: 0,
+            caught_if_one_fabricated: None,
+            recorded_class: String::new(),
+            rerun_class: CpuFeatures::detect().class(),
+            tolerance: 0.0,
+            tolerance_reason: String::new(),
+        }
+    }
+}
+
+/// How many differing metrics an outcome names.
+const NAMED_DIFFERENCES: usize = 5;
+
 /// Re-runs the experiments that the manifest in `out` records (those of
-/// `only`, or all), in a scratch directory with the recorded precision and
-/// threads, compares every metric, prints the table and writes the
-/// certificate; fails where a metric differs by more than `tolerance`.
-pub fn run(out: &Path, only: &[String], asked: &Asked, data: &Mnist, device: Device, tolerance: f64) -> anyhow::Result<()> {
-    if let Some((id, _)) = only.iter().find_map(|unit| unit.split_once('/')) {
+/// `only`, or all; every training, or the audit's sample), in a scratch
+/// directory with the recorded precision and threads, compares every
+/// metric, prints the table and writes the certificate. Fails only where
+/// the grader's flags are at fault; what the submission gets wrong is the
+/// outcome's verdict.
+pub fn run(out: &Path, options: &Options, data: &Mnist, device: Device) -> anyhow::Result<Outcome> {
+    if let Some((id, _)) = options.only.iter().find_map(|unit| unit.split_once('/')) {
         bail!("verify --only: a study is verified whole, from its seed to its numbers: give `{id}`, not one of its trainings");
     }
-    let recorded_manifest = manifest::Manifest::read(out)?;
-    asked.check(&recorded_manifest)?;
+    let recorded_manifest = match manifest::Manifest::read(out) {
+        Ok(m) => m,
+        Err(e) => return Ok(Outcome::stopped(Verdict::Broken, &e)),
+    };
+    options.asked.check(&recorded_manifest)?;
     if data.provenance.fingerprint != recorded_manifest.data.fingerprint {
-        bail!(
+        let e = anyhow::anyhow!(
             "the data differ from the recorded run's (fingerprint {}); pass the --data-dir it used ({})",
             recorded_manifest.data.fingerprint,
             recorded_manifest.data.dir.display()
         );
+        return Ok(Outcome::stopped(Verdict::Broken, &e));
     }
-    let Checked { recorded, profile, rerendered, code_zip_files } = check_recorded(out, &recorded_manifest, only, &data.provenance)?;
+    let checked = match check_recorded(out, &recorded_manifest, options.only, &data.provenance) {
+        Ok(checked) => checked,
+        Err(e) => return Ok(Outcome::stopped(Verdict::Tampered, &e)),
+    };
+    let Checked { recorded, profile, rerendered, code_zip_files } = checked;
     if let Some(n) = code_zip_files {
         eprintln!("code.zip: all {n} files that computed the results or rendered the report are the recorded ones");
     }
@@ -92,16 +201,40 @@ pub fn run(out: &Path, only: &[String], asked: &Asked, data: &Mnist, device: Dev
             here.class()
         );
     }
-    let plan = Plan::new(profile, recorded_manifest.seed, precision, only)?;
+    let plan = Plan::new(profile, recorded_manifest.seed, precision, options.only)?;
     let scratch = tempfile::tempdir()?;
+    let scratch_cache = Cache::new(scratch.path());
+    let ids: std::collections::BTreeSet<String> = recorded.keys().cloned().collect();
+    let units = audit::units(&plan, &data.provenance.fingerprint, &ids);
+    let picked: Vec<&audit::Unit> = match options.rerun {
+        Rerun::Full => units.iter().collect(),
+        Rerun::Audit { trainings, seed } => {
+            let sample =
+                audit::sample(units.len(), trainings, seed, &crate::data::sha256_hex(&manifest::read_submitted(out, "manifest.json")?));
+            let mut picked = Vec::new();
+            for (i, unit) in units.iter().enumerate() {
+                if sample.contains(&i) || !audit::keep_recorded(unit, out, &recorded_manifest, &scratch_cache)? {
+                    picked.push(unit);
+                }
+            }
+            picked
+        }
+    };
+    let caught_if_one_fabricated = Some(audit::caught_probability(units.len(), 1, picked.len()));
     eprintln!(
-        "re-running in {} (profile {}, seed {}, {threads} threads, {})",
+        "re-running in {} (profile {}, seed {}, {threads} threads, {}): {} of {} trainings",
         scratch.path().display(),
         profile.name(),
         recorded_manifest.seed,
-        plan.precision.precision.name()
+        plan.precision.precision.name(),
+        picked.len(),
+        units.len()
     );
-    let reruns = plan.run(data, &Cache::new(scratch.path()), device, Mode::Train { force: true })?;
+    let mode = Mode::Train { force: options.rerun == Rerun::Full };
+    let reruns = match plan.run(data, &scratch_cache, device, mode) {
+        Ok(reruns) => reruns,
+        Err(e) => return Ok(Outcome::stopped(Verdict::Broken, &e.context("re-running the recorded experiments"))),
+    };
     let here_device = format!("{device:?}").to_lowercase();
     for r in &records {
         if r.threads != threads || r.device != here_device {
@@ -111,49 +244,93 @@ pub fn run(out: &Path, only: &[String], asked: &Asked, data: &Mnist, device: Dev
             );
         }
     }
-    // The tolerance suggested across classes comes from the spread that
-    // this re-run measured, never from numbers the submission states.
+    // The tolerance across classes comes from the spread that this re-run
+    // measured, never from numbers the submission states.
     let rerun_results: BTreeMap<String, serde_json::Value> =
         recorded.keys().filter_map(|id| reruns.get(id).map(|e| (id.clone(), e.result.clone()))).collect();
     let suggested = manifest::suggested_tolerance(&rerun_results);
     // A result merged from jobs on several classes names them all ("AVX2 + AVX-512+BF16").
     let recorded_class = records.iter().map(|r| r.cpu_class.as_str()).find(|c| *c != here.class()).unwrap_or(&machine.cpu_class);
-    let other_class = recorded_class != here.class();
-    if other_class {
-        let suggestion = suggested.as_ref().map_or(String::new(), |s| format!(" (suggested: --tolerance {})", s.describe()));
-        println!("recorded on {recorded_class}, re-run on {}: bit-identity is not expected; --tolerance applies{suggestion}", here.class());
+    let other_machine = recorded_class != here.class() || records.iter().any(|r| r.device != here_device);
+    let (tolerance, tolerance_reason) = match (other_machine, options.tolerance, &suggested) {
+        (false, given, _) => {
+            if given.is_some_and(|t| t > 0.0) {
+                eprintln!(
+                    "note: recorded and re-run on one class of CPU ({recorded_class}): bit-identity is required, --tolerance does not apply"
+                );
+            }
+            (0.0, "bit-identity: the same code, data, seed, precision, threads and CPU class".to_owned())
+        }
+        (true, Some(given), _) => (given, "given with --tolerance, the CPU classes differing".to_owned()),
+        (true, None, Some(s)) => (s.tolerance, format!("the CPU classes differ; policy: {}", s.describe())),
+        (true, None, None) => {
+            (0.0, "the CPU classes differ, but the re-run measured no replicate spread: bit-identity required".to_owned())
+        }
+    };
+    if other_machine {
+        println!(
+            "recorded on {recorded_class}, re-run on {}: bit-identity is not expected; compared within {tolerance:.1e} ({tolerance_reason})",
+            here.class()
+        );
     }
     println!("{:<26} {:<44} {:>14} {:>14} {:>11}  verdict", "experiment", "metric", "recorded", "re-run", "difference");
-    let mut failed = false;
+    let mut differed = Vec::new();
     let mut checks = Vec::new();
     for (id, result) in &recorded {
         let rerun_entry = reruns.get(id).with_context(|| format!("{id}: was not re-run"))?;
         let rerun = &rerun_entry.result;
-        let comparisons = manifest::compare(result, rerun).map_err(|e| anyhow::anyhow!("{id}: {e}"))?;
+        let comparisons = match manifest::compare(result, rerun) {
+            Ok(c) => c,
+            Err(e) => {
+                differed.push(format!("{id}: {e}"));
+                continue;
+            }
+        };
         let recorded_sha256 = records.iter().find(|r| &r.id == id).map_or("", |r| r.result_sha256.as_str());
         checks.push(certificate::ExperimentCheck::new(id, recorded_sha256, &rerun_entry.result_sha256, &comparisons, tolerance));
         let bad: Vec<_> = comparisons.iter().filter(|c| !c.within(tolerance)).collect();
         for c in bad.iter().take(20) {
             println!("{id:<26} {:<44} {:>14.6} {:>14.6} {:>11.2e}  MISMATCH", c.metric, c.recorded, c.rerun, c.difference());
         }
+        differed.extend(bad.iter().map(|c| format!("{id} {}: {} recorded, {} re-run", c.metric, c.recorded, c.rerun)));
         let max = comparisons.iter().map(|c| c.difference()).fold(0.0, f64::max);
         let verdict = if bad.is_empty() { "ok" } else { "MISMATCH" };
         let summary = format!("all {} metrics ({} differ)", comparisons.len(), bad.len());
         println!("{id:<26} {summary:<44} {:>14} {:>14} {max:>11.2e}  {verdict}", "", "");
-        failed |= !bad.is_empty();
     }
-    let (reproduced, verdict) = certificate::Certificate::verdict(&checks);
-    let tolerance_reason = match (tolerance == 0.0, other_class) {
-        (true, false) => "bit-identity: the same code, data, seed, precision, threads and CPU class".to_owned(),
-        (true, true) => "bit-identity asked for, though the CPU classes differ".to_owned(),
-        (false, _) => format!(
-            "given with --tolerance{}",
-            suggested.as_ref().map_or(String::new(), |s| format!("; suggested by the re-run's own spread: {}", s.describe()))
+    // A re-trained training of the same class must leave the submitted weights.
+    let mut audited = Vec::new();
+    for unit in &picked {
+        let said = match audit::same_weights(unit, out, &scratch_cache) {
+            Some(true) => "weights bit-identical",
+            Some(false) if other_machine => "weights differ, as across CPU classes they may",
+            Some(false) => {
+                differed.push(format!("training {}: its weights differ from the submitted ones", unit.name()));
+                "weights DIFFER"
+            }
+            None if matches!(unit, audit::Unit::Experiment { .. }) => "re-run whole",
+            None => "not in the submission",
+        };
+        audited.push(format!("{} ({said})", unit.name()));
+    }
+    let verdict = match (differed.is_empty(), other_machine) {
+        (true, false) => Verdict::Verified,
+        (true, true) => Verdict::Tolerance,
+        (false, _) => Verdict::Mismatch,
+    };
+    let rerun = match options.rerun {
+        Rerun::Full => format!("full: all {} trainings", units.len()),
+        Rerun::Audit { .. } => format!(
+            "audit: {} of {} trainings, picked by the grader's secret seed ({:.0} % chance to catch one fabricated)",
+            picked.len(),
+            units.len(),
+            100.0 * caught_if_one_fabricated.unwrap_or(0.0)
         ),
     };
+    let (reproduced, verdict_sentence) = certificate::Certificate::verdict(&checks);
     let certificate = certificate::Certificate {
-        verdict,
-        reproduced,
+        verdict: verdict_sentence,
+        reproduced: reproduced && verdict.passed(),
         date: git::today(),
         program_version: env!("CARGO_PKG_VERSION").into(),
         commit: recorded_manifest.run.commit.clone(),
@@ -174,24 +351,28 @@ pub fn run(out: &Path, only: &[String], asked: &Asked, data: &Mnist, device: Dev
             precision: plan.precision.precision.name().into(),
         },
         tolerance,
-        tolerance_reason,
+        tolerance_reason: tolerance_reason.clone(),
+        rerun,
+        audited: audited.clone(),
         experiments: checks,
         outputs_checked: recorded_manifest.outputs.iter().map(|(f, h)| (f.clone(), h.clone())).collect(),
         rerendered,
     };
-    for path in certificate.write(out, &Path::new(crate::PROJECT_DIR).join("templates/certificate.html"))? {
+    for path in certificate.write(&options.certificate_dir, &Path::new(crate::PROJECT_DIR).join("templates/certificate.html"))? {
         eprintln!("certificate: {}", path.display());
     }
-    if failed {
-        let hint = match &suggested {
-            Some(s) if other_class && tolerance < s.tolerance => {
-                format!("; across CPU classes, --tolerance {} is a fair bar", s.describe())
-            }
-            _ => String::new(),
-        };
-        bail!("some metrics differ from the recorded run by more than {tolerance}{hint}");
-    }
-    Ok(())
+    differed.truncate(NAMED_DIFFERENCES);
+    Ok(Outcome {
+        verdict,
+        differed,
+        audited,
+        units: units.len(),
+        caught_if_one_fabricated,
+        recorded_class: recorded_class.to_owned(),
+        rerun_class: here.class(),
+        tolerance,
+        tolerance_reason,
+    })
 }
 
 /// What the checks that train nothing found sound.
