@@ -362,10 +362,14 @@ pub fn train_kept(training: &Training, data: &Splits, progress: &ProgressBar, pa
     }
 }
 
-/// The values of every variable of `vs`, as a checkpoint keeps them.
+/// The values of every variable of `vs`, as a checkpoint keeps them, in
+/// the order of their names: the same weights are the same bytes (the
+/// store's own order changes from one process to the next).
 pub fn save_weights(vs: &nn::VarStore) -> anyhow::Result<Vec<u8>> {
+    let mut named: Vec<(String, tch::Tensor)> = vs.variables().into_iter().collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
     let mut weights = Vec::new();
-    vs.save_to_stream(&mut weights)?;
+    tch::Tensor::save_multi_to_stream(&named, &mut weights)?;
     Ok(weights)
 }
 
