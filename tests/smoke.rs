@@ -1025,3 +1025,108 @@ fn fashion_mnist_gets_a_report_of_its_own_that_claims_nothing_of_digits() {
         }
     }
 }
+
+/// Whether the checkout has no uncommitted code, answers or templates: only
+/// then is the code.zip that `package` makes (from the last commit) the
+/// code that made the report.
+fn committed() -> bool {
+    Command::new("git")
+        .args(["status", "--porcelain", "--", "src", "answers", "templates", "report.toml", "build.rs", "Cargo.toml"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .is_ok_and(|o| o.status.success() && o.stdout.is_empty())
+}
+
+/// A zip of the folder `dir`, its entries under `prefix`, made as a student
+/// would, with Python's zipfile; `extra` adds one entry by name.
+fn zip_as_a_student(dir: &Path, zip: &Path, extra: Option<&str>) {
+    let script = "import os, sys, zipfile\n\
+                  src, dst, extra = sys.argv[1], sys.argv[2], sys.argv[3]\n\
+                  with zipfile.ZipFile(dst, 'w', zipfile.ZIP_DEFLATED) as z:\n\
+                  \x20   for root, _, files in os.walk(src):\n\
+                  \x20       for f in files:\n\
+                  \x20           p = os.path.join(root, f)\n\
+                  \x20           z.write(p, 'submission/' + os.path.relpath(p, src))\n\
+                  \x20   if extra: z.writestr(extra, 'x')\n";
+    let made = Command::new("python3").args(["-c", script]).arg(dir).arg(zip).arg(extra.unwrap_or("")).status().unwrap();
+    assert!(made.success());
+}
+
+#[test]
+fn verify_a_class_marks_each_submission_and_writes_nothing_outside_its_folders() {
+    if !committed() {
+        eprintln!("skipped: an honest submission's code.zip needs a checkout without uncommitted code, answers or templates");
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let honest = root.path().join("honest");
+    let built = mnist_writeup(&honest, &["build-report"]);
+    assert!(built.status.success(), "{}", stderr(&built));
+    // A result raised by hand, its hashes recomputed and its report rendered
+    // again from it, as a student who read the code would.
+    let edited = root.path().join("edited-result");
+    assert!(Command::new("cp").arg("-r").arg(&honest).arg(&edited).status().unwrap().success());
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(edited.join("manifest.json")).unwrap()).unwrap();
+    let tuned = manifest["experiments"].as_array().unwrap().iter().find(|r| r["id"] == "q2_tuned_mlp").unwrap();
+    let tuned_file = edited.join(tuned["cache_file"].as_str().unwrap());
+    let mut raised: serde_json::Value = serde_json::from_slice(&std::fs::read(&tuned_file).unwrap()).unwrap();
+    raised["result"]["test_accuracy_mean"] = 0.9955.into();
+    raised["result_sha256"] = sha256_of_result(&without_timings(&raised["result"])).into();
+    std::fs::write(&tuned_file, raised.to_string()).unwrap();
+    let rendered = mnist_writeup(&edited, &["render"]);
+    assert!(rendered.status.success(), "{}", stderr(&rendered));
+    let subs = root.path().join("subs");
+    std::fs::create_dir(&subs).unwrap();
+    for out in [&honest, &edited] {
+        let packaged = mnist_writeup(out, &["package", "--draft"]);
+        assert!(packaged.status.success(), "{}", stderr(&packaged));
+        let name = out.file_name().unwrap().to_str().unwrap();
+        std::fs::copy(out.join("submission.zip"), subs.join(format!("{name}.zip"))).unwrap();
+    }
+    // A report edited after packaging, every hash in the manifest recomputed.
+    let text = root.path().join("edited-text");
+    assert!(Command::new("cp").arg("-r").arg(honest.join("submission")).arg(&text).status().unwrap().success());
+    let html = std::fs::read_to_string(text.join("report.html")).unwrap().replacen("<p>", "<p>Beyond doubt, ", 1);
+    std::fs::write(text.join("report.html"), &html).unwrap();
+    let mut forged: serde_json::Value = serde_json::from_slice(&std::fs::read(text.join("manifest.json")).unwrap()).unwrap();
+    forged["outputs"]["report.html"] = sha256_of(html.as_bytes()).into();
+    std::fs::write(text.join("manifest.json"), forged.to_string()).unwrap();
+    zip_as_a_student(&text, &subs.join("edited-text.zip"), None);
+    zip_as_a_student(&honest.join("submission"), &subs.join("escape.zip"), Some("submission/../../../evil.txt"));
+    let whole = std::fs::read(subs.join("honest.zip")).unwrap();
+    std::fs::write(subs.join("truncated.zip"), &whole[..whole.len() / 2]).unwrap();
+
+    let class = root.path().join("class");
+    let args = ["verify", subs.to_str().unwrap(), "--audit", "1", "--audit-seed", "7", "--class-dir", class.to_str().unwrap()];
+    let verified = mnist_writeup(&root.path().join("unused"), &args);
+    let said = format!("{}{}", String::from_utf8_lossy(&verified.stdout), stderr(&verified));
+    assert!(!verified.status.success() && said.contains("3 of 5 submissions were not verified"), "{said}");
+    let table = std::fs::read_to_string(class.join("verification.csv")).unwrap();
+    let verdict = |name: &str| -> String {
+        let line = table.lines().find(|l| l.starts_with(&format!("{name},"))).unwrap_or_else(|| panic!("no row {name}: {table}"));
+        line.split(',').nth(1).unwrap().to_owned()
+    };
+    assert_eq!(verdict("honest"), "verified", "{table}\n{}", std::fs::read_to_string(class.join("honest/log.txt")).unwrap_or_default());
+    assert_eq!(verdict("edited-result"), "mismatch", "{table}");
+    assert!(table.contains("q2_tuned_mlp test_accuracy_mean: 0.9955 recorded"), "{table}");
+    assert_eq!(verdict("edited-text"), "tampered", "{table}");
+    assert!(table.contains("differs from a re-render"), "{table}");
+    assert_eq!(verdict("escape"), "broken", "{table}");
+    assert!(table.contains("leaves the submission's folder"), "{table}");
+    assert_eq!(verdict("truncated"), "broken", "{table}");
+    assert!(table.contains("corrupt or truncated"), "{table}");
+    assert!(table.contains("1 of "), "the trainings audited: {table}");
+    let page = std::fs::read_to_string(class.join("verification.html")).unwrap();
+    assert!(page.contains("Content-Security-Policy") && page.contains("honest/certificate.html"), "{page}");
+    assert!(class.join("honest/certificate.json").exists() && !class.join("honest/submission").exists());
+    // Nothing outside the scratch folders: no escaped entry, no certificate in a handed-in folder.
+    let mut left: Vec<String> =
+        std::fs::read_dir(root.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    left.sort();
+    assert_eq!(left, ["class", "edited-result", "edited-text", "honest", "subs"]);
+    assert!(!class.parent().unwrap().join("evil.txt").exists() && !text.join("verify").exists());
+    // The same command again keeps every decided row.
+    let again = mnist_writeup(&root.path().join("unused"), &args);
+    assert_eq!(stderr(&again).matches("(decided before, kept)").count(), 5, "{}", stderr(&again));
+    assert_eq!(std::fs::read_to_string(class.join("verification.csv")).unwrap(), table.replace("\r\n", "\n").replace('\n', "\n"));
+}
