@@ -411,17 +411,17 @@ fn class_verify_args(o: &Options, tolerance: Option<f64>, audit: Option<(usize, 
 /// submission was not verified.
 fn verify_class(options: class::Options) -> anyhow::Result<()> {
     let rows = class::run(&options)?;
-    println!("{:<24} {:<11} {:<34} {:<28}  what differed", "submission", "verdict", "trainings re-run", "CPU class recorded / here");
+    println!("{:<24} {:<11} {:<40} {:<28}  what differed", "submission", "verdict", "trainings re-run", "CPU class recorded / here");
     for row in &rows {
         let classes = format!("{} / {}", row.recorded_class, row.rerun_class);
         let differed = row.differed.first().map_or("", String::as_str);
         let differed: String = differed.chars().take(160).collect();
-        println!("{:<24} {:<11} {:<34} {classes:<28}  {differed}", row.submission, row.verdict.name(), row.trainings());
+        println!("{:<24} {:<11} {:<40} {classes:<28}  {differed}", row.submission, row.verdict.name(), row.trainings());
     }
     eprintln!("table: {} and verification.html", options.dir.join("verification.csv").display());
-    if options.verify_args.iter().any(|a| a == "--audit-seed") {
+    if options.dir.join("audit-seed").exists() {
         eprintln!(
-            "audit seed: kept in {} (or as given); keep it from the students: who knows it knows which trainings are checked",
+            "audit seed: drawn and kept in {}; keep it from the students: who knows it knows which trainings are checked",
             options.dir.join("audit-seed").display()
         );
     }

@@ -206,9 +206,11 @@ pub fn run(out: &Path, options: &Options, data: &Mnist, device: Device) -> anyho
     let scratch_cache = Cache::new(scratch.path());
     let ids: std::collections::BTreeSet<String> = recorded.keys().cloned().collect();
     let units = audit::units(&plan, &data.provenance.fingerprint, &ids);
+    let mut sampled = units.len();
     let picked: Vec<&audit::Unit> = match options.rerun {
         Rerun::Full => units.iter().collect(),
         Rerun::Audit { trainings, seed } => {
+            sampled = trainings.min(units.len());
             let sample =
                 audit::sample(units.len(), trainings, seed, &crate::data::sha256_hex(&manifest::read_submitted(out, "manifest.json")?));
             let mut picked = Vec::new();
@@ -220,7 +222,9 @@ pub fn run(out: &Path, options: &Options, data: &Mnist, device: Device) -> anyho
             picked
         }
     };
-    let caught_if_one_fabricated = Some(audit::caught_probability(units.len(), 1, picked.len()));
+    // A unit missing from the submission trains too, but a student chooses
+    // which to fabricate: only the sample counts towards the odds.
+    let caught_if_one_fabricated = Some(audit::caught_probability(units.len(), 1, sampled));
     eprintln!(
         "re-running in {} (profile {}, seed {}, {threads} threads, {}): {} of {} trainings",
         scratch.path().display(),
