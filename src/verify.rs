@@ -224,7 +224,7 @@ pub fn run(out: &Path, options: &Options, data: &Mnist, device: Device) -> anyho
     };
     // A unit missing from the submission trains too, but a student chooses
     // which to fabricate: only the sample counts towards the odds.
-    let caught_if_one_fabricated = Some(audit::caught_probability(units.len(), 1, sampled));
+    let caught_if_one_fabricated = audit::caught_probability(units.len(), 1, sampled);
     eprintln!(
         "re-running in {} (profile {}, seed {}, {threads} threads, {}): {} of {} trainings",
         scratch.path().display(),
@@ -328,7 +328,7 @@ pub fn run(out: &Path, options: &Options, data: &Mnist, device: Device) -> anyho
             "audit: {} of {} trainings, picked by the grader's secret seed ({:.0} % chance to catch one fabricated)",
             picked.len(),
             units.len(),
-            100.0 * caught_if_one_fabricated.unwrap_or(0.0)
+            100.0 * caught_if_one_fabricated
         ),
     };
     let (reproduced, verdict_sentence) = certificate::Certificate::verdict(&checks);
@@ -371,7 +371,7 @@ pub fn run(out: &Path, options: &Options, data: &Mnist, device: Device) -> anyho
         differed,
         audited,
         units: units.len(),
-        caught_if_one_fabricated,
+        caught_if_one_fabricated: Some(caught_if_one_fabricated),
         recorded_class: recorded_class.to_owned(),
         rerun_class: here.class(),
         tolerance,
