@@ -524,6 +524,11 @@ mod tests {
         zip.finish().unwrap().into_inner()
     }
 
+    fn truncated(mut bytes: Vec<u8>) -> Vec<u8> {
+        bytes.truncate(bytes.len() / 2);
+        bytes
+    }
+
     #[test]
     fn a_zip_unpacks_inside_its_folder_or_not_at_all() {
         let dir = tempfile::tempdir().unwrap();
@@ -538,7 +543,7 @@ mod tests {
         for (name, bytes, said) in [
             ("climbs.zip", zip_of(&[("manifest.json", b"{}"), ("../../escaped.txt", b"x")]), "leaves the submission's folder"),
             ("absolute.zip", zip_of(&[("/tmp/escaped.txt", b"x")]), "leaves the submission's folder"),
-            ("truncated.zip", zip_of(&[("manifest.json", &[7; 4000])])[..900].to_vec(), "corrupt or truncated"),
+            ("truncated.zip", truncated(zip_of(&[("manifest.json", &[7; 4000])])), "corrupt or truncated"),
             ("junk.zip", b"not a zip".to_vec(), "corrupt or truncated"),
         ] {
             let path = dir.path().join(name);
@@ -574,6 +579,22 @@ mod tests {
         assert!(matches!(found[0].source, Source::Folder(_)) && matches!(found[1].source, Source::Zip(_)));
         let e = discover(&[dir.path().join("missing")]).unwrap_err().to_string();
         assert!(e.contains("no such submission"), "{e}");
+    }
+
+    #[test]
+    fn a_submission_over_its_limits_is_stopped() {
+        let mut slow = Command::new("sleep").arg("30").spawn().unwrap();
+        let start = Instant::now();
+        let why = watch(&mut slow, Some(Duration::from_millis(300)), None).unwrap();
+        assert!(why.contains("--timeout") && start.elapsed() < Duration::from_secs(10), "{why}");
+        let Ok(mut hungry) = Command::new("python3").args(["-c", "x = bytearray(400 << 20); import time; time.sleep(30)"]).spawn() else {
+            eprintln!("skipped: python3 is not installed here");
+            return;
+        };
+        let why = watch(&mut hungry, Some(Duration::from_secs(20)), Some(100)).unwrap();
+        assert!(why.contains("--max-memory"), "{why}");
+        let mut quick = Command::new("true").spawn().unwrap();
+        assert_eq!(watch(&mut quick, Some(Duration::from_secs(20)), Some(100)), None, "within its limits");
     }
 
     #[test]

@@ -65,6 +65,10 @@ pub struct CpuFeatures {
     /// use ("ONEDNN_MAX_CPU_ISA=AVX2"), already applied to the flags above.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub caps: Vec<String>,
+    /// Who made the CPU ("AMD", "Intel"): MKL and oneDNN take other code
+    /// paths on each, so one instruction set does not mean one set of bits.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub vendor: String,
 }
 
 /// oneDNN's instruction sets from the least to the most capable, as its
@@ -98,7 +102,8 @@ impl CpuFeatures {
         if let Ok(info) = std::fs::read_to_string("/proc/cpuinfo")
             && let Some(flags) = info.lines().find_map(|l| l.strip_prefix("flags"))
         {
-            return CpuFeatures::from_flags(flags);
+            let vendor = info.lines().find_map(|l| l.strip_prefix("vendor_id")).map(|v| v.trim_start_matches([' ', '\t', ':']).trim());
+            return CpuFeatures { vendor: vendor_name(vendor.unwrap_or("")), ..CpuFeatures::from_flags(flags) };
         }
         #[cfg(target_arch = "x86_64")]
         {
@@ -108,6 +113,7 @@ impl CpuFeatures {
                 avx512_bf16: std::arch::is_x86_feature_detected!("avx512bf16"),
                 amx_bf16: false,
                 caps: Vec::new(),
+                vendor: String::new(),
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -123,6 +129,7 @@ impl CpuFeatures {
             avx512_bf16: has("avx512_bf16"),
             amx_bf16: has("amx_bf16"),
             caps: Vec::new(),
+            vendor: String::new(),
         }
     }
 
@@ -190,10 +197,20 @@ impl CpuFeatures {
             (true, false) => format!("{vector}+BF16"),
             (false, false) => vector.to_owned(),
         };
+        let class = if self.vendor.is_empty() { class } else { format!("{} {class}", self.vendor) };
         match self.caps.is_empty() {
             true => class,
             false => format!("{class}, capped by {}", self.caps.join(", ")),
         }
+    }
+}
+
+/// The maker's name for `/proc/cpuinfo`'s `vendor_id`.
+fn vendor_name(vendor_id: &str) -> String {
+    match vendor_id {
+        "AuthenticAMD" => "AMD".into(),
+        "GenuineIntel" => "Intel".into(),
+        other => other.chars().filter(|c| c.is_ascii_alphanumeric()).collect(),
     }
 }
 
@@ -313,6 +330,14 @@ mod tests {
         let slow = choose(PrecisionChoice::Auto, Device::Cuda(0), &cpu, || (false, "measured".into()));
         assert_eq!(slow.precision, Precision::Float32);
         assert!(slow.reason.contains("measured"));
+    }
+
+    #[test]
+    fn one_instruction_set_on_two_vendors_is_two_classes() {
+        let amd = CpuFeatures { vendor: vendor_name("AuthenticAMD"), ..CpuFeatures::from_flags("avx2 fma") };
+        let intel = CpuFeatures { vendor: vendor_name("GenuineIntel"), ..CpuFeatures::from_flags("avx2 fma") };
+        assert_eq!((amd.class().as_str(), intel.class().as_str()), ("AMD AVX2", "Intel AVX2"));
+        assert_eq!(CpuFeatures::from_flags("avx2").class(), "AVX2", "unknown maker: the instruction set alone");
     }
 
     #[test]

@@ -256,21 +256,10 @@ pub fn run(out: &Path, options: &Options, data: &Mnist, device: Device) -> anyho
     // A result merged from jobs on several classes names them all ("AVX2 + AVX-512+BF16").
     let recorded_class = records.iter().map(|r| r.cpu_class.as_str()).find(|c| *c != here.class()).unwrap_or(&machine.cpu_class);
     let other_machine = recorded_class != here.class() || records.iter().any(|r| r.device != here_device);
-    let (tolerance, tolerance_reason) = match (other_machine, options.tolerance, &suggested) {
-        (false, given, _) => {
-            if given.is_some_and(|t| t > 0.0) {
-                eprintln!(
-                    "note: recorded and re-run on one class of CPU ({recorded_class}): bit-identity is required, --tolerance does not apply"
-                );
-            }
-            (0.0, "bit-identity: the same code, data, seed, precision, threads and CPU class".to_owned())
-        }
-        (true, Some(given), _) => (given, "given with --tolerance, the CPU classes differing".to_owned()),
-        (true, None, Some(s)) => (s.tolerance, format!("the CPU classes differ; policy: {}", s.describe())),
-        (true, None, None) => {
-            (0.0, "the CPU classes differ, but the re-run measured no replicate spread: bit-identity required".to_owned())
-        }
-    };
+    if !other_machine && options.tolerance.is_some_and(|t| t > 0.0) {
+        eprintln!("note: recorded and re-run on one class of CPU ({recorded_class}): bit-identity is required, --tolerance does not apply");
+    }
+    let (tolerance, tolerance_reason) = tolerance_policy(other_machine, options.tolerance, suggested.as_ref());
     if other_machine {
         println!(
             "recorded on {recorded_class}, re-run on {}: bit-identity is not expected; compared within {tolerance:.1e} ({tolerance_reason})",
@@ -377,6 +366,21 @@ pub fn run(out: &Path, options: &Options, data: &Mnist, device: Device) -> anyho
         tolerance,
         tolerance_reason,
     })
+}
+
+/// The tolerance a comparison grants, and why: none on the same class of
+/// CPU and device; across them the grader's `given` one, else twice the
+/// largest replicate spread that the re-run measured (`suggested`), else
+/// none.
+fn tolerance_policy(other_machine: bool, given: Option<f64>, suggested: Option<&manifest::SuggestedTolerance>) -> (f64, String) {
+    match (other_machine, given, suggested) {
+        (false, _, _) => (0.0, "bit-identity: the same code, data, seed, precision, threads and CPU class".to_owned()),
+        (true, Some(given), _) => (given, "given with --tolerance, the CPU classes differing".to_owned()),
+        (true, None, Some(s)) => (s.tolerance, format!("the CPU classes differ; policy: {}", s.describe())),
+        (true, None, None) => {
+            (0.0, "the CPU classes differ, but the re-run measured no replicate spread: bit-identity required".to_owned())
+        }
+    }
 }
 
 /// What the checks that train nothing found sound.
@@ -598,6 +602,28 @@ fn first_difference(submitted: &[u8], rendered: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tolerance_is_granted_only_across_machines() {
+        let spread = manifest::SuggestedTolerance { tolerance: 0.004, spread: 0.002, metric: "q3_cnn.test_accuracy_std".into() };
+        assert_eq!(tolerance_policy(false, Some(0.5), Some(&spread)).0, 0.0, "one class: bit-identity, whatever is given");
+        assert_eq!(tolerance_policy(true, Some(0.5), Some(&spread)).0, 0.5);
+        let (tolerance, why) = tolerance_policy(true, None, Some(&spread));
+        assert_eq!(tolerance, 0.004);
+        assert!(why.contains("policy") && why.contains("q3_cnn.test_accuracy_std"), "{why}");
+        assert_eq!(tolerance_policy(true, None, None).0, 0.0);
+    }
+
+    #[test]
+    fn only_verified_and_tolerance_pass() {
+        let passing: Vec<Verdict> =
+            [Verdict::Verified, Verdict::Tolerance, Verdict::Mismatch, Verdict::Tampered, Verdict::Broken, Verdict::Unfinished]
+                .into_iter()
+                .filter(|v| v.passed())
+                .collect();
+        assert_eq!(passing, [Verdict::Verified, Verdict::Tolerance]);
+        assert_eq!(serde_json::to_value(Verdict::Tampered).unwrap(), "tampered", "the table's word is the JSON's");
+    }
 
     #[test]
     fn names_the_first_line_that_differs_from_the_re_render() {
