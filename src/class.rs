@@ -268,6 +268,9 @@ fn verify_one(exe: &Path, submission: &Submission, folder: &Path, digest: &str, 
             Outcome::stopped(Verdict::Broken, &anyhow::anyhow!("the verifier stopped without a verdict: {last}"))
         }),
     };
+    // Its paths inside the scratch folder are the submission's own.
+    let scratch_prefix = format!("{}/", scratch.display());
+    let outcome = Outcome { differed: outcome.differed.iter().map(|d| d.replace(&scratch_prefix, "")).collect(), ..outcome };
     Row::of(submission, digest, &options.settings, outcome, wall_seconds, certificate)
 }
 
@@ -456,7 +459,7 @@ fn write_table(dir: &Path, rows: &[Row]) -> anyhow::Result<()> {
             row.caught_if_one_fabricated.map_or(String::new(), |p| format!("{p:.3}")),
             row.recorded_class.clone(),
             row.rerun_class.clone(),
-            format!("{}", row.tolerance),
+            if row.recorded_class.is_empty() { String::new() } else { format!("{}", row.tolerance) },
             format!("{:.1}", row.wall_seconds),
             row.certificate.clone().unwrap_or_default(),
         ])?;
@@ -478,7 +481,8 @@ fn write_table(dir: &Path, rows: &[Row]) -> anyhow::Result<()> {
             serde_json::json!({
                 "submission": r.submission, "verdict": r.verdict.name(), "differed": r.differed,
                 "trainings": r.trainings(), "recorded_class": r.recorded_class, "rerun_class": r.rerun_class,
-                "tolerance": r.tolerance, "tolerance_reason": r.tolerance_reason,
+                "tolerance": if r.recorded_class.is_empty() { String::new() } else { format!("{}", r.tolerance) },
+                "tolerance_reason": r.tolerance_reason,
                 "wall_seconds": format!("{:.0}", r.wall_seconds), "certificate": r.certificate,
             })
         })

@@ -1124,21 +1124,57 @@ fn verify_a_class_marks_each_submission_and_writes_nothing_outside_its_folders()
     assert_eq!(verdict("edited-result"), "mismatch", "{table}");
     assert!(table.contains("q2_tuned_mlp test_accuracy_mean: 0.9955 recorded"), "{table}");
     assert_eq!(verdict("edited-text"), "tampered", "{table}");
-    assert!(table.contains("differs from a re-render"), "{table}");
     assert_eq!(verdict("escape"), "broken", "{table}");
     assert!(table.contains("leaves the submission's folder"), "{table}");
     assert_eq!(verdict("truncated"), "broken", "{table}");
     assert!(table.contains("corrupt or truncated"), "{table}");
     assert!(table.contains("1 of "), "the trainings audited: {table}");
     let page = std::fs::read_to_string(class.join("verification.html")).unwrap();
-    assert!(page.contains("Content-Security-Policy") && page.contains("honest/certificate.html"), "{page}");
+    assert!(page.contains("Content-Security-Policy") && page.contains("honest&#x2f;certificate.html"), "{page}");
+    assert!(table.contains("tampered,report.html: differs from a re-render"), "the submission's own paths: {table}");
     assert!(class.join("honest/certificate.json").exists() && !class.join("honest/submission").exists());
     // Nothing outside the scratch folders: no escaped entry, no certificate in a handed-in folder.
     let mut left: Vec<String> =
         std::fs::read_dir(root.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     left.sort();
     assert_eq!(left, ["class", "edited-result", "edited-text", "honest", "subs"]);
+    assert_eq!(stderr(&verified).matches("(decided before, kept)").count(), 0);
     assert!(!class.parent().unwrap().join("evil.txt").exists() && !text.join("verify").exists());
+    // A training fabricated (another seed's weights, its hashes fixed) and
+    // every result assembled and rendered from it again: every evaluation
+    // agrees with the weights, and only re-training it shows the fraud.
+    let fabricated = root.path().join("fabricated");
+    assert!(Command::new("cp").arg("-r").arg(&honest).arg(&fabricated).status().unwrap().success());
+    let trainings = fabricated.join("cache/trainings");
+    let file_of = |prefix: &str| -> std::path::PathBuf {
+        std::fs::read_dir(&trainings)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.file_name().unwrap().to_str().unwrap().starts_with(prefix) && p.extension().unwrap() == "json")
+            .unwrap()
+    };
+    let (victim, donor) = (file_of("tuned-mlp-seed-2-"), file_of("tuned-mlp-seed-3-"));
+    let weights = std::fs::read(donor.with_extension("weights")).unwrap();
+    std::fs::write(victim.with_extension("weights"), &weights).unwrap();
+    let mut entry: serde_json::Value = serde_json::from_slice(&std::fs::read(&victim).unwrap()).unwrap();
+    entry["weights_sha256"] = sha256_of(&weights).into();
+    let hashed = serde_json::json!({ "history": entry["history"], "weights_sha256": entry["weights_sha256"] });
+    entry["result_sha256"] = sha256_of_result(&without_timings(&hashed)).into();
+    std::fs::write(&victim, entry.to_string()).unwrap();
+    for result in std::fs::read_dir(fabricated.join("cache")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_file()) {
+        std::fs::remove_file(result).unwrap();
+    }
+    let reassembled = mnist_writeup(&fabricated, &["build-report"]);
+    assert!(reassembled.status.success(), "{}", stderr(&reassembled));
+    let unsampled = mnist_writeup(&fabricated, &["verify", "--audit", "0"]);
+    assert!(unsampled.status.success(), "evaluations alone cannot see it: {}", stderr(&unsampled));
+    let sampled = mnist_writeup(&fabricated, &["verify", "--audit", "99", "--audit-seed", "1"]);
+    assert!(
+        !sampled.status.success() && stderr(&sampled).contains("training tuned-mlp-seed-2: its weights differ from the submitted ones"),
+        "{}",
+        stderr(&sampled)
+    );
+
     // The same command again keeps every decided row.
     let again = mnist_writeup(&root.path().join("unused"), &args);
     assert_eq!(stderr(&again).matches("(decided before, kept)").count(), 5, "{}", stderr(&again));
