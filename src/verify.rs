@@ -298,7 +298,8 @@ pub fn run(out: &Path, options: &Options, data: &Mnist, device: Device) -> anyho
             Some(true) => "weights bit-identical",
             Some(false) if other_machine => "weights differ, as across CPU classes they may",
             Some(false) => {
-                differed.push(format!("training {}: its weights differ from the submitted ones", unit.name()));
+                // The cause goes before the metrics it moved.
+                differed.insert(0, format!("training {}: its weights differ from the submitted ones", unit.name()));
                 "weights DIFFER"
             }
             None if matches!(unit, audit::Unit::Experiment { .. }) => "re-run whole",
