@@ -191,13 +191,13 @@ pub fn run(options: &Options) -> anyhow::Result<Vec<Row>> {
         let kept = digest.as_ref().ok().and_then(|d| decided(&folder, d, &options.settings));
         let row = match (kept, digest) {
             (Some(row), _) => {
-                bar.println(format!("{}: {} (decided before, kept)", submission.name, row.verdict.name()));
+                bar.suspend(|| eprintln!("{}: {} (decided before, kept)", submission.name, row.verdict.name()));
                 row
             }
             (None, Err(e)) => Row::of(submission, "", &options.settings, Outcome::stopped(Verdict::Broken, &e), 0.0, None),
             (None, Ok(digest)) => {
                 let row = verify_one(&exe, submission, &folder, &digest, options);
-                bar.println(format!("{}: {} in {:.0} s", submission.name, row.verdict.name(), row.wall_seconds));
+                bar.suspend(|| eprintln!("{}: {} in {:.0} s", submission.name, row.verdict.name(), row.wall_seconds));
                 row
             }
         };
