@@ -19,8 +19,9 @@ use crate::runner::Plan;
 /// One unit of training work in a recorded run.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Unit {
-    /// A kept training: `file` under the cache's `trainings/`, its weights beside it.
-    Training { name: String, file: String },
+    /// A kept training: `file` under the cache's `trainings/`, its weights
+    /// beside it, keyed by `key`; `experiments` use it.
+    Training { name: String, file: String, key: String, experiments: Vec<String> },
     /// An experiment that keeps no trainings: it runs whole.
     Experiment { id: String },
 }
@@ -46,11 +47,73 @@ pub fn units(plan: &Plan, data_fingerprint: &str, ids: &BTreeSet<String>) -> Vec
         }
         for (unit, inputs) in trainings {
             if seen.insert(unit.name.clone()) {
-                units.push(Unit::Training { file: cache::training_file_name(&inputs.id, &inputs.key()), name: unit.name });
+                let key = inputs.key();
+                units.push(Unit::Training {
+                    file: cache::training_file_name(&inputs.id, &key),
+                    key,
+                    name: unit.name,
+                    experiments: vec![e.id().to_owned()],
+                });
+            } else if let Some(Unit::Training { experiments, .. }) = units.iter_mut().find(|u| u.name() == unit.name) {
+                experiments.push(e.id().to_owned());
             }
         }
     }
     units
+}
+
+/// The experiments that a re-run of `picked` computes from nothing but
+/// what was trained again here: an experiment that trains as one piece, or
+/// one whose every training was picked. Their spread is the grader's own.
+pub fn recomputed_whole(units: &[Unit], picked: &[&Unit]) -> BTreeSet<String> {
+    let mut whole: BTreeSet<String> = BTreeSet::new();
+    let mut partly: BTreeSet<&str> = BTreeSet::new();
+    for unit in units {
+        let was_picked = picked.contains(&unit);
+        match unit {
+            Unit::Experiment { id } if was_picked => {
+                whole.insert(id.clone());
+            }
+            Unit::Experiment { .. } => {}
+            Unit::Training { experiments, .. } => {
+                for id in experiments {
+                    if was_picked {
+                        whole.insert(id.clone());
+                    } else {
+                        partly.insert(id);
+                    }
+                }
+            }
+        }
+    }
+    whole.retain(|id| !partly.contains(id.as_str()));
+    whole
+}
+
+/// Fails where a kept training of the submission in `out` was edited after
+/// it was computed (its key, history or weights no longer agree with its
+/// hashes) or is filed under another key than the run gives it. Returns how
+/// many it checked.
+pub fn check_kept(units: &[Unit], out: &Path) -> anyhow::Result<usize> {
+    let mut checked = 0;
+    for unit in units {
+        let Unit::Training { file, key, .. } = unit else { continue };
+        let relative = format!("cache/{}/{file}", cache::TRAININGS);
+        if !out.join(&relative).exists() {
+            continue;
+        }
+        let path = out.join(&relative);
+        let entry: TrainingEntry = serde_json::from_slice(&manifest::read_submitted(out, &relative)?)
+            .with_context(|| format!("{}: not a kept training of this program", path.display()))?;
+        let weights_file = TrainingEntry::weights_path(Path::new(&relative)).to_string_lossy().into_owned();
+        let weights = manifest::read_submitted(out, &weights_file)?;
+        entry.untouched(&path, &weights)?;
+        if &entry.key != key {
+            anyhow::bail!("{}: is filed as another training than the one it holds", path.display());
+        }
+        checked += 1;
+    }
+    Ok(checked)
 }
 
 /// The indices of the `k` units of `n` that the grader's `secret` picks for
@@ -156,5 +219,11 @@ mod tests {
         assert_eq!(names.iter().filter(|n| **n == "tuned-mlp-seed-1").count(), 1);
         assert!(all.contains(&Unit::Experiment { id: "q1_preprocessing".into() }), "{names:?}");
         assert!(!names.contains(&"q3_cnn"), "an experiment that keeps trainings is audited through them");
+        // Only what was re-run whole gives the grader's own spread.
+        let picked: Vec<&Unit> = all.iter().filter(|u| u.name().starts_with("tuned-mlp-")).collect();
+        let whole = recomputed_whole(&all, &picked);
+        assert!(whole.contains("q2_tuned_mlp"), "{whole:?}");
+        assert!(!whole.contains("q3_cnn") && !whole.contains("q1_preprocessing"), "{whole:?}");
+        assert_eq!(recomputed_whole(&all, &all.iter().collect::<Vec<_>>()), ids);
     }
 }

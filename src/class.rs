@@ -26,6 +26,9 @@ const MAX_ZIP_BYTES: u64 = 2 << 30;
 const MAX_FILES: usize = 20_000;
 const MAX_UNPACKED_BYTES: u64 = 4 << 30;
 
+/// The class folder's folder of rows, one per submission.
+const ROWS: &str = "rows";
+
 /// What the batch does with each submission.
 pub struct Options {
     pub submissions: Vec<PathBuf>,
@@ -186,7 +189,7 @@ pub fn run(options: &Options) -> anyhow::Result<Vec<Row>> {
     let mut rows = Vec::new();
     for submission in &submissions {
         bar.set_message(submission.name.clone());
-        let folder = options.dir.join(&submission.name);
+        let folder = options.dir.join(ROWS).join(&submission.name);
         let digest = digest(&submission.source);
         let kept = digest.as_ref().ok().and_then(|d| decided(&folder, d, &options.settings));
         let row = match (kept, digest) {
@@ -201,7 +204,9 @@ pub fn run(options: &Options) -> anyhow::Result<Vec<Row>> {
                 row
             }
         };
-        write_atomic(&folder.join("row.json"), serde_json::to_string_pretty(&row)?.as_bytes())?;
+        if let Err(e) = write_atomic(&folder.join("row.json"), serde_json::to_string_pretty(&row)?.as_bytes()) {
+            bar.suspend(|| eprintln!("warning: {e:#}; this row will be verified again next time"));
+        }
         rows.push(row);
         bar.inc(1);
     }
@@ -223,16 +228,13 @@ fn verify_one(exe: &Path, submission: &Submission, folder: &Path, digest: &str, 
     let start = Instant::now();
     let stopped = |verdict, e: &anyhow::Error| Row::of(submission, digest, &options.settings, Outcome::stopped(verdict, e), 0.0, None);
     let scratch = folder.join("submission");
+    // The child unpacks: whatever a hostile zip does, it does under the limits.
+    let tmp = folder.join("tmp");
     let prepared = std::fs::remove_dir_all(folder)
         .or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) })
-        .and_then(|()| std::fs::create_dir_all(&scratch))
-        .with_context(|| format!("{}: cannot prepare", folder.display()))
-        .and_then(|()| match &submission.source {
-            Source::Zip(zip) => unpack(zip, &scratch),
-            Source::Folder(dir) => copy_folder(dir, &scratch),
-        });
+        .and_then(|()| std::fs::create_dir_all(&tmp))
+        .with_context(|| format!("{}: cannot prepare", folder.display()));
     if let Err(e) = prepared {
-        let _ = std::fs::remove_dir_all(&scratch);
         return stopped(Verdict::Broken, &e);
     }
     let outcome_path = folder.join("outcome.json");
@@ -240,8 +242,11 @@ fn verify_one(exe: &Path, submission: &Submission, folder: &Path, digest: &str, 
     let spawned = std::fs::File::create(&log_path).and_then(|log| {
         Command::new(exe)
             .arg("verify")
+            .arg("--unpack")
+            .arg(submission.source.path())
             .arg("--out")
             .arg(&scratch)
+            .env("TMPDIR", &tmp)
             .arg("--outcome")
             .arg(&outcome_path)
             .arg("--certificate-dir")
@@ -259,14 +264,21 @@ fn verify_one(exe: &Path, submission: &Submission, folder: &Path, digest: &str, 
     let limit = watch(&mut child, options.timeout, options.max_memory_mib);
     let wall_seconds = start.elapsed().as_secs_f64();
     let _ = std::fs::remove_dir_all(&scratch);
-    let certificate = folder.join("certificate.html").exists().then(|| format!("{}/certificate.html", submission.name));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let certificate = folder.join("certificate.html").exists().then(|| format!("{ROWS}/{}/certificate.html", submission.name));
     let outcome = match limit {
-        Some(why) => Outcome::stopped(Verdict::Unfinished, &anyhow::anyhow!(why)),
-        None => std::fs::read(&outcome_path).ok().and_then(|bytes| serde_json::from_slice::<Outcome>(&bytes).ok()).unwrap_or_else(|| {
-            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-            let last = log.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").to_owned();
-            Outcome::stopped(Verdict::Broken, &anyhow::anyhow!("the verifier stopped without a verdict: {last}"))
-        }),
+        Stopped::Limit(why) => Outcome::stopped(Verdict::Unfinished, &anyhow::anyhow!(why)),
+        Stopped::Signal(signal) => Outcome::stopped(
+            Verdict::Unfinished,
+            &anyhow::anyhow!("killed by signal {signal} (by the system, out of memory, or by hand); run it again"),
+        ),
+        Stopped::Exited => {
+            std::fs::read(&outcome_path).ok().and_then(|bytes| serde_json::from_slice::<Outcome>(&bytes).ok()).unwrap_or_else(|| {
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                let last = log.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").to_owned();
+                Outcome::stopped(Verdict::Broken, &anyhow::anyhow!("the verifier stopped without a verdict: {last}"))
+            })
+        }
     };
     // Its paths inside the scratch folder are the submission's own.
     let scratch_prefix = format!("{}/", scratch.display());
@@ -274,13 +286,26 @@ fn verify_one(exe: &Path, submission: &Submission, folder: &Path, digest: &str, 
     Row::of(submission, digest, &options.settings, outcome, wall_seconds, certificate)
 }
 
+/// How a submission's verifier ended.
+#[derive(Debug, PartialEq)]
+enum Stopped {
+    /// On its own, with an outcome or an error.
+    Exited,
+    /// Past one of the batch's limits, said.
+    Limit(String),
+    /// By a signal this batch did not send.
+    Signal(i32),
+}
+
 /// Waits for `child`, killing it past `timeout` or above `max_memory_mib`
-/// of resident memory; says which limit stopped it.
-fn watch(child: &mut std::process::Child, timeout: Option<Duration>, max_memory_mib: Option<u64>) -> Option<String> {
+/// of resident memory.
+fn watch(child: &mut std::process::Child, timeout: Option<Duration>, max_memory_mib: Option<u64>) -> Stopped {
+    use std::os::unix::process::ExitStatusExt;
     let start = Instant::now();
     loop {
         match child.try_wait() {
-            Ok(Some(_)) | Err(_) => return None,
+            Ok(Some(status)) => return status.signal().map_or(Stopped::Exited, Stopped::Signal),
+            Err(_) => return Stopped::Exited,
             Ok(None) => {}
         }
         let over_time = timeout.filter(|t| start.elapsed() > *t).map(|t| format!("stopped after {} s, its --timeout", t.as_secs()));
@@ -290,7 +315,7 @@ fn watch(child: &mut std::process::Child, timeout: Option<Duration>, max_memory_
         if let Some(why) = over_time.or(over_memory) {
             let _ = child.kill();
             let _ = child.wait();
-            return Some(why);
+            return Stopped::Limit(why);
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -352,6 +377,14 @@ fn files_of(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
     Ok(found)
 }
 
+/// Unpacks or copies the submission at `from` (a zip or a folder) into
+/// `into`, which must not exist yet.
+pub fn prepare(from: &Path, into: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir(into).with_context(|| format!("{}: cannot create (it must not exist yet)", into.display()))?;
+    let meta = std::fs::symlink_metadata(from).with_context(|| format!("{}: cannot be read", from.display()))?;
+    if meta.is_file() { unpack(from, into) } else { copy_folder(from, into) }
+}
+
 fn copy_folder(from: &Path, to: &Path) -> anyhow::Result<()> {
     for (relative, path) in files_of(from)? {
         let target = to.join(&relative);
@@ -381,7 +414,8 @@ pub fn unpack(zip: &Path, into: &Path) -> anyhow::Result<()> {
         let entry =
             archive.by_index_raw(i).with_context(|| format!("{}: entry {i} cannot be read (corrupt or truncated)", zip.display()))?;
         let name = entry.name().to_owned();
-        let Some(relative) = entry.enclosed_name().map(Path::to_path_buf).filter(|p| !p.as_os_str().is_empty()) else {
+        let plain = crate::manifest::inside(name.trim_end_matches('/'));
+        let Some(relative) = entry.enclosed_name().map(Path::to_path_buf).filter(|p| plain && !p.as_os_str().is_empty()) else {
             bail!("{}: entry `{name}` leaves the submission's folder (an absolute path or `..`); refused, nothing unpacked", zip.display());
         };
         if entry.unix_mode().is_some_and(|mode| mode & 0o170000 == 0o120000) {
@@ -435,6 +469,13 @@ fn one_top_folder(names: &[(PathBuf, bool)]) -> Option<PathBuf> {
     names.iter().all(|(n, _)| n.starts_with(&top) && (n != &top || names.len() > 1)).then_some(top)
 }
 
+/// The cells, each that a spreadsheet would read as a formula (`=`, `+`,
+/// `-`, `@`, a tab or a return first) quoted with a `'`: a submission's
+/// words never run in the grader's spreadsheet.
+fn spreadsheet_safe<const N: usize>(cells: [String; N]) -> [String; N] {
+    cells.map(|cell| if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{cell}") } else { cell })
+}
+
 /// Writes `verification.csv` and `verification.html` into the class folder.
 fn write_table(dir: &Path, rows: &[Row]) -> anyhow::Result<()> {
     let mut csv = csv::Writer::from_writer(Vec::new());
@@ -451,7 +492,7 @@ fn write_table(dir: &Path, rows: &[Row]) -> anyhow::Result<()> {
         "certificate",
     ])?;
     for row in rows {
-        csv.write_record([
+        csv.write_record(spreadsheet_safe([
             row.submission.clone(),
             row.verdict.name().to_owned(),
             row.differed.join("; "),
@@ -462,7 +503,7 @@ fn write_table(dir: &Path, rows: &[Row]) -> anyhow::Result<()> {
             if row.recorded_class.is_empty() { String::new() } else { format!("{}", row.tolerance) },
             format!("{:.1}", row.wall_seconds),
             row.certificate.clone().unwrap_or_default(),
-        ])?;
+        ]))?;
     }
     write_atomic(&dir.join("verification.csv"), &csv.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?)?;
     let template = Path::new(crate::PROJECT_DIR).join("templates/class.html");
@@ -547,6 +588,12 @@ mod tests {
         for (name, bytes, said) in [
             ("climbs.zip", zip_of(&[("manifest.json", b"{}"), ("../../escaped.txt", b"x")]), "leaves the submission's folder"),
             ("absolute.zip", zip_of(&[("/tmp/escaped.txt", b"x")]), "leaves the submission's folder"),
+            // Inside the top folder that is stripped, `..` would climb out of the scratch folder.
+            (
+                "beside.zip",
+                zip_of(&[("submission/manifest.json", b"{}"), ("submission/../outcome.json", b"{}")]),
+                "leaves the submission's folder",
+            ),
             ("truncated.zip", truncated(zip_of(&[("manifest.json", &[7; 4000])])), "corrupt or truncated"),
             ("junk.zip", b"not a zip".to_vec(), "corrupt or truncated"),
         ] {
@@ -559,6 +606,12 @@ mod tests {
             assert_eq!(std::fs::read_dir(&into).unwrap().count(), 0, "{name}: nothing unpacked");
         }
         assert!(!dir.path().join("escaped.txt").exists() && !Path::new("/tmp/escaped.txt").exists());
+    }
+
+    #[test]
+    fn no_cell_of_the_table_is_a_formula() {
+        let cells = spreadsheet_safe(["=HYPERLINK(\"x\")".to_owned(), "-1".to_owned(), "honest".to_owned(), String::new()]);
+        assert_eq!(cells, ["'=HYPERLINK(\"x\")", "'-1", "honest", ""]);
     }
 
     #[test]
@@ -589,16 +642,18 @@ mod tests {
     fn a_submission_over_its_limits_is_stopped() {
         let mut slow = Command::new("sleep").arg("30").spawn().unwrap();
         let start = Instant::now();
-        let why = watch(&mut slow, Some(Duration::from_millis(300)), None).unwrap();
+        let Stopped::Limit(why) = watch(&mut slow, Some(Duration::from_millis(300)), None) else { panic!("not stopped") };
         assert!(why.contains("--timeout") && start.elapsed() < Duration::from_secs(10), "{why}");
         let Ok(mut hungry) = Command::new("python3").args(["-c", "x = bytearray(400 << 20); import time; time.sleep(30)"]).spawn() else {
             eprintln!("skipped: python3 is not installed here");
             return;
         };
-        let why = watch(&mut hungry, Some(Duration::from_secs(20)), Some(100)).unwrap();
+        let Stopped::Limit(why) = watch(&mut hungry, Some(Duration::from_secs(20)), Some(100)) else { panic!("not stopped") };
         assert!(why.contains("--max-memory"), "{why}");
         let mut quick = Command::new("true").spawn().unwrap();
-        assert_eq!(watch(&mut quick, Some(Duration::from_secs(20)), Some(100)), None, "within its limits");
+        assert_eq!(watch(&mut quick, Some(Duration::from_secs(20)), Some(100)), Stopped::Exited, "within its limits");
+        let mut killed = Command::new("sh").args(["-c", "kill -9 $$"]).spawn().unwrap();
+        assert_eq!(watch(&mut killed, None, None), Stopped::Signal(9), "killed by another: unfinished, not broken");
     }
 
     #[test]

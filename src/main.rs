@@ -170,6 +170,10 @@ enum Command {
         /// Write the certificate here (default: OUT/verify)
         #[arg(long, hide = true)]
         certificate_dir: Option<PathBuf>,
+        /// Unpack this submission (a zip or a folder) into --out first (for
+        /// the class batch: hostile bytes are read under its limits)
+        #[arg(long, hide = true)]
+        unpack: Option<PathBuf>,
     },
     /// Write out/submission/: report.pdf, report.html, manifest.json, the
     /// results and figures it records, and code.zip (the committed code);
@@ -251,6 +255,9 @@ fn run(cli: Cli, asked: &verify::Asked) -> anyhow::Result<()> {
         if timeout == &Some(0) || max_memory == &Some(0) {
             bail!("--timeout and --max-memory: give a limit above 0");
         }
+        if let Command::Verify { shard: Some(_), audit: Some(_), audit_seed: None, .. } = &cli.command {
+            bail!("--shard with --audit: give every shard the same --audit-seed, or their samples and rows will not agree");
+        }
     }
     let plan = Plan::new(o.profile, o.seed, chosen.clone(), &o.only)?;
     match cli.command {
@@ -301,20 +308,25 @@ fn run(cli: Cli, asked: &verify::Asked) -> anyhow::Result<()> {
             shard,
             outcome,
             certificate_dir,
+            unpack,
             ..
         } => {
             if !submissions.is_empty() {
                 let class_dir = class_dir.unwrap_or_else(|| o.out.join("class"));
                 let audit = audit.map(|k| class::audit_seed(&class_dir, audit_seed).map(|seed| (k, seed))).transpose()?;
+                let verify_args = class_verify_args(o, tolerance, audit);
+                // A row decided by another program or other flags is decided
+                // again; the secret is not written, only a digest of it.
+                let said: Vec<String> = verify_args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+                let settings = format!("mnist-writeup {}: {}", env!("CARGO_PKG_VERSION"), said.join(" "));
+                let settings = match audit {
+                    Some((_, seed)) => settings.replace(&seed.to_string(), &data::sha256_hex(format!("audit seed {seed}").as_bytes())),
+                    None => settings,
+                };
                 return verify_class(class::Options {
                     submissions,
-                    // The secret is not written: only a digest of it.
-                    settings: format!(
-                        "rerun {:?}, tolerance {tolerance:?}, only {:?}",
-                        audit.map(|(k, seed)| (k, data::sha256_hex(format!("audit seed {seed}").as_bytes()))),
-                        o.only
-                    ),
-                    verify_args: class_verify_args(o, tolerance, audit),
+                    settings,
+                    verify_args,
                     dir: class_dir,
                     timeout: timeout.map(std::time::Duration::from_secs),
                     max_memory_mib: max_memory,
@@ -339,7 +351,14 @@ fn run(cli: Cli, asked: &verify::Asked) -> anyhow::Result<()> {
                 rerun,
                 certificate_dir: certificate_dir.unwrap_or_else(|| o.out.join("verify")),
             };
-            let verified = data().and_then(|data| verify::run(&o.out, &options, &data, device));
+            let unpacked = match &unpack {
+                Some(from) => class::prepare(from, &o.out),
+                None => Ok(()),
+            };
+            let verified = match unpacked {
+                Ok(()) => data().and_then(|data| verify::run(&o.out, &options, &data, device)),
+                Err(e) => Ok(verify::Outcome::stopped(verify::Verdict::Broken, &e)),
+            };
             let result = match (verified, &outcome) {
                 (Ok(result), _) => result,
                 (Err(e), Some(_)) => verify::Outcome::stopped(verify::Verdict::Broken, &e),

@@ -250,8 +250,11 @@ pub fn run(out: &Path, options: &Options, data: &Mnist, device: Device) -> anyho
     }
     // The tolerance across classes comes from the spread that this re-run
     // measured, never from numbers the submission states.
+    // In an audit, only what was trained again here counts: the submitted
+    // weights' spread is the student's.
+    let whole = audit::recomputed_whole(&units, &picked);
     let rerun_results: BTreeMap<String, serde_json::Value> =
-        recorded.keys().filter_map(|id| reruns.get(id).map(|e| (id.clone(), e.result.clone()))).collect();
+        recorded.keys().filter(|id| whole.contains(*id)).filter_map(|id| reruns.get(id).map(|e| (id.clone(), e.result.clone()))).collect();
     let suggested = manifest::suggested_tolerance(&rerun_results);
     // A result merged from jobs on several classes names them all ("AVX2 + AVX-512+BF16").
     let recorded_class = records.iter().map(|r| r.cpu_class.as_str()).find(|c| *c != here.class()).unwrap_or(&machine.cpu_class);
@@ -400,7 +403,8 @@ pub struct Checked {
 /// records in `out` (its experiments of `only`, or all), with data of
 /// `data`: each result intact and the one recorded; each config and key
 /// the one this code computes; each output as recorded, and identical to a
-/// re-render of the results with this checkout's answers and templates.
+/// re-render of the results with the answers and templates of its
+/// `code.zip` (of this checkout where it has none).
 pub fn check_recorded(out: &Path, manifest: &manifest::Manifest, only: &[String], data: &Provenance) -> anyhow::Result<Checked> {
     let recorded = manifest.recorded_results(out, only)?;
     let profile = <Profile as clap::ValueEnum>::from_str(&manifest.profile, true)
@@ -428,25 +432,58 @@ pub fn check_recorded(out: &Path, manifest: &manifest::Manifest, only: &[String]
         }
     }
     manifest.check_outputs(out)?;
-    let code_zip_files = match out.join("code.zip").exists() {
+    let ids: std::collections::BTreeSet<String> = recorded.keys().cloned().collect();
+    audit::check_kept(&audit::units(&plan, &data.fingerprint, &ids), out)?;
+    // The report renders again with the submission's own answers, templates
+    // and report.toml where it hands in its code, with this checkout's where not.
+    let code_zip = match out.join("code.zip").exists() {
         true => Some(check_code_zip(out, manifest)?),
         false => None,
     };
-    let rerendered = check_rendering(out, manifest, profile, data)?;
-    Ok(Checked { recorded, profile, rerendered, code_zip_files })
+    let handed_in = tempfile::tempdir()?;
+    let project_dir = match &code_zip {
+        Some(zip) => {
+            zip.write_into(handed_in.path())?;
+            handed_in.path()
+        }
+        None => Path::new(crate::PROJECT_DIR),
+    };
+    let rerendered = check_rendering(out, manifest, profile, data, project_dir)?;
+    Ok(Checked { recorded, profile, rerendered, code_zip_files: code_zip.map(|zip| zip.matched) })
 }
 
-/// The most entries, and bytes per entry, read from a submitted `code.zip`.
+/// The most entries, bytes per entry, and bytes in all, read from a submitted `code.zip`.
 const MAX_ZIP_ENTRIES: usize = 10_000;
 const MAX_ZIP_ENTRY_BYTES: u64 = 16 << 20;
+const MAX_ZIP_TOTAL_BYTES: u64 = 64 << 20;
+
+/// The files of a `code.zip` that matched the manifest.
+pub struct CodeZip {
+    /// How many of them the manifest fingerprints.
+    pub matched: usize,
+    /// Every file, by path under `mnist-writeup/`.
+    files: BTreeMap<String, Vec<u8>>,
+}
+
+impl CodeZip {
+    /// Writes the files under `dir`: the project the report renders from.
+    fn write_into(&self, dir: &Path) -> anyhow::Result<()> {
+        for (relative, bytes) in &self.files {
+            let path = dir.join(relative);
+            std::fs::create_dir_all(path.parent().unwrap_or(dir))?;
+            std::fs::write(&path, bytes).with_context(|| format!("{}: cannot write", path.display()))?;
+        }
+        Ok(())
+    }
+}
 
 /// Checks the submitted `code.zip` (as `package` writes it, under
 /// `mnist-writeup/`) against the manifest: every source file that computed
 /// a result hashes as recorded, and the answers, templates and report.toml
 /// are the ones that rendered the report. Read in memory, never unpacked;
 /// an entry that is a link, leaves its folder or exceeds the caps is
-/// refused. Returns how many files matched.
-pub fn check_code_zip(out: &Path, manifest: &manifest::Manifest) -> anyhow::Result<usize> {
+/// refused. Returns its files.
+pub fn check_code_zip(out: &Path, manifest: &manifest::Manifest) -> anyhow::Result<CodeZip> {
     use std::io::Read;
     let path = out.join("code.zip");
     let bytes = manifest::read_submitted(out, "code.zip")?;
@@ -456,6 +493,7 @@ pub fn check_code_zip(out: &Path, manifest: &manifest::Manifest) -> anyhow::Resu
         bail!("{}: {} entries, more than the {MAX_ZIP_ENTRIES} a project's code has", path.display(), archive.len());
     }
     let mut files = BTreeMap::new();
+    let mut total = 0u64;
     for i in 0..archive.len() {
         let mut entry = archive.by_index(i).with_context(|| format!("{}: entry {i} cannot be read", path.display()))?;
         let name = entry.name().to_owned();
@@ -478,6 +516,10 @@ pub fn check_code_zip(out: &Path, manifest: &manifest::Manifest) -> anyhow::Resu
             .with_context(|| format!("{}: entry `{name}`", path.display()))?;
         if content.len() as u64 > MAX_ZIP_ENTRY_BYTES {
             bail!("{}: entry `{name}` is larger than {} MiB", path.display(), MAX_ZIP_ENTRY_BYTES >> 20);
+        }
+        total += content.len() as u64;
+        if total > MAX_ZIP_TOTAL_BYTES {
+            bail!("{}: unpacks to more than {} MiB; a project's code does not", path.display(), MAX_ZIP_TOTAL_BYTES >> 20);
         }
         files.insert(relative, content);
     }
@@ -510,7 +552,7 @@ pub fn check_code_zip(out: &Path, manifest: &manifest::Manifest) -> anyhow::Resu
             differ.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
         );
     }
-    Ok(matched)
+    Ok(CodeZip { matched, files })
 }
 
 /// Renders the report again from the recorded results, with the answers,
@@ -518,11 +560,16 @@ pub fn check_code_zip(out: &Path, manifest: &manifest::Manifest) -> anyhow::Resu
 /// with the submitted file, byte for byte: a report edited by hand, or
 /// rendered from other results or answers, differs. Returns the files
 /// compared; fails naming the first difference.
-fn check_rendering(out: &Path, recorded: &manifest::Manifest, profile: Profile, data: &Provenance) -> anyhow::Result<Vec<String>> {
+fn check_rendering(
+    out: &Path,
+    recorded: &manifest::Manifest,
+    profile: Profile,
+    data: &Provenance,
+    project_dir: &Path,
+) -> anyhow::Result<Vec<String>> {
     let plan = Plan::new(profile, recorded.seed, recorded.machine.precision.clone(), &[])?;
     let entries = plan.cached(&data.fingerprint, &Cache::new(out.join("cache")))?;
     let results = plan.computed(entries)?;
-    let project_dir = Path::new(crate::PROJECT_DIR);
     // What the front page says of the run comes from the results; only the
     // commit it was made at is the recorded one's (this checkout may be later).
     let run = manifest::RunInfo {

@@ -1120,7 +1120,7 @@ fn verify_a_class_marks_each_submission_and_writes_nothing_outside_its_folders()
         let line = table.lines().find(|l| l.starts_with(&format!("{name},"))).unwrap_or_else(|| panic!("no row {name}: {table}"));
         line.split(',').nth(1).unwrap().to_owned()
     };
-    assert_eq!(verdict("honest"), "verified", "{table}\n{}", std::fs::read_to_string(class.join("honest/log.txt")).unwrap_or_default());
+    assert_eq!(verdict("honest"), "verified", "{table}\n{}", std::fs::read_to_string(class.join("rows/honest/log.txt")).unwrap_or_default());
     assert_eq!(verdict("edited-result"), "mismatch", "{table}");
     assert!(table.contains("q2_tuned_mlp test_accuracy_mean: 0.9955 recorded"), "{table}");
     assert_eq!(verdict("edited-text"), "tampered", "{table}");
@@ -1130,9 +1130,10 @@ fn verify_a_class_marks_each_submission_and_writes_nothing_outside_its_folders()
     assert!(table.contains("corrupt or truncated"), "{table}");
     assert!(table.contains("1 of "), "the trainings audited: {table}");
     let page = std::fs::read_to_string(class.join("verification.html")).unwrap();
-    assert!(page.contains("Content-Security-Policy") && page.contains("honest&#x2f;certificate.html"), "{page}");
+    assert!(page.contains("Content-Security-Policy") && page.contains("rows&#x2f;honest&#x2f;certificate.html"), "{page}");
     assert!(table.contains("tampered,\"report.html: differs from a re-render"), "the submission's own paths: {table}");
-    assert!(class.join("honest/certificate.json").exists() && !class.join("honest/submission").exists());
+    let row = class.join("rows/honest");
+    assert!(row.join("certificate.json").exists() && !row.join("submission").exists() && !row.join("tmp").exists());
     // Nothing outside the scratch folders: no escaped entry, no certificate in a handed-in folder.
     let mut left: Vec<String> =
         std::fs::read_dir(root.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
