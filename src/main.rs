@@ -125,58 +125,14 @@ enum Command {
         #[arg(required = true)]
         dirs: Vec<PathBuf>,
     },
-    /// Re-run the experiments of out/manifest.json in a scratch directory,
-    /// with the recorded precision and threads, and compare every metric
-    /// with the recorded one
-    Verify {
-        /// Submissions of a class: folders, or the zips that `package`
-        /// writes, or folders of them; each is verified in a process of its
-        /// own and the table written to --class-dir. None: the run in --out
-        submissions: Vec<PathBuf>,
-        /// Largest absolute difference accepted where the CPU class or
-        /// device differs (default: twice the largest replicate standard
-        /// deviation the re-run measures); one class needs bit-identity
-        #[arg(long, allow_negative_numbers = true)]
-        tolerance: Option<f64>,
-        /// Train again only K trainings per submission, picked by a secret
-        /// seed; every experiment is still evaluated again from the
-        /// submitted weights
-        #[arg(long, value_name = "K", conflicts_with = "full")]
-        audit: Option<usize>,
-        /// The grader's secret seed that picks the audited trainings
-        /// (default: drawn once and kept in the class folder's audit-seed)
-        #[arg(long, requires = "audit")]
-        audit_seed: Option<u64>,
-        /// Train everything again (the default without --audit)
-        #[arg(long)]
-        full: bool,
-        /// A class's table (verification.csv and .html), certificates and
-        /// scratch folders (default: OUT/class)
-        #[arg(long)]
-        class_dir: Option<PathBuf>,
-        /// Stop verifying a submission after this many seconds; its row
-        /// says so and the batch goes on
-        #[arg(long, value_name = "SECONDS")]
-        timeout: Option<u64>,
-        /// Stop verifying a submission above this much resident memory
-        #[arg(long, value_name = "MIB")]
-        max_memory: Option<u64>,
-        /// This job's share of the class, I/N (a job matrix, a Slurm array)
-        #[arg(long, value_name = "I/N", value_parser = parse_shard)]
-        shard: Option<(usize, usize)>,
-        /// Write the outcome as JSON here (for the class batch)
-        #[arg(long, hide = true)]
-        outcome: Option<PathBuf>,
-        /// Write the certificate here (default: OUT/verify)
-        #[arg(long, hide = true)]
-        certificate_dir: Option<PathBuf>,
-        /// Unpack this submission (a zip or a folder) into --out first (for
-        /// the class batch: hostile bytes are read under its limits)
-        #[arg(long, hide = true)]
-        unpack: Option<PathBuf>,
-    },
+    /// Re-run the experiments of out/manifest.json (or of each submission
+    /// named, a class, into one table) in a scratch directory, with the
+    /// recorded precision and threads, and compare every metric with the
+    /// recorded one; --audit K re-trains only a sample
+    Verify(Box<VerifyArgs>),
     /// Write out/submission/: report.pdf, report.html, manifest.json, the
-    /// results and figures it records, and code.zip (the committed code);
+    /// results, figures and trained weights it records, and code.zip (the
+    /// committed code), and all of it as out/submission.zip;
     /// needs no data and trains nothing. Refuses while report.toml still has
     /// the template's placeholders, or what `verify` would reject untrained
     Package {
@@ -195,6 +151,56 @@ enum Command {
         #[arg(long)]
         peers: bool,
     },
+}
+
+/// `verify`'s own flags.
+#[derive(clap::Args)]
+struct VerifyArgs {
+    /// Submissions of a class: folders, or the zips that `package`
+    /// writes, or folders of them; each is verified in a process of its
+    /// own and the table written to --class-dir. None: the run in --out
+    submissions: Vec<PathBuf>,
+    /// Largest absolute difference accepted where the CPU class or
+    /// device differs (default: twice the largest replicate standard
+    /// deviation the re-run measures); one class needs bit-identity
+    #[arg(long, allow_negative_numbers = true)]
+    tolerance: Option<f64>,
+    /// Train again only K trainings per submission, picked by a secret
+    /// seed; every experiment is still evaluated again from the
+    /// submitted weights
+    #[arg(long, value_name = "K", conflicts_with = "full")]
+    audit: Option<usize>,
+    /// The grader's secret seed that picks the audited trainings
+    /// (default: drawn once and kept in the class folder's audit-seed)
+    #[arg(long, requires = "audit")]
+    audit_seed: Option<u64>,
+    /// Train everything again (the default without --audit)
+    #[arg(long)]
+    full: bool,
+    /// A class's table (verification.csv and .html), certificates and
+    /// scratch folders (default: OUT/class)
+    #[arg(long)]
+    class_dir: Option<PathBuf>,
+    /// Stop verifying a submission after this many seconds; its row
+    /// says so and the batch goes on
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<u64>,
+    /// Stop verifying a submission above this much resident memory
+    #[arg(long, value_name = "MIB")]
+    max_memory: Option<u64>,
+    /// This job's share of the class, I/N (a job matrix, a Slurm array)
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    shard: Option<(usize, usize)>,
+    /// Write the outcome as JSON here (for the class batch)
+    #[arg(long, hide = true)]
+    outcome: Option<PathBuf>,
+    /// Write the certificate here (default: OUT/verify)
+    #[arg(long, hide = true)]
+    certificate_dir: Option<PathBuf>,
+    /// Unpack this submission (a zip or a folder) into --out first (for
+    /// the class batch: hostile bytes are read under its limits)
+    #[arg(long, hide = true)]
+    unpack: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -245,7 +251,8 @@ fn run(cli: Cli, asked: &verify::Asked) -> anyhow::Result<()> {
     };
     let cpu = CpuFeatures::detect();
     let chosen = precision::choose(o.precision, device, &cpu, || precision::cuda_bf16_probe(device));
-    if let Command::Verify { tolerance, submissions, class_dir, timeout, max_memory, shard, .. } = &cli.command {
+    if let Command::Verify(v) = &cli.command {
+        let VerifyArgs { tolerance, submissions, class_dir, timeout, max_memory, shard, .. } = v.as_ref();
         if let Some(tolerance) = tolerance.filter(|t| !(*t >= 0.0 && t.is_finite())) {
             bail!("--tolerance {tolerance}: give a finite difference of 0 or more (0: bit-identical)");
         }
@@ -255,14 +262,14 @@ fn run(cli: Cli, asked: &verify::Asked) -> anyhow::Result<()> {
         if timeout == &Some(0) || max_memory == &Some(0) {
             bail!("--timeout and --max-memory: give a limit above 0");
         }
-        if let Command::Verify { shard: Some(_), audit: Some(_), audit_seed: None, .. } = &cli.command {
+        if let VerifyArgs { shard: Some(_), audit: Some(_), audit_seed: None, .. } = v.as_ref() {
             bail!("--shard with --audit: give every shard the same --audit-seed, or their samples and rows will not agree");
         }
     }
     let plan = Plan::new(o.profile, o.seed, chosen.clone(), &o.only)?;
     match cli.command {
         Command::BuildReport | Command::Run | Command::Render | Command::Package { .. } | Command::Merge { .. } => writable_out(&o.out)?,
-        Command::List { .. } | Command::Verify { .. } if o.out.exists() && !o.out.is_dir() => {
+        Command::List { .. } | Command::Verify(_) if o.out.exists() && !o.out.is_dir() => {
             bail!("--out {}: is not a directory; give the output directory of a run", o.out.display())
         }
         _ => {}
@@ -297,20 +304,21 @@ fn run(cli: Cli, asked: &verify::Asked) -> anyhow::Result<()> {
         Command::Bench { epochs, peers } => {
             bench::run(&data()?, &bench::Options { profile: o.profile, device, epochs, precision: &chosen, cpu: &cpu, peers })
         }
-        Command::Verify {
-            submissions,
-            tolerance,
-            audit,
-            audit_seed,
-            class_dir,
-            timeout,
-            max_memory,
-            shard,
-            outcome,
-            certificate_dir,
-            unpack,
-            ..
-        } => {
+        Command::Verify(v) => {
+            let VerifyArgs {
+                submissions,
+                tolerance,
+                audit,
+                audit_seed,
+                class_dir,
+                timeout,
+                max_memory,
+                shard,
+                outcome,
+                certificate_dir,
+                unpack,
+                ..
+            } = *v;
             if !submissions.is_empty() {
                 let class_dir = class_dir.unwrap_or_else(|| o.out.join("class"));
                 let audit = audit.map(|k| class::audit_seed(&class_dir, audit_seed).map(|seed| (k, seed))).transpose()?;

@@ -1120,7 +1120,12 @@ fn verify_a_class_marks_each_submission_and_writes_nothing_outside_its_folders()
         let line = table.lines().find(|l| l.starts_with(&format!("{name},"))).unwrap_or_else(|| panic!("no row {name}: {table}"));
         line.split(',').nth(1).unwrap().to_owned()
     };
-    assert_eq!(verdict("honest"), "verified", "{table}\n{}", std::fs::read_to_string(class.join("rows/honest/log.txt")).unwrap_or_default());
+    assert_eq!(
+        verdict("honest"),
+        "verified",
+        "{table}\n{}",
+        std::fs::read_to_string(class.join("rows/honest/log.txt")).unwrap_or_default()
+    );
     assert_eq!(verdict("edited-result"), "mismatch", "{table}");
     assert!(table.contains("q2_tuned_mlp test_accuracy_mean: 0.9955 recorded"), "{table}");
     assert_eq!(verdict("edited-text"), "tampered", "{table}");
