@@ -33,6 +33,19 @@ impl Unit {
             Unit::Experiment { id } => id,
         }
     }
+
+    /// A kept training's entry and weights, relative to an output folder.
+    pub fn kept_files(&self) -> Option<[String; 2]> {
+        let Unit::Training { file, .. } = self else { return None };
+        let entry = format!("cache/{}/{file}", cache::TRAININGS);
+        let weights = TrainingEntry::weights_path(Path::new(&entry)).to_string_lossy().into_owned();
+        Some([entry, weights])
+    }
+}
+
+/// Draws a grader's secret, within the seeds libtorch takes.
+pub fn draw_secret() -> u64 {
+    rand::random::<u64>() >> 1
 }
 
 /// The units of the experiments `ids` in the plan, each training once
@@ -97,15 +110,13 @@ pub fn recomputed_whole(units: &[Unit], picked: &[&Unit]) -> BTreeSet<String> {
 pub fn check_kept(units: &[Unit], out: &Path) -> anyhow::Result<usize> {
     let mut checked = 0;
     for unit in units {
-        let Unit::Training { file, key, .. } = unit else { continue };
-        let relative = format!("cache/{}/{file}", cache::TRAININGS);
+        let (Unit::Training { key, .. }, Some([relative, weights_file])) = (unit, unit.kept_files()) else { continue };
         if !out.join(&relative).exists() {
             continue;
         }
         let path = out.join(&relative);
         let entry: TrainingEntry = serde_json::from_slice(&manifest::read_submitted(out, &relative)?)
             .with_context(|| format!("{}: not a kept training of this program", path.display()))?;
-        let weights_file = TrainingEntry::weights_path(Path::new(&relative)).to_string_lossy().into_owned();
         let weights = manifest::read_submitted(out, &weights_file)?;
         entry.untouched(&path, &weights)?;
         if &entry.key != key {
@@ -139,14 +150,14 @@ pub fn caught_probability(n: usize, fabricated: usize, k: usize) -> f64 {
 /// false where the submission does not hold it (it then trains again).
 pub fn keep_recorded(unit: &Unit, out: &Path, recorded: &Manifest, scratch: &Cache) -> anyhow::Result<bool> {
     match unit {
-        Unit::Training { file, .. } => {
-            let relative = format!("cache/{}/{file}", cache::TRAININGS);
-            if !out.join(&relative).exists() {
+        Unit::Training { .. } => {
+            let files = unit.kept_files().expect("a training keeps files");
+            if !out.join(&files[0]).exists() {
                 return Ok(false);
             }
-            let weights_file = TrainingEntry::weights_path(Path::new(file)).to_string_lossy().into_owned();
-            for name in [file.as_str(), weights_file.as_str()] {
-                let bytes = manifest::read_submitted(out, &format!("cache/{}/{name}", cache::TRAININGS))?;
+            for relative in files {
+                let bytes = manifest::read_submitted(out, &relative)?;
+                let name = Path::new(&relative).file_name().expect("a file");
                 cache::write_atomic(&scratch.trainings_dir().join(name), &bytes)?;
             }
             Ok(true)
@@ -165,10 +176,9 @@ pub fn keep_recorded(unit: &Unit, out: &Path, recorded: &Manifest, scratch: &Cac
 /// Whether the weights a picked training left in `scratch` are the
 /// submitted ones, byte for byte: `None` where either is missing.
 pub fn same_weights(unit: &Unit, out: &Path, scratch: &Cache) -> Option<bool> {
-    let Unit::Training { file, .. } = unit else { return None };
-    let weights = TrainingEntry::weights_path(Path::new(file)).to_string_lossy().into_owned();
-    let submitted = manifest::read_submitted(out, &format!("cache/{}/{weights}", cache::TRAININGS)).ok()?;
-    let retrained = std::fs::read(scratch.trainings_dir().join(&weights)).ok()?;
+    let [_, weights] = unit.kept_files()?;
+    let submitted = manifest::read_submitted(out, &weights).ok()?;
+    let retrained = std::fs::read(scratch.trainings_dir().join(Path::new(&weights).file_name()?)).ok()?;
     Some(submitted == retrained)
 }
 

@@ -172,11 +172,11 @@ impl Cache {
         Cache { dir: dir.into(), trained_now: Default::default() }
     }
 
-    /// Where the experiments' trainings are kept.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
+    /// Where the experiments' trainings are kept.
     pub fn trainings_dir(&self) -> PathBuf {
         self.dir.join(TRAININGS)
     }

@@ -75,15 +75,8 @@ pub struct Row {
     /// SHA-256 of what was handed in: a changed submission is verified again.
     pub digest: String,
     pub settings: String,
-    pub verdict: Verdict,
-    pub differed: Vec<String>,
-    pub audited: usize,
-    pub units: usize,
-    pub caught_if_one_fabricated: Option<f64>,
-    pub recorded_class: String,
-    pub rerun_class: String,
-    pub tolerance: f64,
-    pub tolerance_reason: String,
+    #[serde(flatten)]
+    pub outcome: Outcome,
     pub wall_seconds: f64,
     /// The certificate's HTML, relative to the class folder.
     pub certificate: Option<String>,
@@ -96,24 +89,22 @@ impl Row {
             source: submission.source.path().display().to_string(),
             digest: digest.to_owned(),
             settings: settings.to_owned(),
-            verdict: outcome.verdict,
-            differed: outcome.differed,
-            audited: outcome.audited.len(),
-            units: outcome.units,
-            caught_if_one_fabricated: outcome.caught_if_one_fabricated,
-            recorded_class: outcome.recorded_class,
-            rerun_class: outcome.rerun_class,
-            tolerance: outcome.tolerance,
-            tolerance_reason: outcome.tolerance_reason,
+            outcome,
             wall_seconds,
             certificate,
         }
     }
 
+    /// The tolerance compared within; nothing where no metric was compared.
+    pub fn tolerance(&self) -> String {
+        if self.outcome.recorded_class.is_empty() { String::new() } else { format!("{}", self.outcome.tolerance) }
+    }
+
     /// "3 of 23 (13 % to catch one fabricated)".
     pub fn trainings(&self) -> String {
-        match self.caught_if_one_fabricated {
-            Some(p) if self.units > 0 => format!("{} of {} ({:.0} % to catch one fabricated)", self.audited, self.units, 100.0 * p),
+        let o = &self.outcome;
+        match o.caught_if_one_fabricated {
+            Some(p) if o.units > 0 => format!("{} of {} ({:.0} % to catch one fabricated)", o.audited.len(), o.units, 100.0 * p),
             _ => String::new(),
         }
     }
@@ -194,13 +185,13 @@ pub fn run(options: &Options) -> anyhow::Result<Vec<Row>> {
         let kept = digest.as_ref().ok().and_then(|d| decided(&folder, d, &options.settings));
         let row = match (kept, digest) {
             (Some(row), _) => {
-                bar.suspend(|| eprintln!("{}: {} (decided before, kept)", submission.name, row.verdict.name()));
+                bar.suspend(|| eprintln!("{}: {} (decided before, kept)", submission.name, row.outcome.verdict.name()));
                 row
             }
             (None, Err(e)) => Row::of(submission, "", &options.settings, Outcome::stopped(Verdict::Broken, &e), 0.0, None),
             (None, Ok(digest)) => {
                 let row = verify_one(&exe, submission, &folder, &digest, options);
-                bar.suspend(|| eprintln!("{}: {} in {:.0} s", submission.name, row.verdict.name(), row.wall_seconds));
+                bar.suspend(|| eprintln!("{}: {} in {:.0} s", submission.name, row.outcome.verdict.name(), row.wall_seconds));
                 row
             }
         };
@@ -219,7 +210,7 @@ pub fn run(options: &Options) -> anyhow::Result<Vec<Row>> {
 /// with these settings (a row stopped by a limit is tried again).
 fn decided(folder: &Path, digest: &str, settings: &str) -> Option<Row> {
     let row: Row = serde_json::from_slice(&std::fs::read(folder.join("row.json")).ok()?).ok()?;
-    (row.digest == digest && row.settings == settings && row.verdict != Verdict::Unfinished).then_some(row)
+    (row.digest == digest && row.settings == settings && row.outcome.verdict != Verdict::Unfinished).then_some(row)
 }
 
 /// Unpacks or copies one submission into its folder, verifies it in a
@@ -350,7 +341,7 @@ fn digest(source: &Source) -> anyhow::Result<String> {
 
 /// Every regular file under `dir`, by path relative to it, sorted; fails on
 /// a symbolic link, or past the caps on files and bytes.
-fn files_of(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
+pub fn files_of(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
     let mut found = Vec::new();
     let mut bytes = 0u64;
     let mut folders = vec![(String::new(), dir.to_path_buf())];
@@ -494,13 +485,13 @@ fn write_table(dir: &Path, rows: &[Row]) -> anyhow::Result<()> {
     for row in rows {
         csv.write_record(spreadsheet_safe([
             row.submission.clone(),
-            row.verdict.name().to_owned(),
-            row.differed.join("; "),
-            if row.units > 0 { format!("{} of {}", row.audited, row.units) } else { String::new() },
-            row.caught_if_one_fabricated.map_or(String::new(), |p| format!("{p:.3}")),
-            row.recorded_class.clone(),
-            row.rerun_class.clone(),
-            if row.recorded_class.is_empty() { String::new() } else { format!("{}", row.tolerance) },
+            row.outcome.verdict.name().to_owned(),
+            row.outcome.differed.join("; "),
+            if row.outcome.units > 0 { format!("{} of {}", row.outcome.audited.len(), row.outcome.units) } else { String::new() },
+            row.outcome.caught_if_one_fabricated.map_or(String::new(), |p| format!("{p:.3}")),
+            row.outcome.recorded_class.clone(),
+            row.outcome.rerun_class.clone(),
+            row.tolerance(),
             format!("{:.1}", row.wall_seconds),
             row.certificate.clone().unwrap_or_default(),
         ]))?;
@@ -513,17 +504,17 @@ fn write_table(dir: &Path, rows: &[Row]) -> anyhow::Result<()> {
     let counts: Vec<(String, usize)> =
         [Verdict::Verified, Verdict::Tolerance, Verdict::Mismatch, Verdict::Tampered, Verdict::Broken, Verdict::Unfinished]
             .iter()
-            .map(|v| (v.name().to_owned(), rows.iter().filter(|r| r.verdict == *v).count()))
+            .map(|v| (v.name().to_owned(), rows.iter().filter(|r| r.outcome.verdict == *v).count()))
             .filter(|(_, n)| *n > 0)
             .collect();
     let shown: Vec<serde_json::Value> = rows
         .iter()
         .map(|r| {
             serde_json::json!({
-                "submission": r.submission, "verdict": r.verdict.name(), "differed": r.differed,
-                "trainings": r.trainings(), "recorded_class": r.recorded_class, "rerun_class": r.rerun_class,
-                "tolerance": if r.recorded_class.is_empty() { String::new() } else { format!("{}", r.tolerance) },
-                "tolerance_reason": r.tolerance_reason,
+                "submission": r.submission, "verdict": r.outcome.verdict.name(), "differed": r.outcome.differed,
+                "trainings": r.trainings(), "recorded_class": r.outcome.recorded_class, "rerun_class": r.outcome.rerun_class,
+                "tolerance": r.tolerance(),
+                "tolerance_reason": r.outcome.tolerance_reason,
                 "wall_seconds": format!("{:.0}", r.wall_seconds), "certificate": r.certificate,
             })
         })
@@ -546,7 +537,7 @@ pub fn audit_seed(dir: &Path, given: Option<u64>) -> anyhow::Result<u64> {
     if let Ok(text) = std::fs::read_to_string(&path) {
         return text.trim().parse().with_context(|| format!("{}: not a seed; delete it to draw another", path.display()));
     }
-    let seed = rand::random::<u64>() >> 1;
+    let seed = crate::audit::draw_secret();
     std::fs::create_dir_all(dir)?;
     let mut file = std::fs::OpenOptions::new();
     file.write(true).create_new(true);

@@ -345,7 +345,7 @@ fn run(cli: Cli, asked: &verify::Asked) -> anyhow::Result<()> {
                 Some(trainings) => verify::Rerun::Audit {
                     trainings,
                     seed: audit_seed.unwrap_or_else(|| {
-                        let seed = rand::random::<u64>() >> 1;
+                        let seed = audit::draw_secret();
                         eprintln!("audit seed: {seed} (drawn; keep it from the student: who knows it knows which trainings are checked)");
                         seed
                     }),
@@ -440,10 +440,10 @@ fn verify_class(options: class::Options) -> anyhow::Result<()> {
     let rows = class::run(&options)?;
     println!("{:<24} {:<11} {:<40} {:<28}  what differed", "submission", "verdict", "trainings re-run", "CPU class recorded / here");
     for row in &rows {
-        let classes = format!("{} / {}", row.recorded_class, row.rerun_class);
-        let differed = row.differed.first().map_or("", String::as_str);
+        let classes = format!("{} / {}", row.outcome.recorded_class, row.outcome.rerun_class);
+        let differed = row.outcome.differed.first().map_or("", String::as_str);
         let differed: String = differed.chars().take(160).collect();
-        println!("{:<24} {:<11} {:<40} {classes:<28}  {differed}", row.submission, row.verdict.name(), row.trainings());
+        println!("{:<24} {:<11} {:<40} {classes:<28}  {differed}", row.submission, row.outcome.verdict.name(), row.trainings());
     }
     eprintln!("table: {} and verification.html", options.dir.join("verification.csv").display());
     if options.dir.join("audit-seed").exists() {
@@ -452,7 +452,7 @@ fn verify_class(options: class::Options) -> anyhow::Result<()> {
             options.dir.join("audit-seed").display()
         );
     }
-    let failed = rows.iter().filter(|r| !r.verdict.passed()).count();
+    let failed = rows.iter().filter(|r| !r.outcome.verdict.passed()).count();
     if failed > 0 {
         bail!("{failed} of {} submissions were not verified; see the table", rows.len());
     }

@@ -184,6 +184,12 @@ pub fn cpu_model() -> String {
 }
 
 impl Manifest {
+    /// The profile the run was made with.
+    pub fn profile(&self) -> anyhow::Result<crate::profile::Profile> {
+        <crate::profile::Profile as clap::ValueEnum>::from_str(&self.profile, true)
+            .map_err(|e| anyhow::anyhow!("profile `{}`: {e}", self.profile))
+    }
+
     pub fn path(out: &Path) -> PathBuf {
         out.join("manifest.json")
     }

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use crate::cache;
 use crate::manifest::Manifest;
 
 /// The code that goes into the zip: everything written for the project,
@@ -148,19 +147,15 @@ fn assemble(project_dir: &Path, out: &Path, submission: &Path, manifest: &Manife
 /// records, relative to `out`: with them, `verify` evaluates every
 /// experiment again in seconds and an audit re-trains only its sample.
 fn kept_trainings(out: &Path, manifest: &Manifest) -> anyhow::Result<Vec<PathBuf>> {
-    let profile = <crate::profile::Profile as clap::ValueEnum>::from_str(&manifest.profile, true).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let plan = crate::runner::Plan::new(profile, manifest.seed, manifest.machine.precision.clone(), &[])?;
-    let mut files = std::collections::BTreeSet::new();
-    for e in &plan.experiments {
-        for (_, inputs) in plan.trainings_of(e.as_ref(), &manifest.data.fingerprint) {
-            let entry = Path::new("cache").join(cache::TRAININGS).join(cache::training_file_name(&inputs.id, &inputs.key()));
-            if out.join(&entry).exists() {
-                files.insert(cache::TrainingEntry::weights_path(&entry));
-                files.insert(entry);
-            }
-        }
-    }
-    Ok(files.into_iter().collect())
+    let plan = crate::runner::Plan::new(manifest.profile()?, manifest.seed, manifest.machine.precision.clone(), &[])?;
+    let ids = plan.experiments.iter().map(|e| e.id().to_owned()).collect();
+    Ok(crate::audit::units(&plan, &manifest.data.fingerprint, &ids)
+        .iter()
+        .filter_map(crate::audit::Unit::kept_files)
+        .filter(|[entry, _]| out.join(entry).exists())
+        .flatten()
+        .map(PathBuf::from)
+        .collect())
 }
 
 /// Zips the finished submission folder into `zip`, its entries under
@@ -171,20 +166,10 @@ fn zip_folder(folder: &Path, zip: &Path) -> anyhow::Result<u64> {
     let file = std::fs::File::create(&partial).with_context(|| format!("{}: cannot write", partial.display()))?;
     let mut writer = zip::ZipWriter::new(file);
     let options = zip::write::FileOptions::default().compression_method(zip::CompressionMethod::Deflated);
-    let mut stack = vec![folder.to_path_buf()];
-    let mut files = Vec::new();
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir)? {
-            let path = entry?.path();
-            if path.is_dir() { stack.push(path) } else { files.push(path) }
-        }
-    }
-    files.sort();
     let written = (|| -> anyhow::Result<()> {
-        for path in &files {
-            let relative = path.strip_prefix(folder)?.to_string_lossy().into_owned();
+        for (relative, path) in crate::class::files_of(folder)? {
             writer.start_file(format!("submission/{relative}"), options)?;
-            writer.write_all(&std::fs::read(path)?)?;
+            writer.write_all(&std::fs::read(&path)?)?;
         }
         writer.finish()?;
         Ok(())

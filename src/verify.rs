@@ -182,7 +182,7 @@ pub fn run(out: &Path, options: &Options, data: &Mnist, device: Device) -> anyho
         Ok(checked) => checked,
         Err(e) => return Ok(Outcome::stopped(Verdict::Tampered, &e)),
     };
-    let Checked { recorded, profile, rerendered, code_zip_files } = checked;
+    let Checked { recorded, profile, units, rerendered, code_zip_files } = checked;
     if let Some(n) = code_zip_files {
         eprintln!("code.zip: all {n} files that computed the results or rendered the report are the recorded ones");
     }
@@ -204,8 +204,6 @@ pub fn run(out: &Path, options: &Options, data: &Mnist, device: Device) -> anyho
     let plan = Plan::new(profile, recorded_manifest.seed, precision, options.only)?;
     let scratch = tempfile::tempdir()?;
     let scratch_cache = Cache::new(scratch.path());
-    let ids: std::collections::BTreeSet<String> = recorded.keys().cloned().collect();
-    let units = audit::units(&plan, &data.provenance.fingerprint, &ids);
     let mut sampled = units.len();
     let picked: Vec<&audit::Unit> = match options.rerun {
         Rerun::Full => units.iter().collect(),
@@ -392,6 +390,8 @@ pub struct Checked {
     /// The recorded result of each experiment checked, by id.
     pub recorded: BTreeMap<String, serde_json::Value>,
     pub profile: Profile,
+    /// The units of training work of the experiments checked.
+    pub units: Vec<audit::Unit>,
     /// The output files that a re-render reproduced byte for byte.
     pub rerendered: Vec<String>,
     /// The files of `code.zip` that matched the manifest's fingerprints,
@@ -407,8 +407,7 @@ pub struct Checked {
 /// `code.zip` (of this checkout where it has none).
 pub fn check_recorded(out: &Path, manifest: &manifest::Manifest, only: &[String], data: &Provenance) -> anyhow::Result<Checked> {
     let recorded = manifest.recorded_results(out, only)?;
-    let profile = <Profile as clap::ValueEnum>::from_str(&manifest.profile, true)
-        .map_err(|e| anyhow::anyhow!("{}: profile `{}`: {e}", manifest::Manifest::path(out).display(), manifest.profile))?;
+    let profile = manifest.profile().with_context(|| manifest::Manifest::path(out).display().to_string())?;
     let plan = Plan::new(profile, manifest.seed, manifest.machine.precision.clone(), only)?;
     // What the manifest lists must be what the code would compute: every
     // experiment (of --only), each under the key its config gives now.
@@ -433,7 +432,8 @@ pub fn check_recorded(out: &Path, manifest: &manifest::Manifest, only: &[String]
     }
     manifest.check_outputs(out)?;
     let ids: std::collections::BTreeSet<String> = recorded.keys().cloned().collect();
-    audit::check_kept(&audit::units(&plan, &data.fingerprint, &ids), out)?;
+    let units = audit::units(&plan, &data.fingerprint, &ids);
+    audit::check_kept(&units, out)?;
     // The report renders again with the submission's own answers, templates
     // and report.toml where it hands in its code, with this checkout's where not.
     let code_zip = match out.join("code.zip").exists() {
@@ -449,7 +449,7 @@ pub fn check_recorded(out: &Path, manifest: &manifest::Manifest, only: &[String]
         None => Path::new(crate::PROJECT_DIR),
     };
     let rerendered = check_rendering(out, manifest, profile, data, project_dir)?;
-    Ok(Checked { recorded, profile, rerendered, code_zip_files: code_zip.map(|zip| zip.matched) })
+    Ok(Checked { recorded, profile, units, rerendered, code_zip_files: code_zip.map(|zip| zip.matched) })
 }
 
 /// The most entries, bytes per entry, and bytes in all, read from a submitted `code.zip`.
