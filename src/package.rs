@@ -24,6 +24,7 @@ const CODE: &[&str] = &[
     "build.rs",
     "README.md",
     "PERFORMANCE.md",
+    "docs",
     "report.toml",
 ];
 

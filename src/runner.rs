@@ -335,6 +335,29 @@ impl Plan {
         Ok(results)
     }
 
+    /// What the cache holds for `e` under the inputs it has now, and where
+    /// that is not its result, why (as `dvc status` names a stage's changed
+    /// dependencies).
+    pub fn state_of(&self, e: &dyn AnyExperiment, data_fingerprint: &str, cache: &Cache) -> Cached {
+        let inputs = self.inputs_of(e, data_fingerprint);
+        match cache.load(e.id(), &inputs.key()) {
+            Ok(Some(entry)) => Cached::Current(Box::new(entry)),
+            Ok(None) => match cache.earlier(e.id()) {
+                cache::Earlier::Nothing => Cached::Missing,
+                cache::Earlier::OtherFormat(path) => Cached::Stale {
+                    earlier: None,
+                    why: format!("{}: written by an older version of mnist-writeup (or broken)", path.display()),
+                },
+                cache::Earlier::Entry(old) => {
+                    let reasons = inputs.differences(&old.inputs);
+                    let why = if reasons.is_empty() { "other key".into() } else { reasons.join("; ") };
+                    Cached::Stale { earlier: Some(old), why }
+                }
+            },
+            Err(err) => Cached::Broken(format!("{err:#}")),
+        }
+    }
+
     /// Every experiment's result with what the report says of it, in the
     /// plan's order; fails unless `results` has them all.
     pub fn computed(&self, mut results: BTreeMap<String, Entry>) -> anyhow::Result<Vec<Computed>> {
@@ -371,6 +394,18 @@ impl Plan {
 /// One experiment's result as the report uses it: `entry.inputs.config` is
 /// its config and `entry.result` its output, as JSON, which the report draws
 /// its figures from.
+/// What the cache holds for one experiment (`Plan::state_of`).
+pub enum Cached {
+    Current(Box<Entry>),
+    /// Computed from other inputs (`earlier`, where this version reads it).
+    Stale {
+        earlier: Option<Box<Entry>>,
+        why: String,
+    },
+    Missing,
+    Broken(String),
+}
+
 pub struct Computed {
     pub id: &'static str,
     pub title: &'static str,

@@ -605,6 +605,7 @@ fn check_rendering(
         report: &config,
         project_dir,
         out_dir: scratch.path(),
+        stale: &BTreeMap::new(),
     })
     .context("re-rendering the report from the recorded results")?;
     let mut compared = Vec::new();

@@ -73,7 +73,7 @@ fn build_report_end_to_end_then_from_the_cache() {
     assert!(pdf.starts_with(b"%PDF-"));
     let pages = pdf_page_count(&pdf);
     assert!(stderr(&first).contains(&format!("rendered {pages} pages")), "{}", stderr(&first));
-    assert!((15..=40).contains(&pages), "{pages} pages");
+    assert!((15..=48).contains(&pages), "{pages} pages");
 
     let html = std::fs::read_to_string(out.path().join("report.html")).unwrap();
     for figure in [
@@ -106,11 +106,12 @@ fn build_report_end_to_end_then_from_the_cache() {
     // Digits, filters and feature maps are PNG rasters, not a rectangle per pixel.
     assert!(html.matches("data:image/png;base64,").count() >= 6, "the image grids embed PNGs");
     assert!(html.len() < 2_000_000 && pdf.len() < 1_500_000, "HTML {} bytes, PDF {} bytes", html.len(), pdf.len());
-    assert!(html.contains("<strong>55,050</strong>"), "the computed parameter count");
+    assert!(html.contains("55,050</a></strong>"), "the computed parameter count, linked to its source");
     assert!(html.contains("<math"), "maths as MathML");
     assert!(html.contains("Not the submission."), "the smoke profile is flagged");
     assert!(!html.contains("src=\"http") && !html.contains("href=\"http"), "no external requests");
     read_as_a_reader_does(out.path(), pages);
+    every_number_names_the_field_that_holds_it(out.path(), &html);
 
     // Question 3's confusion matrix counts every test image once, and its
     // shifted-test accuracy starts from the unshifted test accuracy.
@@ -149,6 +150,56 @@ fn build_report_end_to_end_then_from_the_cache() {
     assert!(stderr(&other_seed).contains("q1_preprocessing: no result for profile smoke and seed 1"), "{}", stderr(&other_seed));
 }
 
+/// Every number the answers print links to its source, whose field holds
+/// that value in the cached results (or in the findings computed from them).
+fn every_number_names_the_field_that_holds_it(out: &Path, html: &str) {
+    let results: std::collections::BTreeMap<String, serde_json::Value> = std::fs::read_dir(out.join("cache"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .map(|p| {
+            let id = p.file_name().unwrap().to_string_lossy().rsplit_once('-').unwrap().0.to_owned();
+            (id, serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap())
+        })
+        .collect();
+    let attribute = |tag: &str, name: &str| -> Option<String> {
+        let at = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+        Some(tag[at..].split('"').next()?.replace("&quot;", "\"").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"))
+    };
+    let links: Vec<&str> = html.split("<a class=\"n").skip(1).collect();
+    assert!(links.len() > 300, "{} numbers linked", links.len());
+    let (mut checked, mut elsewhere) = (0, 0);
+    for link in &links {
+        let (tag, rest) = link.split_once('>').unwrap();
+        let text = rest.split("</a>").next().unwrap();
+        assert!(!tag.starts_with(" untraced"), "a number computed in a template, not read from a result: {text} ({tag})");
+        let path = attribute(tag, "data-path").unwrap_or_else(|| panic!("no source for {text}: {tag}"));
+        let value: serde_json::Value = serde_json::from_str(&attribute(tag, "data-value").unwrap()).unwrap();
+        let source = tag.split(" href=\"#").nth(1).unwrap().split('"').next().unwrap();
+        assert!(html.contains(&format!("<tr id=\"{source}\">")), "{text} links to no row");
+        let root = path.split(['.', '[']).next().unwrap();
+        match results.get(root) {
+            Some(entry) => {
+                let field = &path[root.len()..];
+                let mut at = &entry["result"];
+                for part in field.split('.').filter(|p| !p.is_empty()) {
+                    let (name, indices) = part.split_once('[').map_or((part, ""), |(n, i)| (n, i));
+                    if !name.is_empty() {
+                        at = &at[name];
+                    }
+                    for index in indices.split('[').filter(|i| !i.is_empty()) {
+                        at = &at[index.trim_end_matches(']').parse::<usize>().unwrap()];
+                    }
+                }
+                assert_eq!(at, &value, "{path} holds {at}, not {value} as printed ({text})");
+                checked += 1;
+            }
+            None => elsewhere += 1,
+        }
+    }
+    assert!(checked > 100 && elsewhere > 10, "{checked} checked against the results, {elsewhere} elsewhere (findings, run, configs)");
+}
+
 /// The HTML at a phone's and a desktop's width, and the PDF on paper.
 fn read_as_a_reader_does(out: &Path, pages: usize) {
     if let Some(widths) = reader::browse(&out.join("report.html"), &[360, 1024], &out.join("report.png")) {
@@ -161,6 +212,22 @@ fn read_as_a_reader_does(out: &Path, pages: usize) {
             assert!(page.requests.is_empty(), "at {at} px, requests that left the file: {:?}", page.requests);
         }
         assert!(std::fs::metadata(out.join("report.png")).unwrap().len() > 20_000, "a screenshot with content");
+    }
+    if let Some(widths) = reader::accessibility(&out.join("report.html"), &[390, 1280]) {
+        for (width, violations) in widths {
+            for v in &violations {
+                eprintln!(
+                    "axe at {width} px: {} ({}): {}, {} elements: {:?}",
+                    v.id,
+                    v.impact.as_deref().unwrap_or("?"),
+                    v.help,
+                    v.nodes,
+                    v.targets
+                );
+            }
+            let serious: Vec<_> = violations.iter().filter(|v| matches!(v.impact.as_deref(), Some("serious" | "critical"))).collect();
+            assert!(serious.is_empty(), "at {width} px, axe-core finds serious violations: {serious:#?}");
+        }
     }
     if let Some(ran) = reader::scripts_run(&out.join("report.html")) {
         assert!(!ran, "a script added to the report ran: its policy must forbid every script");
@@ -793,6 +860,7 @@ fn every_subcommand_describes_itself_in_help() {
         ("verify", "Re-run the experiments of out/manifest.json"),
         ("package", "Write out/submission/"),
         ("bench", "Measure training throughput"),
+        ("preview", "Serve the HTML report on 127.0.0.1"),
     ];
     let overview = mnist_writeup(out.path(), &["--help"]);
     let overview = String::from_utf8_lossy(&overview.stdout).into_owned();
@@ -806,7 +874,13 @@ fn every_subcommand_describes_itself_in_help() {
         assert!(help.status.success());
         let text = String::from_utf8_lossy(&help.stdout).into_owned();
         assert!(text.starts_with(about), "{command} --help starts: {}", text.lines().next().unwrap_or(""));
-        assert!(text.contains("--device <DEVICE>") && text.contains("Where the networks train"), "{command}: every flag is described");
+        // Only the shared flags it reads: `package` trains nothing, `bench` writes no report.
+        let shown = |flag: &str| text.contains(&format!("{flag} ")) || text.contains(&format!("{flag}\n"));
+        let trains = !["package", "list", "render", "preview"].contains(&command);
+        assert_eq!(shown("--threads"), trains, "{command}: {text}");
+        assert_eq!(shown("--force"), ["build-report", "run"].contains(&command), "{command}: {text}");
+        assert_eq!(shown("--out"), command != "bench", "{command}: {text}");
+        assert_eq!(shown("--device") && text.contains("Where the networks train"), command != "package", "{command}: {text}");
     }
 }
 
@@ -1185,4 +1259,87 @@ fn verify_a_class_marks_each_submission_and_writes_nothing_outside_its_folders()
     let again = mnist_writeup(&root.path().join("unused"), &args);
     assert_eq!(stderr(&again).matches("(decided before, kept)").count(), 5, "{}", stderr(&again));
     assert_eq!(std::fs::read_to_string(class.join("verification.csv")).unwrap(), table);
+}
+
+/// `GET path` from a server on loopback: the body.
+fn http_get(address: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default()
+}
+
+#[test]
+fn preview_renders_each_save_without_training_and_names_what_is_stale_or_broken() {
+    use std::io::BufRead;
+    let out = tempfile::tempdir().unwrap();
+    let run = mnist_writeup(out.path(), &["run", "--precision", "float32"]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let cached = std::fs::read_dir(out.path().join("cache")).unwrap().count();
+    // A scratch copy of what the group edits (and of the code it quotes).
+    let project = tempfile::tempdir().unwrap();
+    for dir in ["answers", "templates", "src"] {
+        std::fs::create_dir_all(project.path().join(dir)).unwrap();
+        copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join(dir), &project.path().join(dir));
+    }
+    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("report.toml"), project.path().join("report.toml")).unwrap();
+
+    // The results were computed in float32: asked for bfloat16, those with
+    // a bfloat16 path are stale, and shown so.
+    let mut child = smoke_flags(
+        &mut Command::new(env!("CARGO_BIN_EXE_mnist-writeup")),
+        out.path(),
+        &["preview", "--port", "0", "--precision", "bfloat16", "--project", project.path().to_str().unwrap()],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut said = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut said).unwrap();
+    let address = said.trim().strip_prefix("preview: http://").and_then(|a| a.split_once('/')).map(|(a, _)| a.to_owned());
+    let address = address.unwrap_or_else(|| panic!("no address: {said}"));
+    let page = http_get(&address, "/");
+    assert!(page.contains("Preview: not the current results."), "{page}");
+    assert!(page.contains("<code>q3_cnn</code>: shown from an earlier run") && page.contains("precision changed: float32 → bfloat16"));
+    assert!(page.contains("build-report --profile smoke --precision bfloat16"), "the command that refreshes them");
+    assert!(page.contains("stale: precision changed"), "a stale number's source says so");
+    assert!(http_get(&address, "/__preview/live.js").contains("location.reload()"));
+
+    // A save shows in the page within seconds.
+    let wait_for = |what: &str| {
+        let start = std::time::Instant::now();
+        while start.elapsed() < std::time::Duration::from_secs(20) {
+            let page = http_get(&address, "/");
+            if page.contains(what) {
+                return page;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        panic!("never served: {what}");
+    };
+    let q1 = project.path().join("answers/q1.md");
+    let text = std::fs::read_to_string(&q1).unwrap();
+    std::fs::write(&q1, format!("{text}\nA sentence written while the preview ran.\n")).unwrap();
+    wait_for("A sentence written while the preview ran.");
+
+    // A broken template shows its file, line and column; the next good save clears it.
+    let broken = format!("{text}\n\n{{{{ q1_preprocessing.no_such_field | pct }}}}\n");
+    let line = broken.lines().position(|l| l.contains("no_such_field")).unwrap() + 1;
+    std::fs::write(&q1, broken).unwrap();
+    let broken = wait_for("The report did not render");
+    assert!(broken.contains(&format!("q1.md:{line}:")) && broken.contains("no_such_field"), "{broken}");
+    std::fs::write(&q1, &text).unwrap();
+    wait_for("Where each number comes from");
+
+    // Ctrl-C stops it cleanly; nothing trained.
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let finished = child.wait_with_output().unwrap();
+    let told = String::from_utf8_lossy(&finished.stderr);
+    assert!(finished.status.success() && told.contains("preview: stopped"), "{told}");
+    assert!(!told.contains(" ran in "), "{told}");
+    assert_eq!(std::fs::read_dir(out.path().join("cache")).unwrap().count(), cached, "nothing new in the cache");
 }

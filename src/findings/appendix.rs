@@ -85,6 +85,8 @@ pub struct Width {
     /// The width where it stops paying is the best width itself.
     pub stops_at_top: bool,
     pub enough: f64,
+    /// `enough` in test images.
+    pub enough_images: f64,
     /// No narrower width comes within `enough` of the widest's accuracy.
     pub pays_to_the_end: bool,
     /// Widths wider than `stops_paying_at` that fall more than `enough`
@@ -168,7 +170,7 @@ impl Findings {
             best_rate: best_rate(rows, c.replicates, c.test_images),
             smallest_rate: rate(rows.first().unwrap_or(&e.learning_rate.best)),
             largest_rate: rate(rows.last().unwrap_or(&e.learning_rate.best)),
-            width: width(&e.width.rows, e.width.enough, &c.grid_learning_rates),
+            width: width(&e.width.rows, e.width.enough, &c.grid_learning_rates, c.test_images),
             noise: noise(&e.input_noise, band),
             l2: l2(&e.hidden_l2, band),
             mixed_precision: c.precision == Precision::BFloat16,
@@ -179,7 +181,7 @@ impl Findings {
     }
 }
 
-fn width(rows: &[WidthRow], enough: f64, rates: &[f64]) -> Width {
+fn width(rows: &[WidthRow], enough: f64, rates: &[f64], test_images: usize) -> Width {
     let top = rows.iter().max_by(|a, b| a.best_accuracy.total_cmp(&b.best_accuracy)).expect("a width");
     let stops = rows.iter().find(|r| r.best_accuracy >= top.best_accuracy - enough).unwrap_or(top);
     let widest = rows.last().unwrap_or(top);
@@ -196,6 +198,7 @@ fn width(rows: &[WidthRow], enough: f64, rates: &[f64]) -> Width {
         stops_paying_accuracy: stops.best_accuracy,
         stops_at_top: stops.width == top.width,
         enough,
+        enough_images: enough * test_images as f64,
         pays_to_the_end: stops.width == widest.width,
         wider_worse: rows
             .iter()
@@ -281,16 +284,17 @@ mod tests {
     fn width_stops_paying_where_it_comes_within_reach_and_wider_networks_that_fall_are_named() {
         let rates = [0.1, 0.5];
         // 750 is within 0.1 point of the best (500); 1000 falls 1.8 points below it.
-        let w = width(&[row(250, 0.970), row(500, 0.980), row(750, 0.9795), row(1000, 0.962)], 0.001, &rates);
+        let w = width(&[row(250, 0.970), row(500, 0.980), row(750, 0.9795), row(1000, 0.962)], 0.001, &rates, 10_000);
+        assert_eq!(w.enough_images, 10.0, "a tenth of a point of 10,000 test images");
         assert_eq!((w.top_width, w.stops_paying_at, w.pays_to_the_end, w.stops_at_top), (500, 500, false, true));
         assert_eq!(w.wider_worse.iter().map(|s| s.width).collect::<Vec<_>>(), [1000]);
         assert!((w.wider_worse[0].below_top - 0.018).abs() < 1e-9);
         assert_eq!((w.parameters_per_unit, w.networks, w.all_best_at_largest_rate), (795, 8, true));
         // Rising to the widest: it pays to the end, and nothing wider falls.
-        let w = width(&[row(250, 0.970), row(500, 0.975), row(1000, 0.980)], 0.001, &rates);
+        let w = width(&[row(250, 0.970), row(500, 0.975), row(1000, 0.980)], 0.001, &rates, 10_000);
         assert!(w.pays_to_the_end && w.wider_worse.is_empty());
         // A plateau: width stops paying where the plateau starts.
-        let w = width(&[row(250, 0.970), row(500, 0.9800), row(1000, 0.9805)], 0.001, &rates);
+        let w = width(&[row(250, 0.970), row(500, 0.9800), row(1000, 0.9805)], 0.001, &rates, 10_000);
         assert_eq!((w.stops_paying_at, w.top_width, w.pays_to_the_end, w.stops_at_top), (500, 1000, false, false));
         assert!(w.wider_worse.is_empty());
     }

@@ -17,6 +17,9 @@ pub struct Findings {
     /// Every class's share of the training and of the test images.
     pub train_shares: Vec<f64>,
     pub test_shares: Vec<f64>,
+    /// Images of all classes, training and test.
+    pub train_images: usize,
+    pub test_images: usize,
     /// Inputs of a dense network: the pixels of one prepared image.
     pub pixels: i64,
 }
@@ -33,6 +36,8 @@ impl Findings {
             largest_over_smallest,
             train_shares: shares(&p.class_counts_train),
             test_shares: shares(&p.class_counts_test),
+            train_images: p.class_counts_train.iter().sum(),
+            test_images: p.class_counts_test.iter().sum(),
             pixels: p.prepared_train.shape.iter().skip(1).product(),
         }
     }

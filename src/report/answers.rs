@@ -9,11 +9,28 @@ use std::sync::{Arc, Mutex};
 use minijinja::value::Value;
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
 
-/// One rendered answer: its source file and the Markdown it produced.
+use super::trace::{self, Traced};
+
+/// One rendered answer: its source file and the Markdown it produced,
+/// each printed value marked with where it came from (`trace`).
 #[derive(Debug, Clone)]
 pub struct Answer {
     pub file: PathBuf,
     pub markdown: String,
+}
+
+impl Answer {
+    /// The Markdown as the reader sees it, without the marks.
+    pub fn plain(&self) -> String {
+        trace::strip(&self.markdown)
+    }
+}
+
+/// The answers, and every value they print with the field it came from.
+#[derive(Debug)]
+pub struct Rendered {
+    pub answers: Vec<Answer>,
+    pub traced: Vec<Traced>,
 }
 
 /// The answer files in `dir`, in name order (`q1.md`, `q2.md`, ...).
@@ -35,7 +52,7 @@ pub fn files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 /// "ablation.jinja" import ... %}`); `code(file, region)` in a template quotes that region of a source file of the project (the
 /// answers directory's parent), `table(caption, name)` numbers a table and
 /// `table_ref(name)` refers to it by its number, before or after it.
-pub fn render(files: &[PathBuf], context: &serde_json::Value) -> anyhow::Result<Vec<Answer>> {
+pub fn render(files: &[PathBuf], context: &serde_json::Value) -> anyhow::Result<Rendered> {
     let sources: Vec<(String, String)> = files
         .iter()
         .map(|f| {
@@ -44,11 +61,21 @@ pub fn render(files: &[PathBuf], context: &serde_json::Value) -> anyhow::Result<
         })
         .collect::<anyhow::Result<_>>()?;
     let partials = partials(files.first().and_then(|f| f.parent()))?;
-    // The first pass learns every table's number, so that the second can
-    // refer to a table that comes later.
-    let (_, numbers) = render_pass(files, &sources, &partials, context, None)?;
-    let (answers, _) = render_pass(files, &sources, &partials, context, Some(numbers))?;
-    Ok(answers)
+    let traced = |recorder| {
+        // The first pass learns every table's number, so that the second can
+        // refer to a table that comes later.
+        let (_, numbers) = render_pass(files, &sources, &partials, context, None, Some(&trace::Recorder::default()))?;
+        render_pass(files, &sources, &partials, context, Some(numbers), Some(recorder))
+    };
+    let recorder = trace::Recorder::default();
+    match traced(&recorder) {
+        Ok((answers, _)) => Ok(Rendered { answers, traced: recorder.take() }),
+        // An error is told where it is in the file as written, not as traced.
+        Err(traced_error) => match render_pass(files, &sources, &partials, context, None, None) {
+            Err(e) => Err(e),
+            Ok(_) => Err(traced_error),
+        },
+    }
 }
 
 /// The `*.jinja` partials in `dir`, each by its file name, with its text.
@@ -79,8 +106,12 @@ fn render_pass(
     partials: &[(String, String)],
     context: &serde_json::Value,
     known: Option<BTreeMap<String, usize>>,
+    recorder: Option<&trace::Recorder>,
 ) -> anyhow::Result<(Vec<Answer>, BTreeMap<String, usize>)> {
     let mut env = environment();
+    if let Some(recorder) = recorder {
+        recorder.install(&mut env, context);
+    }
     let project_dir = files.first().and_then(|f| f.parent()?.parent()).map(Path::to_path_buf).unwrap_or_default();
     env.add_function("code", move |file: String, region: String| code_excerpt(&project_dir, &file, &region));
     let tables = Arc::new(Mutex::new(Tables::default()));
@@ -103,13 +134,18 @@ fn render_pass(
             Error::new(ErrorKind::InvalidOperation, format!("no table is named `{name}`; the named tables are: {}", names.join(", ")))
         })
     });
-    for (name, text) in sources.iter().chain(partials) {
+    let sources: Vec<(String, String)> = sources
+        .iter()
+        .chain(partials)
+        .map(|(name, text)| (name.clone(), if recorder.is_some() { trace::instrument(text) } else { text.clone() }))
+        .collect();
+    for (name, text) in &sources {
         env.add_template_owned(name.clone(), text.clone()).map_err(|e| describe(&e, text))?;
     }
     let context = Value::from_serialize(context);
     let answers = files
         .iter()
-        .zip(sources)
+        .zip(&sources)
         .map(|(file, (name, text))| {
             let markdown = env.get_template(name).and_then(|t| t.render(&context)).map_err(|e| describe(&e, text))?;
             Ok(Answer { file: file.clone(), markdown })
@@ -119,12 +155,14 @@ fn render_pass(
     Ok((answers, numbers))
 }
 
-/// `FILE:LINE: what went wrong, in `the expression``, as an editor
+/// `FILE:LINE:COLUMN: what went wrong, in `the expression``, as an editor
 /// understands it; `source` is the template's text.
 fn describe(e: &Error, source: &str) -> anyhow::Error {
-    let place = match (e.name(), e.line()) {
-        (Some(name), Some(line)) => format!("{name}:{line}: "),
-        (Some(name), None) => format!("{name}: "),
+    let column = e.range().and_then(|r| source.get(..r.start)).map(|before| before.rsplit('\n').next().unwrap_or("").chars().count() + 1);
+    let place = match (e.name(), e.line(), column) {
+        (Some(name), Some(line), Some(column)) => format!("{name}:{line}:{column}: "),
+        (Some(name), Some(line), None) => format!("{name}:{line}: "),
+        (Some(name), None, _) => format!("{name}: "),
         _ => String::new(),
     };
     let detail = e.detail().map(|d| format!(": {d}")).unwrap_or_default();
@@ -270,7 +308,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("q9.md");
         std::fs::write(&file, template).unwrap();
-        render(&[file], &ctx).map(|a| a[0].markdown.clone()).map_err(|e| e.to_string())
+        render(&[file], &ctx).map(|r| r.answers[0].plain()).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -311,8 +349,8 @@ mod tests {
         .unwrap();
         let answer = dir.path().join("answers/q9.md");
         std::fs::write(&answer, "{{ code(\"src/a.rs\", \"body\") }}").unwrap();
-        let out = render(std::slice::from_ref(&answer), &serde_json::json!({})).unwrap();
-        assert_eq!(out[0].markdown, "*From `src/a.rs`, lines 3–4:*\n\n```rust\nlet x = 1;\n    x + 1\n```\n");
+        let out = render(std::slice::from_ref(&answer), &serde_json::json!({})).unwrap().answers;
+        assert_eq!(out[0].plain(), "*From `src/a.rs`, lines 3–4:*\n\n```rust\nlet x = 1;\n    x + 1\n```\n");
         std::fs::write(&answer, "text\n{{ code(\"src/a.rs\", \"missing\") }}").unwrap();
         let err = render(&[answer], &serde_json::json!({})).unwrap_err().to_string();
         assert!(err.contains("q9.md:2") && err.contains("src/a.rs has no region marked `// region: missing`"), "{err}");
@@ -324,9 +362,9 @@ mod tests {
         let (first, second) = (dir.path().join("q1.md"), dir.path().join("q2.md"));
         std::fs::write(&first, "{{ table(\"A\") }}\n| a |\n|---|\n").unwrap();
         std::fs::write(&second, "{{ table(\"B\") }}\n{{ table(\"C\") }}").unwrap();
-        let out = render(&[first, second], &serde_json::json!({})).unwrap();
-        assert_eq!(out[0].markdown, "*Table 1.* A\n\n| a |\n|---|");
-        assert_eq!(out[1].markdown, "*Table 2.* B\n\n*Table 3.* C\n");
+        let out = render(&[first, second], &serde_json::json!({})).unwrap().answers;
+        assert_eq!(out[0].plain(), "*Table 1.* A\n\n| a |\n|---|");
+        assert_eq!(out[1].plain(), "*Table 2.* B\n\n*Table 3.* C\n");
     }
 
     #[test]
@@ -335,9 +373,9 @@ mod tests {
         let (first, second) = (dir.path().join("q1.md"), dir.path().join("q2.md"));
         std::fs::write(&first, "As {{ table_ref(\"costs\") }} shows.\n{{ table(\"A\", \"first\") }}").unwrap();
         std::fs::write(&second, "{{ table(\"B\", \"costs\") }}\nSee {{ table_ref(\"first\") }}.").unwrap();
-        let out = render(&[first.clone(), second.clone()], &serde_json::json!({})).unwrap();
-        assert_eq!(out[0].markdown, "As Table 2 shows.\n*Table 1.* A\n");
-        assert_eq!(out[1].markdown, "*Table 2.* B\n\nSee Table 1.");
+        let out = render(&[first.clone(), second.clone()], &serde_json::json!({})).unwrap().answers;
+        assert_eq!(out[0].plain(), "As Table 2 shows.\n*Table 1.* A\n");
+        assert_eq!(out[1].plain(), "*Table 2.* B\n\nSee Table 1.");
         std::fs::write(&second, "{{ table(\"B\", \"costs\") }}\nSee {{ table_ref(\"cost\") }}.").unwrap();
         let err = render(&[first.clone(), second.clone()], &serde_json::json!({})).unwrap_err().to_string();
         assert!(err.contains("q2.md:2") && err.contains("no table is named `cost`; the named tables are: costs, first"), "{err}");
@@ -349,13 +387,13 @@ mod tests {
     #[test]
     fn an_undefined_value_names_file_and_line() {
         let err = render_str("line one\n\n{{ results.typo }}\n", serde_json::json!({})).unwrap_err();
-        assert!(err.contains("q9.md:3: template error"), "{err}");
+        assert!(err.contains("q9.md:3:4: template error"), "{err}");
         assert!(err.contains("results.typo"), "names the value: {err}");
     }
 
     #[test]
     fn a_syntax_error_names_file_and_line() {
         let err = render_str("ok\n{% for x in %}\n", serde_json::json!({})).unwrap_err();
-        assert!(err.contains("q9.md:2: template error: syntax error"), "{err}");
+        assert!(err.contains("q9.md:2:13: template error: syntax error"), "{err}");
     }
 }

@@ -10,7 +10,7 @@ use std::fmt::Write;
 
 use pulldown_cmark::{Alignment, CodeBlockKind, CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 
-use super::math;
+use super::{math, trace};
 
 /// The figures of a report, by file name, numbered in order of appearance.
 #[derive(Debug, Default)]
@@ -18,25 +18,23 @@ pub struct Figures {
     pub svgs: BTreeMap<String, String>,
     numbers: BTreeMap<String, usize>,
     /// By file name: what the figure was drawn from ("q3_cnn, key 63751e90c8e2"),
-    /// closing its caption.
-    provenance: BTreeMap<String, String>,
-    /// The HTML anchor that a provenance note links to (the appendix).
-    provenance_anchor: Option<String>,
+    /// closing its caption, and the HTML anchor that note links to.
+    provenance: BTreeMap<String, (String, String)>,
 }
 
 impl Figures {
     pub fn new(svgs: BTreeMap<String, String>) -> Figures {
-        Figures { svgs, numbers: BTreeMap::new(), provenance: BTreeMap::new(), provenance_anchor: None }
+        Figures { svgs, numbers: BTreeMap::new(), provenance: BTreeMap::new() }
     }
 
     /// Closes each figure's caption with what it was drawn from, linked in
-    /// the HTML to the section whose heading is `anchor_heading`.
-    pub fn with_provenance(self, provenance: BTreeMap<String, String>, anchor_heading: Option<&str>) -> Figures {
-        Figures { provenance, provenance_anchor: anchor_heading.map(slug), ..self }
+    /// the HTML to the anchor given with it.
+    pub fn with_provenance(self, provenance: BTreeMap<String, (String, String)>) -> Figures {
+        Figures { provenance, ..self }
     }
 
-    fn provenance_of(&self, path: &str) -> Option<&str> {
-        self.provenance.get(path.strip_prefix("figures/").unwrap_or(path)).map(String::as_str)
+    fn provenance_of(&self, path: &str) -> Option<&(String, String)> {
+        self.provenance.get(path.strip_prefix("figures/").unwrap_or(path))
     }
 
     /// Numbers the figures in the order the documents show them.
@@ -143,6 +141,8 @@ struct TypstWriter<'a> {
     code: Option<(String, String)>,
     /// Path and label of the figure whose caption is being collected.
     pending_image: Option<(String, String)>,
+    /// That caption as plain text: the figure's alternative text.
+    alt: String,
 }
 
 impl TypstWriter<'_> {
@@ -167,6 +167,9 @@ impl TypstWriter<'_> {
             Event::Start(tag) => self.start(tag)?,
             Event::End(tag) => self.end(tag),
             Event::Text(t) => {
+                if self.pending_image.is_some() {
+                    self.alt.push_str(&t);
+                }
                 for (text, label) in split_refs(&t) {
                     let at_start = self.bufs.last().is_none_or(|b| b.is_empty() || b.ends_with(['\n', '[']));
                     let mut text = escape_typst(text);
@@ -180,13 +183,17 @@ impl TypstWriter<'_> {
                 }
             }
             Event::Code(c) => self.w(&format!("#raw({})", typst_string(&c))),
+            // PDF/UA: every formula carries its source as alternative text.
             Event::InlineMath(m) => {
-                let m = math::to_typst(&m)?;
-                self.w(&format!("${m}$"));
+                if self.pending_image.is_some() {
+                    self.alt.push_str(&m);
+                }
+                let typst = math::to_typst(&m)?;
+                self.w(&format!("#[#set math.equation(alt: {});${typst}$]", typst_string(m.trim())));
             }
             Event::DisplayMath(m) => {
-                let m = math::to_typst(&m)?;
-                self.w(&format!("\n$ {m} $\n"));
+                let typst = math::to_typst(&m)?;
+                self.w(&format!("\n#[#set math.equation(alt: {});$ {typst} $]\n", typst_string(m.trim())));
             }
             Event::SoftBreak => self.w(" "),
             Event::HardBreak => self.w("\\\n"),
@@ -283,10 +290,12 @@ impl TypstWriter<'_> {
                 let provenance = self
                     .figures
                     .provenance_of(&path)
-                    .map_or(String::new(), |p| format!(" #text(size: 0.8em, fill: luma(90))[({})]", escape_typst(p)));
+                    .map_or(String::new(), |(p, _)| format!(" #text(size: 0.8em, fill: luma(90))[({})]", escape_typst(p)));
+                let alt = std::mem::take(&mut self.alt);
                 self.w(&format!(
-                    "\n#figure(image({}, width: 100%), caption: [{}{provenance}]) <{label}>\n\n",
+                    "\n#figure(image({}, width: 100%, alt: {}), caption: [{}{provenance}]) <{label}>\n\n",
                     typst_string(&format!("/{}", path.trim_start_matches('/'))),
+                    typst_string(&format!("Figure: {}", alt.split_whitespace().collect::<Vec<_>>().join(" "))),
                     caption.trim()
                 ));
             }
@@ -330,7 +339,15 @@ fn typst_table(table: &TableState) -> String {
 
 /// Typst markup for the Markdown `md`; an error names the line of `md`.
 pub fn to_typst(md: &str, figures: &Figures) -> Result<String, String> {
-    let mut writer = TypstWriter { figures, bufs: vec![String::new()], lists: Vec::new(), table: None, code: None, pending_image: None };
+    let mut writer = TypstWriter {
+        figures,
+        bufs: vec![String::new()],
+        lists: Vec::new(),
+        table: None,
+        code: None,
+        pending_image: None,
+        alt: String::new(),
+    };
     for (event, range) in Parser::new_ext(md, options()).into_offset_iter() {
         writer.event(event).map_err(|e| format!("line {}: {e}", line_of(md, range.start)))?;
     }
@@ -370,7 +387,7 @@ fn safe_link(url: &str) -> Result<(), String> {
     }
 }
 
-fn escape_html(text: &str) -> String {
+pub fn escape_html(text: &str) -> String {
     let mut out = String::new();
     pulldown_cmark_escape::escape_html(&mut out, text).expect("writing to a string");
     out
@@ -386,8 +403,8 @@ pub fn to_html(md: &str, figures: &Figures) -> Result<(String, Vec<Heading>), St
     for (event, range) in Parser::new_ext(md, options()).into_offset_iter() {
         let at = |e: String| format!("line {}: {e}", line_of(md, range.start));
         let converted = match event {
-            Event::InlineMath(m) => Event::InlineHtml(math::to_mathml(&m, false).map_err(at)?.into()),
-            Event::DisplayMath(m) => Event::InlineHtml(math::to_mathml(&m, true).map_err(at)?.into()),
+            Event::InlineMath(m) => Event::InlineHtml(math::to_mathml(&trace::strip(&m), false).map_err(at)?.into()),
+            Event::DisplayMath(m) => Event::InlineHtml(math::to_mathml(&trace::strip(&m), true).map_err(at)?.into()),
             Event::Text(t) if t.contains("@fig-") => {
                 let mut html = String::new();
                 for (text, label) in split_refs(&t) {
@@ -415,6 +432,7 @@ pub fn to_html(md: &str, figures: &Figures) -> Result<(String, Vec<Heading>), St
             }
             Event::End(TagEnd::Heading(_)) => {
                 let (level, text, start) = heading.take().expect("in a heading");
+                let text = trace::strip(&text);
                 let id = slug(&text);
                 if let Event::Start(Tag::Heading { id: slot, .. }) = &mut events[start] {
                     *slot = Some(CowStr::from(id.clone()));
@@ -433,15 +451,14 @@ pub fn to_html(md: &str, figures: &Figures) -> Result<(String, Vec<Heading>), St
                 let svg = figures.svg_of(&path).map_err(at)?;
                 let mut caption_html = String::new();
                 pulldown_cmark::html::push_html(&mut caption_html, caption_events.into_iter());
-                if let Some(p) = figures.provenance_of(&path) {
-                    let note = match &figures.provenance_anchor {
-                        Some(anchor) => format!("<a href=\"#{anchor}\">{}</a>", escape_html(p)),
-                        None => escape_html(p),
-                    };
+                if let Some((p, anchor)) = figures.provenance_of(&path) {
+                    let note = format!("<a href=\"#{anchor}\">{}</a>", escape_html(p));
                     caption_html = format!("{} <span class=\"provenance\">({note})</span>", caption_html.trim());
                 }
+                // The picture is named by its caption, for a screen reader.
+                let svg = svg.replacen("<svg ", &format!("<svg role=\"img\" aria-labelledby=\"{label}-caption\" "), 1);
                 let html = format!(
-                    "<figure id=\"{label}\">{svg}<figcaption>Figure {}: {}</figcaption></figure>",
+                    "<figure id=\"{label}\">{svg}<figcaption id=\"{label}-caption\">Figure {}: {}</figcaption></figure>",
                     figures.numbers.get(&label).copied().unwrap_or(0),
                     caption_html.trim()
                 );
@@ -459,13 +476,43 @@ pub fn to_html(md: &str, figures: &Figures) -> Result<(String, Vec<Heading>), St
     }
     let mut html = String::new();
     pulldown_cmark::html::push_html(&mut html, events.into_iter());
-    // A table wider than a phone scrolls inside its own box, not the page.
+    // A table wider than a phone scrolls inside its own box, not the page,
+    // which the keyboard reaches as it reaches code and displayed maths.
     let html = html
         .replace("<p><figure", "<figure")
         .replace("</figure></p>", "</figure>")
-        .replace("<table>", "<div class=\"table-scroll\"><table>")
-        .replace("</table>", "</table></div>");
-    Ok((html, headings))
+        .replace("</table>", "</table></div>")
+        .replace("<pre>", "<pre tabindex=\"0\">")
+        .replace("<math display=\"block\"", "<math tabindex=\"0\" display=\"block\"");
+    let mut tables = html.split("<table>");
+    let mut numbered = tables.next().unwrap_or_default().to_owned();
+    for (i, rest) in tables.enumerate() {
+        let _ = write!(numbered, "<div class=\"table-scroll\" tabindex=\"0\" role=\"group\" aria-label=\"table {}\"><table>{rest}", i + 1);
+    }
+    Ok((no_empty_headers(&numbered), headings))
+}
+
+/// A header cell with no text is a plain cell: a screen reader has nothing
+/// to announce for its column.
+fn no_empty_headers(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(at) = rest.find("<th") {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        let open_end = tail.find('>').map_or(tail.len(), |e| e + 1);
+        if tail[open_end..].starts_with("</th>") && (tail.starts_with("<th>") || tail.starts_with("<th ")) {
+            out.push_str("<td");
+            out.push_str(&tail[3..open_end]);
+            out.push_str("</td>");
+            rest = &tail[open_end + 5..];
+        } else {
+            out.push_str(&tail[..open_end]);
+            rest = &tail[open_end..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -473,7 +520,7 @@ mod tests {
     use super::*;
 
     fn figures() -> Figures {
-        let mut figures = Figures::new(BTreeMap::from([("q2_acc.svg".to_owned(), "<svg>curve</svg>".to_owned())]));
+        let mut figures = Figures::new(BTreeMap::from([("q2_acc.svg".to_owned(), "<svg viewBox=\"0 0 1 1\">curve</svg>".to_owned())]));
         figures.number_in_order(["![Accuracy per epoch](figures/q2_acc.svg)"]);
         figures
     }
@@ -520,12 +567,16 @@ fn main() {}
             "\n- one",
             "\n  1. nested",
             "```rust\nfn main() {}\n```",
-            "#figure(image(\"/figures/q2_acc.svg\", width: 100%), caption: [Accuracy per epoch]) <fig-q2-acc>",
+            "#figure(image(\"/figures/q2_acc.svg\", width: 100%, alt: \"Figure: Accuracy per epoch\"), caption: [Accuracy per epoch]) <fig-q2-acc>",
         ] {
             assert!(typst.contains(expected), "missing {expected:?} in\n{typst}");
         }
-        assert!(typst.contains("$alpha _(i )$"), "inline maths: {typst}");
-        assert!(typst.contains("\n$ L  =  - sum _(k ) y _(k ) log  hat(y )_(k ) $\n"), "display maths: {typst}");
+        // Every formula carries its source as alternative text (PDF/UA).
+        assert!(typst.contains("#[#set math.equation(alt: \"\\\\alpha_i\");$alpha _(i )$]"), "inline maths: {typst}");
+        assert!(
+            typst.contains("\n#[#set math.equation(alt: \"L = -\\\\sum_{k} y_k \\\\log \\\\hat y_k\");$ L  =  - sum _(k ) y _(k ) log  hat(y )_(k ) $]\n"),
+            "display maths: {typst}"
+        );
     }
 
     #[test]
@@ -538,11 +589,16 @@ fn main() {}
             "<munder><mo movablelimits=\"false\">∑</mo>",
             "<a href=\"#fig-q2-acc\">Figure 1</a>",
             "<td style=\"text-align: right\">50,240</td>",
-            "<div class=\"table-scroll\"><table>",
-            "<figure id=\"fig-q2-acc\"><svg>curve</svg><figcaption>Figure 1: Accuracy per epoch</figcaption></figure>",
+            "<div class=\"table-scroll\" tabindex=\"0\" role=\"group\" aria-label=\"table 1\"><table>",
+            "<figure id=\"fig-q2-acc\"><svg role=\"img\" aria-labelledby=\"fig-q2-acc-caption\" viewBox=\"0 0 1 1\">curve</svg>\
+             <figcaption id=\"fig-q2-acc-caption\">Figure 1: Accuracy per epoch</figcaption></figure>",
+            "<pre tabindex=\"0\"><code class=\"language-rust\">",
         ] {
             assert!(html.contains(expected), "missing {expected:?} in\n{html}");
         }
+        // A header cell without text is a plain cell, for a screen reader.
+        let (table, _) = to_html("| | a |\n|---|---|\n| x | 1 |\n", &figures()).unwrap();
+        assert!(table.contains("<thead><tr><td></td><th>a</th></tr></thead>"), "{table}");
         assert!(!html.contains("<p><figure"));
         assert_eq!(headings.iter().map(|h| (h.level, h.id.as_str())).collect::<Vec<_>>(), [(1, "question-2"), (2, "part-a")]);
     }

@@ -6,6 +6,7 @@ pub mod answers;
 pub mod markdown;
 pub mod math;
 pub mod pdf;
+pub mod trace;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -81,6 +82,9 @@ pub struct Inputs<'a> {
     /// Holds `answers/` and `templates/`.
     pub project_dir: &'a Path,
     pub out_dir: &'a Path,
+    /// Each experiment whose result is not the current code's, and why
+    /// (a preview renders what it has; a built report has none).
+    pub stale: &'a BTreeMap<String, String>,
 }
 
 /// The rendered report, in memory until every part of it has rendered.
@@ -90,6 +94,9 @@ pub struct Outputs {
     pub pages: usize,
     /// Each figure's file name and SVG.
     pub figures: BTreeMap<String, String>,
+    /// The values printed without a field of the results behind them:
+    /// `answers/q2.md: \`a - b\``.
+    pub untraced: Vec<String>,
 }
 
 impl Outputs {
@@ -139,6 +146,34 @@ pub fn sources(project_dir: &Path) -> anyhow::Result<BTreeMap<String, String>> {
 
 /// Draws the figures, renders the answers and lays out both outputs.
 pub fn build(inputs: &Inputs) -> anyhow::Result<Outputs> {
+    let prepared = prepare(inputs)?;
+    let html = build_html(inputs, &prepared)?;
+    let (pdf, pages) = build_pdf(inputs, &prepared)?;
+    Ok(Outputs { pdf, html, pages, untraced: prepared.untraced(), figures: prepared.figures.svgs })
+}
+
+/// The HTML report alone (what a preview shows), and its untraced values.
+pub fn html(inputs: &Inputs) -> anyhow::Result<(String, Vec<String>)> {
+    let prepared = prepare(inputs)?;
+    Ok((build_html(inputs, &prepared)?, prepared.untraced()))
+}
+
+/// What both outputs are laid out from.
+struct Prepared {
+    answers: Vec<answers::Answer>,
+    figures: Figures,
+    context: serde_json::Value,
+    sources: trace::Sources,
+}
+
+impl Prepared {
+    /// `answers/q2.md: \`a - b\``: each value printed without a field of the results behind it.
+    fn untraced(&self) -> Vec<String> {
+        self.sources.untraced().map(|s| format!("{}: `{}`", s.template, s.expression)).collect()
+    }
+}
+
+fn prepare(inputs: &Inputs) -> anyhow::Result<Prepared> {
     let data = &inputs.run.data;
     let classes = crate::figures::Classes((!data.digits).then(|| data.class_names.clone()));
     let drawn: Vec<(&Computed, Vec<Figure>)> = inputs
@@ -152,19 +187,46 @@ pub fn build(inputs: &Inputs) -> anyhow::Result<Outputs> {
         .collect::<anyhow::Result<_>>()?;
     let context = template_context(inputs)?;
     let answer_files = answers::files(&inputs.project_dir.join("answers"))?;
-    let rendered = answers::render(&answer_files, &context)?;
+    let answers::Rendered { answers: rendered, traced } = answers::render(&answer_files, &context)?;
+    let sources = trace::Sources::new(&traced, &context, inputs.stale);
     let svgs = drawn.iter().flat_map(|(_, figures)| figures).map(|f| (format!("{}.svg", f.name), f.svg.clone())).collect();
+    // A figure's note links to its experiment's row of the sources.
     let provenance = drawn
         .iter()
-        .flat_map(|(c, figures)| figures.iter().map(move |f| (format!("{}.svg", f.name), format!("{}, key {}", c.id, &c.entry.key[..12]))))
+        .flat_map(|(c, figures)| {
+            figures.iter().map(move |f| {
+                (format!("{}.svg", f.name), (format!("{}, key {}", c.id, &c.entry.key[..12]), format!("experiment-{}", c.id)))
+            })
+        })
         .collect();
-    // Provenance notes link to the last answer, the appendix that lists each experiment's source file.
-    let appendix = rendered.last().and_then(|a| a.markdown.lines().find_map(|l| l.strip_prefix("# ")));
-    let mut figures = Figures::new(svgs).with_provenance(provenance, appendix);
-    figures.number_in_order(rendered.iter().map(|a| a.markdown.as_str()));
-    let html = build_html(inputs, &rendered, &figures, &context)?;
-    let (pdf, pages) = build_pdf(inputs, &rendered, &figures, &context)?;
-    Ok(Outputs { pdf, html, pages, figures: figures.svgs })
+    let mut figures = Figures::new(svgs).with_provenance(provenance);
+    let plain: Vec<String> = rendered.iter().map(answers::Answer::plain).collect();
+    figures.number_in_order(plain.iter().map(String::as_str));
+    Ok(Prepared { answers: rendered, figures, context, sources })
+}
+
+/// The title of the section that lists where each number comes from.
+const SOURCES_TITLE: &str = "Where each number comes from";
+
+/// The experiments, each a row that figures link to: id, title, key,
+/// whether its result is current, and the file that defines it.
+fn experiments_html(inputs: &Inputs) -> String {
+    let mut rows = String::new();
+    for c in inputs.results {
+        let state = inputs.stale.get(c.id).map_or("current".to_owned(), |why| format!("stale: {why}"));
+        rows.push_str(&format!(
+            "<tr id=\"experiment-{id}\"><td><code>{id}</code></td><td>{}</td><td><code>{}</code></td><td>{}</td><td><code>{}</code></td></tr>\n",
+            markdown::escape_html(c.title),
+            &c.entry.key[..12],
+            markdown::escape_html(&state),
+            c.source_file,
+            id = c.id,
+        ));
+    }
+    format!(
+        "<div class=\"table-scroll\" tabindex=\"0\" role=\"group\" aria-label=\"experiments\"><table>\n\
+         <thead><tr><th>Experiment</th><th>Title</th><th>Key</th><th>Result</th><th>Code</th></tr></thead>\n<tbody>\n{rows}</tbody></table></div>\n"
+    )
 }
 
 /// What the answers' templates see: `run`, `report`, `experiments` (the
@@ -210,7 +272,8 @@ fn template(inputs: &Inputs, name: &str) -> anyhow::Result<(PathBuf, String)> {
     Ok((path, text))
 }
 
-fn build_html(inputs: &Inputs, rendered: &[answers::Answer], figures: &Figures, context: &serde_json::Value) -> anyhow::Result<String> {
+fn build_html(inputs: &Inputs, prepared: &Prepared) -> anyhow::Result<String> {
+    let Prepared { answers: rendered, figures, context, sources } = prepared;
     let mut body = String::new();
     let mut toc = Vec::new();
     for answer in rendered {
@@ -219,6 +282,15 @@ fn build_html(inputs: &Inputs, rendered: &[answers::Answer], figures: &Figures, 
         body.push_str(&html);
         toc.extend(headings.into_iter().filter(|h| h.level <= 2));
     }
+    let mut body = sources.link(&body);
+    body.push_str(&format!(
+        "<h1 id=\"sources\">{SOURCES_TITLE}</h1>\n<p>Every number the answers print is a link to its row below: the field of the \
+         results (or of the findings computed from them) that holds it, its value there, and the experiment and cache key it comes \
+         from. Each figure's note links to its experiment.</p>\n{}\n{}",
+        experiments_html(inputs),
+        sources.html_table()
+    ));
+    toc.push(markdown::Heading { level: 1, text: SOURCES_TITLE.into(), id: "sources".into() });
     let (path, shell) = template(inputs, "report.html")?;
     let mut env = answers::environment();
     env.add_template_owned(path.display().to_string(), shell)?;
@@ -229,22 +301,27 @@ fn build_html(inputs: &Inputs, rendered: &[answers::Answer], figures: &Figures, 
     tmpl.render(minijinja::Value::from_serialize(&ctx)).map_err(|e| anyhow::anyhow!("{}:{}: {e}", path.display(), e.line().unwrap_or(0)))
 }
 
-fn build_pdf(
-    inputs: &Inputs,
-    rendered: &[answers::Answer],
-    figures: &Figures,
-    context: &serde_json::Value,
-) -> anyhow::Result<(Vec<u8>, usize)> {
+fn build_pdf(inputs: &Inputs, prepared: &Prepared) -> anyhow::Result<(Vec<u8>, usize)> {
+    let Prepared { answers: rendered, figures, context, sources: traced } = prepared;
     let mut sources = BTreeMap::new();
     let mut main = String::from("#import \"template.typ\": report\n#show: report.with(json(\"meta.json\"))\n");
     for answer in rendered {
         let stem = answer.file.file_stem().unwrap_or_default().to_string_lossy();
         let typst =
-            markdown::to_typst(&answer.markdown, figures).map_err(|e| anyhow::anyhow!("{} (as rendered), {e}", answer.file.display()))?;
+            markdown::to_typst(&answer.plain(), figures).map_err(|e| anyhow::anyhow!("{} (as rendered), {e}", answer.file.display()))?;
         let name = format!("answers/{stem}.typ");
         main.push_str(&format!("#include \"{name}\"\n"));
         sources.insert(name, format!("#import \"/maths.typ\": *\n{typst}"));
     }
+    main.push_str("#include \"sources.typ\"\n");
+    sources.insert(
+        "sources.typ".into(),
+        format!(
+            "= {SOURCES_TITLE}\n\nEach number the answers print, by the experiment and cache key it comes from and the field of its \
+             result (or of the findings computed from the results) that holds it, as printed; the HTML report links each number to its field.\n\n{}",
+            traced.typst_list()
+        ),
+    );
     sources.insert("main.typ".into(), main);
     sources.insert("template.typ".into(), template(inputs, "report.typ")?.1);
     sources.insert("maths.typ".into(), template(inputs, "maths.typ")?.1);

@@ -61,9 +61,13 @@ impl ReportWorld {
     pub fn pdf(&self, timestamp: Datetime) -> Result<(Vec<u8>, usize), String> {
         let warned = typst::compile::<PagedDocument>(self);
         let document = warned.output.map_err(|errors| self.describe(&errors[..]))?;
+        // PDF/UA-1: typst refuses to write the file where a figure or
+        // formula lacks its alternative text, or the title or language is unset.
+        let standards = typst_pdf::PdfStandards::new(&[typst_pdf::PdfStandard::Ua_1]).expect("PDF/UA-1 alone is consistent");
         let options = typst_pdf::PdfOptions {
             ident: Smart::Custom("mnist-writeup report".into()),
             timestamp: Some(typst_pdf::Timestamp::new_utc(timestamp)),
+            standards,
             ..Default::default()
         };
         let pages = document.pages().len();
@@ -146,12 +150,26 @@ mod tests {
         )
     }
 
+    const ACCESSIBLE: &str = "#set document(title: \"T\")\n#set text(lang: \"en\")\n#outline()\n= Results\nAs @fig-f shows, \
+        #[#set math.equation(alt: \"sum of x\");$sum_(i=1)^n x_i$].\n#figure(image(\"figures/f.svg\", alt: \"A red box\"), caption: [A box]) <fig-f>\n#pagebreak()\n= More\n";
+
     #[test]
-    fn compiles_maths_a_figure_an_outline_and_a_reference() {
-        let main = "#outline()\n= Results\nAs @fig-f shows, $sum_(i=1)^n x_i$.\n#figure(image(\"figures/f.svg\"), caption: [A box]) <fig-f>\n#pagebreak()\n= More\n";
-        let (pdf, pages) = world(main).pdf(Datetime::from_ymd(2026, 11, 21).unwrap()).unwrap();
+    fn compiles_maths_a_figure_an_outline_and_a_reference_as_pdf_ua_1() {
+        let (pdf, pages) = world(ACCESSIBLE).pdf(Datetime::from_ymd(2026, 11, 21).unwrap()).unwrap();
         assert!(pdf.starts_with(b"%PDF-"));
+        assert!(pdf.windows(b"pdfuaid:part".len()).any(|w| w == b"pdfuaid:part"), "declares PDF/UA");
         assert_eq!(pages, 2);
+    }
+
+    #[test]
+    fn a_figure_or_formula_without_alternative_text_is_refused() {
+        let date = Datetime::from_ymd(2026, 11, 21).unwrap();
+        let no_figure_alt = ACCESSIBLE.replace(", alt: \"A red box\"", "");
+        assert!(world(&no_figure_alt).pdf(date).unwrap_err().contains("alt"), "a figure");
+        let no_formula_alt = ACCESSIBLE.replace("#set math.equation(alt: \"sum of x\");", "");
+        assert!(world(&no_formula_alt).pdf(date).unwrap_err().contains("alt"), "a formula");
+        let no_title = ACCESSIBLE.replace("#set document(title: \"T\")\n", "");
+        assert!(world(&no_title).pdf(date).unwrap_err().contains("title"), "a title");
     }
 
     #[test]

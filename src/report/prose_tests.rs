@@ -60,7 +60,8 @@ fn render_answer(file: &str, context: &Value) -> String {
     }
     let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("answers").join(file);
     let rendered = answers::render(&[file], &context).unwrap_or_else(|e| panic!("{e:#}"));
-    let answer = rendered[0].markdown.lines().filter(|line| !line.starts_with('>'));
+    let plain = rendered.answers[0].plain();
+    let answer = plain.lines().filter(|line| !line.starts_with('>'));
     answer.flat_map(str::split_whitespace).collect::<Vec<_>>().join(" ")
 }
 

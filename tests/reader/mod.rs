@@ -48,38 +48,43 @@ fn headless(chromium: &Path, profile: &Path) -> Command {
     command
 }
 
-/// Opens `html` in headless Chromium at each of `widths` (CSS pixels) and
-/// returns what `page_check.js` found there; also saves a screenshot of the
-/// page at desktop width as `screenshot`.
-pub fn browse(html: &Path, widths: &[u32], screenshot: &Path) -> Option<Vec<Page>> {
-    let chromium = chromium()?;
-    let dir = tempfile::tempdir().unwrap();
-    // The checks run as a script, which the report's own policy forbids:
-    // that one script is let in by a nonce, under the policy otherwise whole.
-    let page = std::fs::read_to_string(html).unwrap().replace("default-src 'none';", "default-src 'none'; script-src 'nonce-reader';");
+/// `page` with `script` let in by a nonce (the report's own policy forbids
+/// every other script), opened in frames of each of `widths` CSS pixels
+/// (narrower than a headless window can be); what the script in each frame
+/// posted to its parent, as one JSON array.
+fn posted_by_frames(chromium: &Path, page: &str, script: &str, widths: &[u32], dir: &Path) -> String {
+    let page = page.replace("default-src 'none';", "default-src 'none'; script-src 'nonce-reader';");
     let at = page.rfind("</body>").expect("the page has a body");
-    let checked = format!("{}<script nonce=\"reader\">{}</script>{}", &page[..at], include_str!("page_check.js"), &page[at..]);
-    std::fs::write(dir.path().join("page.html"), checked).unwrap();
-    // Frames give the page exact widths, narrower than a headless window can be.
+    let script = script.replace("</script", "<\\/script");
+    let checked = format!("{}<script nonce=\"reader\">{script}</script>{}", &page[..at], &page[at..]);
+    std::fs::write(dir.join("page.html"), checked).unwrap();
     let frames: String = widths.iter().map(|w| format!("<iframe src=\"page.html\" style=\"width:{w}px;height:800px\"></iframe>")).collect();
     let shell = format!(
         "<!DOCTYPE html><html><body><pre id=\"found\"></pre>{frames}<script>const got = []; \
          addEventListener('message', e => {{ got.push(JSON.parse(e.data)); document.getElementById('found').textContent = JSON.stringify(got); }});\
          </script></body></html>"
     );
-    std::fs::write(dir.path().join("frames.html"), shell).unwrap();
-
-    let dumped = headless(&chromium, &dir.path().join("profile"))
+    std::fs::write(dir.join("frames.html"), shell).unwrap();
+    let dumped = headless(chromium, &dir.join("profile"))
         .arg("--dump-dom")
-        .arg(format!("file://{}", dir.path().join("frames.html").display()))
+        .arg(format!("file://{}", dir.join("frames.html").display()))
         .output()
         .expect("chromium runs");
     let dom = String::from_utf8_lossy(&dumped.stdout);
-    let found = dom
-        .split_once("<pre id=\"found\">")
+    dom.split_once("<pre id=\"found\">")
         .and_then(|(_, rest)| rest.split_once("</pre>"))
         .map(|(json, _)| json.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"))
-        .unwrap_or_else(|| panic!("the page reported nothing; chromium said: {}", String::from_utf8_lossy(&dumped.stderr)));
+        .unwrap_or_else(|| panic!("the page reported nothing; chromium said: {}", String::from_utf8_lossy(&dumped.stderr)))
+}
+
+/// Opens `html` in headless Chromium at each of `widths` (CSS pixels) and
+/// returns what `page_check.js` found there; also saves a screenshot of the
+/// page at desktop width as `screenshot`.
+pub fn browse(html: &Path, widths: &[u32], screenshot: &Path) -> Option<Vec<Page>> {
+    let chromium = chromium()?;
+    let dir = tempfile::tempdir().unwrap();
+    let page = std::fs::read_to_string(html).unwrap();
+    let found = posted_by_frames(&chromium, &page, include_str!("page_check.js"), widths, dir.path());
     let mut pages: Vec<Page> = serde_json::from_str(&found).unwrap_or_else(|e| panic!("{e}: {found}"));
     pages.sort_by_key(|p| p.width);
     assert_eq!(pages.iter().map(|p| p.width).collect::<Vec<_>>(), widths, "one report per width");
@@ -92,6 +97,57 @@ pub fn browse(html: &Path, widths: &[u32], screenshot: &Path) -> Option<Vec<Page
         .expect("chromium runs");
     assert!(screenshot.is_file(), "no screenshot: {}", String::from_utf8_lossy(&shot.stderr));
     Some(pages)
+}
+
+/// One rule of axe-core that a page breaks.
+#[derive(Debug, Deserialize)]
+pub struct Violation {
+    pub id: String,
+    pub impact: Option<String>,
+    pub help: String,
+    pub nodes: usize,
+    pub targets: Vec<String>,
+}
+
+/// axe-core's script: `MNIST_WRITEUP_AXE`, else where `scripts/test.sh`
+/// installs it from npm.
+fn axe_core() -> Option<String> {
+    let path = std::env::var_os("MNIST_WRITEUP_AXE").map(PathBuf::from).unwrap_or_else(|| {
+        let cache = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(&std::env::var_os("HOME").unwrap_or_default()).join(".cache"));
+        cache.join("mnist-writeup/axe-core-4.14.1/node_modules/axe-core/axe.min.js")
+    });
+    match std::fs::read_to_string(&path) {
+        Ok(script) => Some(script),
+        Err(_) => {
+            eprintln!("skipping the accessibility check: no axe-core at {} (scripts/test.sh installs it from npm)", path.display());
+            None
+        }
+    }
+}
+
+/// The rules of axe-core (WCAG 2.x A and AA, and best practice) that `html`
+/// breaks in headless Chromium at each of `widths`, by width; `None`
+/// without Chromium or axe-core.
+pub fn accessibility(html: &Path, widths: &[u32]) -> Option<Vec<(u32, Vec<Violation>)>> {
+    let chromium = chromium()?;
+    let axe = axe_core()?;
+    let dir = tempfile::tempdir().unwrap();
+    let page = std::fs::read_to_string(html).unwrap();
+    let run = "\n;axe.run(document, { resultTypes: ['violations'] }).then(r => parent.postMessage(JSON.stringify({ width: innerWidth, \
+               violations: r.violations.map(v => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.length, \
+               targets: v.nodes.slice(0, 5).map(n => String(n.target)) })) }), '*'));";
+    let found = posted_by_frames(&chromium, &page, &format!("{axe}{run}"), widths, dir.path());
+    #[derive(Deserialize)]
+    struct Found {
+        width: u32,
+        violations: Vec<Violation>,
+    }
+    let mut found: Vec<Found> = serde_json::from_str(&found).unwrap_or_else(|e| panic!("{e}: {found}"));
+    found.sort_by_key(|f| f.width);
+    assert_eq!(found.iter().map(|f| f.width).collect::<Vec<_>>(), widths, "one axe report per width");
+    Some(found.into_iter().map(|f| (f.width, f.violations)).collect())
 }
 
 /// Whether a script added to `html` (inline, and as an event handler) runs

@@ -1,0 +1,847 @@
+//! Where each number of the report comes from. The answers' `{{ ... }}`
+//! expressions are instrumented before rendering, so that every value they
+//! print carries the field of the template context it was read from
+//! (`q3_cnn.test_accuracy_mean`, `findings.q2.recipe_gain`); the rendered
+//! Markdown marks each such value, and the HTML turns the marks into links
+//! to a table of sources, the PDF into that table alone.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use minijinja::value::Value;
+use minijinja::{Error, State};
+use serde::Serialize;
+
+use super::markdown::escape_html;
+
+/// Opens a traced value: `START id MIDDLE text END`. Private-use
+/// characters, which no answer writes, and which never reach the PDF.
+const START: char = '\u{E000}';
+const MIDDLE: char = '\u{E001}';
+const END: char = '\u{E002}';
+
+/// The filter the instrumented expressions call.
+pub const FILTER: &str = "traced";
+
+/// One printed value and where it was read from.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Traced {
+    /// The text the reader sees.
+    pub text: String,
+    /// The template expression that printed it.
+    pub expression: String,
+    /// The template (answer file) it is in.
+    pub template: String,
+    /// The context field that holds the value (`None`: computed in the
+    /// template from several fields, or from none).
+    pub path: Option<String>,
+    /// The value as the field holds it.
+    pub value: serde_json::Value,
+}
+
+impl Traced {
+    /// The experiment whose result holds the field, where one does.
+    pub fn experiment<'a>(&self, context: &'a serde_json::Value) -> Option<&'a str> {
+        let path = self.path.as_deref()?;
+        let root = path.split(['.', '[']).next()?;
+        let id = root.strip_suffix("_run").unwrap_or(root);
+        let listed = context["experiments"].as_array()?;
+        if root == "experiments" {
+            let index: usize = path.strip_prefix("experiments[")?.split(']').next()?.parse().ok()?;
+            return listed.get(index)?["id"].as_str();
+        }
+        listed.iter().filter_map(|e| e["id"].as_str()).find(|e| *e == id)
+    }
+}
+
+// ------------------------------------------------------------ instrumenting
+
+/// `template` with every `{{ EXPR }}` that prints a value read from the
+/// context rewritten as `{{ (EXPR) | traced(FIELD, "EXPR", "PATTERN") }}`,
+/// FIELD the one field EXPR reads (its whole head where it reads several)
+/// and PATTERN that field's path in the context, through the names that
+/// `{% set %}` and `{% for %}` gave on the way (`r.acc` in a loop over
+/// `q2.sweep`: `q2.sweep[*].acc`). Expressions that call a function
+/// (`table(...)`, `code(...)`, a macro) or read only loop counters are left
+/// as they are: what they print is not a result.
+pub fn instrument(template: &str) -> String {
+    let mut out = String::with_capacity(template.len() + template.len() / 4);
+    let mut aliases: BTreeMap<String, String> = BTreeMap::new();
+    let mut rest = template;
+    loop {
+        let next = [rest.find("{{"), rest.find("{%")].into_iter().flatten().min();
+        let Some(open) = next else { break };
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 2..];
+        let Some(close) = closing(after, if rest[open..].starts_with("{{") { b'}' } else { b'%' }) else {
+            out.push_str(&rest[open..]);
+            return out;
+        };
+        let inner = &after[..close];
+        if rest[open..].starts_with("{%") {
+            learn_alias(inner, &mut aliases);
+            out.push_str(&rest[open..open + 2 + close + 2]);
+        } else {
+            out.push_str(&rewrite(inner, &aliases).unwrap_or_else(|| format!("{{{{{inner}}}}}")));
+        }
+        rest = &after[close + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Learns the name a `{% set NAME = PATH %}` or `{% for NAME in PATH %}`
+/// gives to a field of the context.
+fn learn_alias(statement: &str, aliases: &mut BTreeMap<String, String>) {
+    let statement = statement.trim_matches(|c: char| c == '-' || c.is_whitespace());
+    let (names, source, each) = if let Some(rest) = statement.strip_prefix("set ") {
+        match rest.split_once('=') {
+            Some((name, source)) => (name.trim(), source, false),
+            None => return,
+        }
+    } else if let Some(rest) = statement.strip_prefix("for ") {
+        match rest.split_once(" in ") {
+            Some((names, source)) => (names.trim(), source.split(" if ").next().unwrap_or(source), true),
+            None => return,
+        }
+    } else {
+        return;
+    };
+    // The last of `for key, value in PATH.items()` (a map's value), or of
+    // `for label, vector in PATH` (a pair's second item).
+    let unpacked = names.split(',').count();
+    let name = names.rsplit(',').next().unwrap_or(names).trim();
+    let of_a_map = source.contains(".items()") || source.contains("items") || source.contains("dictsort");
+    let head = top_level_split(source, '|')[0].trim();
+    let head = head.strip_suffix(".items()").unwrap_or(head);
+    let path = match paths_of(head).as_slice() {
+        [one] if !calls_a_function(head) && !head.contains(['+', '*', '-', '/']) => expand(one, aliases),
+        _ => {
+            aliases.remove(name);
+            return;
+        }
+    };
+    if name.chars().all(|c| c.is_alphanumeric() || c == '_') {
+        let element = match (each, unpacked, of_a_map) {
+            (false, _, _) => path,
+            (true, 1, _) | (true, _, true) => format!("{path}[*]"),
+            (true, n, false) => format!("{path}[*][{}]", n - 1),
+        };
+        aliases.insert(name.to_owned(), element);
+    }
+}
+
+/// `path` with its first name replaced by the field it stands for, and any
+/// index that is not a literal made `[*]`.
+fn expand(path: &str, aliases: &BTreeMap<String, String>) -> String {
+    let end = path.find(['.', '[']).unwrap_or(path.len());
+    let (first, rest) = path.split_at(end);
+    let mut expanded = aliases.get(first).cloned().unwrap_or_else(|| first.to_owned());
+    let mut chars = rest.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '[' {
+            expanded.push(c);
+            continue;
+        }
+        let mut index = String::new();
+        let mut depth = 1;
+        for c in chars.by_ref() {
+            depth += match c {
+                '[' => 1,
+                ']' => -1,
+                _ => 0,
+            };
+            if depth == 0 {
+                break;
+            }
+            index.push(c);
+        }
+        let literal = index.parse::<usize>().is_ok() || (index.starts_with('"') && index.ends_with('"') && index.len() > 1);
+        expanded.push_str(&if literal { format!("[{index}]") } else { "[*]".to_owned() });
+    }
+    expanded
+}
+
+/// Where the `}}` (or `%}`, after `{%`) that closes a tag is, string
+/// literals skipped.
+fn closing(text: &str, first: u8) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut quote = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match quote {
+            Some(_) if b == b'\\' => i += 1,
+            Some(q) if b == q => quote = None,
+            Some(_) => {}
+            None if b == b'"' || b == b'\'' => quote = Some(b),
+            None if b == first && bytes.get(i + 1) == Some(&b'}') => return Some(i),
+            None => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+fn rewrite(inner: &str, aliases: &BTreeMap<String, String>) -> Option<String> {
+    let (left, body) = match inner.strip_prefix('-') {
+        Some(b) => ("-", b),
+        None => ("", inner),
+    };
+    let (body, right) = match body.strip_suffix('-') {
+        Some(b) => (b, "-"),
+        None => (body, ""),
+    };
+    let expression = body.trim();
+    if expression.is_empty() {
+        return None;
+    }
+    let head = top_level_split(expression, '|')[0].trim();
+    if calls_a_function(head) {
+        return None;
+    }
+    let paths = paths_of(head);
+    let (read, pattern) = match paths.as_slice() {
+        [] => return None,
+        [one] => (one.as_str(), expand(one, aliases)),
+        _ => (head, String::new()),
+    };
+    let quote = |text: &str| text.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+    Some(format!("{{{{{left} ({expression}) | {FILTER}({read}, \"{}\", \"{}\") {right}}}}}", quote(expression), quote(&pattern)))
+}
+
+/// `text` split at `sep` outside brackets and string literals.
+fn top_level_split(text: &str, sep: char) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut depth, mut quote, mut start, mut escaped) = (0i32, None, 0, false);
+    for (i, c) in text.char_indices() {
+        match quote {
+            Some(_) if escaped => escaped = false,
+            Some(_) if c == '\\' => escaped = true,
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None => match c {
+                '"' | '\'' => quote = Some(c),
+                '(' | '[' | '{' => depth += 1,
+                ')' | ']' | '}' => depth -= 1,
+                c if c == sep && depth == 0 => {
+                    parts.push(&text[start..i]);
+                    start = i + c.len_utf8();
+                }
+                _ => {}
+            },
+        }
+    }
+    parts.push(&text[start..]);
+    parts
+}
+
+/// Words of the expression language that are not fields.
+const KEYWORDS: &[&str] = &["and", "or", "not", "in", "is", "if", "else", "true", "false", "none", "True", "False", "None", "loop"];
+
+/// Whether `head` calls a function or a macro: a name followed by `(`.
+fn calls_a_function(head: &str) -> bool {
+    let mut previous: Option<char> = None;
+    let mut quote = None;
+    for c in head.chars() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '"' || c == '\'' => quote = Some(c),
+            None if c == '(' && previous.is_some_and(|p| p.is_alphanumeric() || p == '_') => return true,
+            None => {}
+        }
+        if !c.is_whitespace() {
+            previous = Some(c);
+        }
+    }
+    false
+}
+
+/// The distinct field paths `head` reads (`a.b[0].c`), loop variables and
+/// keywords left out; an index inside brackets belongs to its path.
+fn paths_of(head: &str) -> Vec<String> {
+    let chars: Vec<char> = head.chars().collect();
+    let mut paths: Vec<String> = Vec::new();
+    let mut i = 0;
+    let mut after_is = false;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '"' || c == '\'' {
+            i += 1;
+            while i < chars.len() && chars[i] != c {
+                i += if chars[i] == '\\' { 2 } else { 1 };
+            }
+            i += 1;
+            continue;
+        }
+        let starts_name = (c.is_alphabetic() || c == '_') && (i == 0 || !(chars[i - 1].is_alphanumeric() || chars[i - 1] == '.'));
+        if !starts_name {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
+            i += 1;
+        }
+        let first: String = chars[start..i].iter().collect();
+        loop {
+            if i + 1 < chars.len() && chars[i] == '.' && (chars[i + 1].is_alphabetic() || chars[i + 1] == '_') {
+                i += 1;
+                while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
+                    i += 1;
+                }
+            } else if i < chars.len() && chars[i] == '[' {
+                let mut depth = 0;
+                while i < chars.len() {
+                    depth += match chars[i] {
+                        '[' => 1,
+                        ']' => -1,
+                        _ => 0,
+                    };
+                    i += 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+            } else {
+                break;
+            }
+        }
+        let path: String = chars[start..i].iter().collect();
+        let test_name = std::mem::replace(&mut after_is, first == "is");
+        if !KEYWORDS.contains(&first.as_str()) && !test_name && !paths.contains(&path) {
+            paths.push(path);
+        }
+    }
+    paths
+}
+
+// ------------------------------------------------------------ resolving
+
+/// Every leaf of the template context by (field name, value), and by value
+/// alone, for finding the field an expression read through a loop variable
+/// or an alias (`{% set tf = findings.q3 %}`).
+struct Index {
+    by_field: BTreeMap<(String, String), String>,
+    by_value: BTreeMap<String, String>,
+}
+
+/// A value as the index compares it: numbers by their f64 bits.
+fn canonical(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Number(n) => format!("n{:x}", n.as_f64().unwrap_or(f64::NAN).to_bits()),
+        serde_json::Value::Array(items) => format!("[{}]", items.iter().map(canonical).collect::<Vec<_>>().join(",")),
+        other => other.to_string(),
+    }
+}
+
+impl Index {
+    fn new(context: &serde_json::Value) -> Index {
+        let mut index = Index { by_field: BTreeMap::new(), by_value: BTreeMap::new() };
+        index.walk(context, String::new(), "");
+        index
+    }
+
+    fn walk(&mut self, value: &serde_json::Value, path: String, field: &str) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, v) in map {
+                    let child = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                    self.walk(v, child, key);
+                }
+                return;
+            }
+            serde_json::Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    self.walk(v, format!("{path}[{i}]"), field);
+                }
+            }
+            _ => {}
+        }
+        let key = canonical(value);
+        self.by_field.entry((field.to_owned(), key.clone())).or_insert_with(|| path.clone());
+        self.by_value.entry(key).or_insert(path);
+    }
+
+    /// The field `read` names, where the context holds `value` there;
+    /// else the first field of that name holding `value`; else, for a value
+    /// too particular to match by chance (a fraction, a text), the first
+    /// field holding it.
+    fn resolve(&self, context: &serde_json::Value, read: &str, pattern: &str, value: &serde_json::Value) -> Option<String> {
+        if let Some(found) = matching(context, pattern, value) {
+            return Some(found);
+        }
+        if let Some(found) = lookup(context, read)
+            && canonical(found) == canonical(value)
+        {
+            return Some(read.to_owned());
+        }
+        let key = canonical(value);
+        let field = last_field(read);
+        if let Some(path) = field.and_then(|f| self.by_field.get(&(f.to_owned(), key.clone()))) {
+            return Some(path.clone());
+        }
+        let particular = match value {
+            serde_json::Value::Number(n) => n.as_f64().is_some_and(|x| x.fract() != 0.0),
+            serde_json::Value::String(s) => s.len() > 3,
+            _ => false,
+        };
+        if particular { self.by_value.get(&key).cloned() } else { None }
+    }
+}
+
+/// The first path that `pattern` (`a.rows[*].acc`, `[*]` any index or
+/// key) matches in `context` where the value is `value`.
+fn matching(context: &serde_json::Value, pattern: &str, value: &serde_json::Value) -> Option<String> {
+    fn walk(at: &serde_json::Value, parts: &[&str], path: String, wanted: &str) -> Option<String> {
+        let Some((part, rest)) = parts.split_first() else {
+            return (canonical(at) == wanted).then_some(path);
+        };
+        match *part {
+            "*" => match at {
+                serde_json::Value::Array(items) => {
+                    items.iter().enumerate().find_map(|(i, v)| walk(v, rest, format!("{path}[{i}]"), wanted))
+                }
+                serde_json::Value::Object(map) => map.iter().find_map(|(k, v)| walk(v, rest, format!("{path}[\"{k}\"]"), wanted)),
+                _ => None,
+            },
+            index if index.parse::<usize>().is_ok() && at.is_array() => {
+                walk(at.get(index.parse::<usize>().ok()?)?, rest, format!("{path}[{index}]"), wanted)
+            }
+            name => {
+                let name = name.trim_matches('"');
+                let joined = if path.is_empty() { name.to_owned() } else { format!("{path}.{name}") };
+                walk(at.get(name)?, rest, joined, wanted)
+            }
+        }
+    }
+    if pattern.is_empty() {
+        return None;
+    }
+    let parts: Vec<&str> = pattern.split(['.', '[']).map(|p| p.trim_end_matches(']')).filter(|p| !p.is_empty()).collect();
+    walk(context, &parts, String::new(), &canonical(value))
+}
+
+/// `a.b[2].c` -> `c`; `rows[3]` -> `rows`.
+fn last_field(path: &str) -> Option<&str> {
+    let trimmed = path.trim_end_matches(|c: char| c != ']' && !c.is_alphanumeric() && c != '_');
+    let without_index = match trimmed.ends_with(']') {
+        true => trimmed.rsplit_once('[').map_or(trimmed, |(before, _)| before),
+        false => trimmed,
+    };
+    without_index.rsplit('.').next().filter(|f| !f.is_empty() && f.chars().all(|c| c.is_alphanumeric() || c == '_'))
+}
+
+/// The value at `path` (`a.b[2].c`, literal indices only) in `context`.
+pub fn lookup<'a>(context: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
+    let mut value = context;
+    for part in path.split('.') {
+        let (name, indices) = part.split_once('[').map_or((part, ""), |(n, i)| (n, i));
+        if !name.is_empty() {
+            value = value.get(name)?;
+        }
+        for index in indices.split('[').filter(|i| !i.is_empty()) {
+            let index = index.strip_suffix(']')?;
+            value = match index.parse::<usize>() {
+                Ok(i) => value.get(i)?,
+                Err(_) => value.get(index.trim_matches(['"', '\'']))?,
+            };
+        }
+    }
+    Some(value)
+}
+
+// ------------------------------------------------------------ recording
+
+/// What one render recorded: every traced value, by its id.
+#[derive(Clone, Default)]
+pub struct Recorder {
+    traced: Arc<Mutex<Vec<Traced>>>,
+}
+
+impl Recorder {
+    /// Adds the `traced` filter to `env`, resolving against `context`.
+    pub fn install(&self, env: &mut minijinja::Environment<'static>, context: &serde_json::Value) {
+        let index = Arc::new(Index::new(context));
+        let context = Arc::new(context.clone());
+        let traced = Arc::clone(&self.traced);
+        env.add_filter(
+            FILTER,
+            move |state: &State, printed: Value, read: Value, expression: String, pattern: String| -> Result<Value, Error> {
+                let text = printed.to_string();
+                let value = serde_json::to_value(&read).unwrap_or(serde_json::Value::Null);
+                let numeric = |v: &serde_json::Value| {
+                    v.is_number() || v.as_array().is_some_and(|items| !items.is_empty() && items.iter().all(serde_json::Value::is_number))
+                };
+                // Words, names and keys are not numbers, even with digits in them.
+                if !numeric(&value) || !text.chars().any(|c| c.is_ascii_digit()) {
+                    return Ok(printed);
+                }
+                let read_text = expression_read(&expression);
+                let path = index.resolve(&context, &read_text, &pattern, &value);
+                let mut traced = traced.lock().expect("not poisoned");
+                traced.push(Traced { text: text.clone(), expression, template: state.name().to_owned(), path, value });
+                Ok(Value::from(format!("{START}{}{MIDDLE}{text}{END}", traced.len() - 1)))
+            },
+        );
+    }
+
+    pub fn take(&self) -> Vec<Traced> {
+        std::mem::take(&mut self.traced.lock().expect("not poisoned"))
+    }
+}
+
+/// The field an expression reads, as `rewrite` chose it.
+fn expression_read(expression: &str) -> String {
+    let head = top_level_split(expression, '|')[0].trim();
+    match paths_of(head).as_slice() {
+        [one] => one.clone(),
+        _ => head.to_owned(),
+    }
+}
+
+// ------------------------------------------------------------ output
+
+/// `text` without the marks: what the reader sees, for the PDF, headings
+/// and anything that needs plain text.
+pub fn strip(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_id = false;
+    for c in text.chars() {
+        match c {
+            START => in_id = true,
+            MIDDLE => in_id = false,
+            END => {}
+            c if !in_id => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// HTML with each mark turned into what `open(id, inside_a_link)` gives
+/// before the value and `close(inside_a_link)` after it; marks inside a
+/// tag (an attribute) are dropped.
+pub fn replace_marks(html: &str, open: impl Fn(usize, bool) -> String, close: impl Fn(bool) -> String) -> String {
+    let mut out = String::with_capacity(html.len() * 2);
+    let (mut in_tag, mut links, mut id, mut in_id) = (false, 0usize, String::new(), false);
+    let mut chars = html.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            START => {
+                in_id = true;
+                id.clear();
+            }
+            MIDDLE => {
+                in_id = false;
+                if !in_tag {
+                    out.push_str(&open(id.parse().unwrap_or(usize::MAX), links > 0));
+                }
+            }
+            END if !in_tag => out.push_str(&close(links > 0)),
+            END => {}
+            c if in_id => id.push(c),
+            '<' => {
+                in_tag = true;
+                let rest = &html[i..];
+                if rest.starts_with("<a ") || rest.starts_with("<a>") {
+                    links += 1;
+                } else if rest.starts_with("</a>") {
+                    links = links.saturating_sub(1);
+                }
+                out.push(c);
+            }
+            '>' => {
+                in_tag = false;
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+        let _ = chars.peek();
+    }
+    out
+}
+
+// ------------------------------------------------------------ sources
+
+/// One field the report prints, with every way it is printed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Source {
+    /// `None`: computed in the template (`expression`), not a field.
+    pub path: Option<String>,
+    pub value: serde_json::Value,
+    pub printed: Vec<String>,
+    pub expression: String,
+    pub template: String,
+    pub experiment: Option<String>,
+    /// The experiment's cache key.
+    pub key: Option<String>,
+    /// Current, stale (and why), or what else the field is.
+    pub state: String,
+}
+
+/// The report's sources, and which one each traced value links to.
+pub struct Sources {
+    pub entries: Vec<Source>,
+    of_traced: Vec<usize>,
+}
+
+impl Sources {
+    /// Groups `traced` by field; `stale` holds each experiment whose result
+    /// is not the current code's, with the reason (a preview's; empty in a
+    /// built report).
+    pub fn new(traced: &[Traced], context: &serde_json::Value, stale: &BTreeMap<String, String>) -> Sources {
+        let mut entries: Vec<Source> = Vec::new();
+        let mut by_path: BTreeMap<String, usize> = BTreeMap::new();
+        let mut of_traced = Vec::with_capacity(traced.len());
+        for t in traced {
+            let existing = t.path.as_ref().and_then(|p| by_path.get(p)).copied();
+            let index = match existing {
+                Some(i) => i,
+                None => {
+                    let experiment = t.experiment(context).map(str::to_owned);
+                    let key = experiment.as_ref().and_then(|id| context[format!("{id}_run")]["key"].as_str()).map(str::to_owned);
+                    let root = t.path.as_deref().map(|p| p.split(['.', '[']).next().unwrap_or(""));
+                    let state = match (&experiment, root) {
+                        (Some(id), _) => match stale.get(id) {
+                            Some(why) => format!("stale: {why}"),
+                            None => "current: computed by this code".to_owned(),
+                        },
+                        (None, Some("findings")) => "a finding, computed from the results (src/findings/)".to_owned(),
+                        (None, Some("run")) => "the run's record".to_owned(),
+                        (None, Some("report")) => "report.toml".to_owned(),
+                        (None, Some(_)) => "the template context".to_owned(),
+                        (None, None) => format!("computed in the template {}, not read from a result", t.template),
+                    };
+                    entries.push(Source {
+                        path: t.path.clone(),
+                        value: t.value.clone(),
+                        printed: Vec::new(),
+                        expression: t.expression.clone(),
+                        template: t.template.clone(),
+                        experiment,
+                        key,
+                        state,
+                    });
+                    if let Some(p) = &t.path {
+                        by_path.insert(p.clone(), entries.len() - 1);
+                    }
+                    entries.len() - 1
+                }
+            };
+            if !entries[index].printed.contains(&t.text) {
+                entries[index].printed.push(t.text.clone());
+            }
+            of_traced.push(index);
+        }
+        Sources { entries, of_traced }
+    }
+
+    /// The values computed in a template rather than read from a field.
+    pub fn untraced(&self) -> impl Iterator<Item = &Source> {
+        self.entries.iter().filter(|s| s.path.is_none())
+    }
+
+    /// One line of what `source` is, for a tooltip.
+    fn describe(source: &Source) -> String {
+        let field = match &source.path {
+            Some(path) => format!("{path} = {}", source.value),
+            None => format!("`{}` in {}", source.expression, source.template),
+        };
+        let experiment = match (&source.experiment, &source.key) {
+            (Some(id), Some(key)) => format!(" · experiment {id}, key {}", &key[..key.len().min(12)]),
+            (Some(id), None) => format!(" · experiment {id}"),
+            _ => String::new(),
+        };
+        format!("{field}{experiment} · {}", source.state)
+    }
+
+    /// `body` (HTML) with each traced value a link to its source's row.
+    pub fn link(&self, body: &str) -> String {
+        let open = |id: usize, in_link: bool| {
+            let Some(&index) = self.of_traced.get(id) else { return String::new() };
+            let source = &self.entries[index];
+            let class = if source.path.is_some() { "n" } else { "n untraced" };
+            let title = escape_html(&Self::describe(source));
+            let data = match &source.path {
+                Some(path) => format!(" data-path=\"{}\" data-value=\"{}\"", escape_html(path), escape_html(&source.value.to_string())),
+                None => String::new(),
+            };
+            match in_link {
+                true => format!("<span class=\"{class}\" title=\"{title}\"{data}>"),
+                false => format!("<a class=\"{class}\" href=\"#source-{index}\" title=\"{title}\"{data}>"),
+            }
+        };
+        replace_marks(body, open, |in_link| if in_link { "</span>".into() } else { "</a>".into() })
+    }
+
+    /// The HTML appendix: each source a row that the values link to.
+    pub fn html_table(&self) -> String {
+        let mut rows = String::new();
+        for (i, s) in self.entries.iter().enumerate() {
+            let field = match &s.path {
+                Some(path) => format!("<code>{}</code>", escape_html(path)),
+                None => format!("computed in {}: <code>{}</code>", escape_html(&s.template), escape_html(&s.expression)),
+            };
+            let experiment = match &s.experiment {
+                Some(id) => format!("<a href=\"#experiment-{id}\">{id}</a>"),
+                None => String::new(),
+            };
+            let key = s.key.as_deref().map_or(String::new(), |k| format!("<code>{}</code>", &k[..k.len().min(12)]));
+            rows.push_str(&format!(
+                "<tr id=\"source-{i}\"><td>{field}</td><td>{}</td><td>{}</td><td>{experiment}</td><td>{key}</td><td>{}</td></tr>\n",
+                escape_html(&s.value.to_string()),
+                escape_html(&s.printed.join("; ")),
+                escape_html(&s.state)
+            ));
+        }
+        format!(
+            "<div class=\"table-scroll\" tabindex=\"0\" role=\"region\" aria-label=\"Where each number comes from\"><table class=\"sources\">\n\
+             <thead><tr><th>Field</th><th>Value</th><th>Printed as</th><th>Experiment</th><th>Key</th><th>State</th></tr></thead>\n<tbody>\n{rows}</tbody></table></div>\n"
+        )
+    }
+
+    /// The PDF appendix, as typst markup: by experiment (or findings, run,
+    /// template), each field the answers print and how they print it, in two
+    /// columns of small type.
+    pub fn typst_list(&self) -> String {
+        let escape = super::markdown::escape_typst;
+        let mut groups: BTreeMap<String, Vec<&Source>> = BTreeMap::new();
+        for s in &self.entries {
+            let group = match (&s.experiment, &s.key, &s.path) {
+                (Some(id), Some(key), _) => format!("{id} (key {}; {})", &key[..key.len().min(12)], s.state),
+                (_, _, Some(path)) => path.split(['.', '[']).next().unwrap_or("").to_owned(),
+                (_, _, None) => "computed in the templates".to_owned(),
+            };
+            groups.entry(group).or_default().push(s);
+        }
+        let mut out = String::from("#[#set text(size: 7pt)\n#set par(justify: false)\n#columns(2)[\n");
+        for (group, sources) in &groups {
+            out.push_str(&format!("\n*{}*: ", escape(group)));
+            let fields: Vec<String> = sources
+                .iter()
+                .map(|s| {
+                    let field = s.path.as_deref().map_or(s.expression.as_str(), |p| p.split_once(['.', '[']).map_or(p, |(_, rest)| rest));
+                    format!("#raw({}) {}", super::markdown::typst_string(field), escape(&s.printed.join(", ")))
+                })
+                .collect();
+            out.push_str(&fields.join("; "));
+            out.push_str(".\n");
+        }
+        out.push_str("]]\n");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instruments_what_reads_a_field_and_leaves_calls_alone() {
+        assert_eq!(instrument("a {{ x.y | pct }} b"), "a {{ (x.y | pct) | traced(x.y, \"x.y | pct\", \"x.y\") }} b");
+        assert_eq!(
+            instrument("{{- (e.gap * 100) | num(2) -}}"),
+            "{{- ((e.gap * 100) | num(2)) | traced(e.gap, \"(e.gap * 100) | num(2)\", \"e.gap\") -}}"
+        );
+        assert_eq!(instrument("{{ a - b }}"), "{{ (a - b) | traced(a - b, \"a - b\", \"\") }}");
+        // Through the names `set` and `for` give, to the field itself.
+        assert_eq!(
+            instrument("{% set tf = findings.q3 %}{% for r in tf.rows %}{{ r.d | signed }}{% endfor %}{{ tf.rows[loop.index0].e }}"),
+            "{% set tf = findings.q3 %}{% for r in tf.rows %}{{ (r.d | signed) | traced(r.d, \"r.d | signed\", \"findings.q3.rows[*].d\") }}{% endfor %}\
+             {{ (tf.rows[loop.index0].e) | traced(tf.rows[loop.index0].e, \"tf.rows[loop.index0].e\", \"findings.q3.rows[*].e\") }}"
+        );
+        assert_eq!(
+            instrument("{% for label, n in q1.counts.items() %}{{ n }}{% endfor %}"),
+            "{% for label, n in q1.counts.items() %}{{ (n) | traced(n, \"n\", \"q1.counts[*]\") }}{% endfor %}"
+        );
+        for untouched in [
+            "{{ table(\"A \\\"b\\\"\", \"n\") }}",
+            "{{ code(\"src/a.rs\", \"r\") }}",
+            "{{ m.macro(1) | safe }}",
+            "{{ loop.index0 }}",
+            "{{ \"}}\" }}",
+            "no end {{ x",
+        ] {
+            assert_eq!(instrument(untouched), untouched);
+        }
+    }
+
+    fn render(template: &str, context: serde_json::Value) -> (String, Vec<Traced>) {
+        let mut env = crate::report::answers::environment();
+        let recorder = Recorder::default();
+        recorder.install(&mut env, &context);
+        env.add_template_owned("q9.md", instrument(template)).unwrap();
+        let out = env.get_template("q9.md").unwrap().render(&context).unwrap();
+        (out, recorder.take())
+    }
+
+    #[test]
+    fn a_printed_number_names_the_field_that_holds_it_through_aliases_loops_and_scaling() {
+        let context = serde_json::json!({
+            "q3_cnn": {"acc": 0.9954, "seeds": [{"acc": 0.9951}, {"acc": 0.9957}], "counts": {"0": 7, "1": 7}},
+            "findings": {"q3": {"gain": 0.0012}},
+            "n": 10, "m": 10, "name": "net",
+        });
+        let template = "{{ q3_cnn.acc | pct }} {% set f = findings.q3 %}{{ (f.gain * 100) | signed }} \
+            {% for s in q3_cnn.seeds %}{{ s.acc | num(4) }} {% endfor %}{{ name }} {{ n + m }} \
+            {% for label, count in q3_cnn.counts | items %}{{ count }}{% endfor %}";
+        let (out, traced) = render(template, context);
+        assert_eq!(strip(&out), "99.54 % +0.12 0.9951 0.9957 net 20 77");
+        let paths: Vec<Option<&str>> = traced.iter().map(|t| t.path.as_deref()).collect();
+        assert_eq!(
+            paths,
+            [
+                Some("q3_cnn.acc"),
+                Some("findings.q3.gain"),
+                Some("q3_cnn.seeds[0].acc"),
+                Some("q3_cnn.seeds[1].acc"),
+                None,
+                Some("q3_cnn.counts[\"0\"]"),
+                Some("q3_cnn.counts[\"0\"]")
+            ]
+        );
+        assert_eq!(traced[1].value, serde_json::json!(0.0012));
+        assert_eq!(traced[4].expression, "n + m");
+    }
+
+    #[test]
+    fn a_value_matched_by_chance_is_not_claimed() {
+        // In a macro the field behind a parameter is unknown: `k` holds 10 as
+        // `a.n` does, and a whole number is too common to be matched by value
+        // alone; a fraction is not.
+        let context = serde_json::json!({"a": {"n": 10}, "k": 10, "x": {"ratio": 0.123}});
+        let (_, traced) = render("{% macro show(v) %}{{ v }}{% endmacro %}{{ show(k) }} {{ show(x.ratio) }}", context);
+        assert_eq!(traced[0].path, None);
+        assert_eq!(traced[1].path.as_deref(), Some("x.ratio"));
+    }
+
+    #[test]
+    fn marks_become_links_outside_tags_and_vanish_inside_them() {
+        let html = format!("<p>{START}0{MIDDLE}97 %{END}</p><img alt=\"{START}1{MIDDLE}3{END}\"><a href=\"#x\">{START}2{MIDDLE}4{END}</a>");
+        let out = replace_marks(
+            &html,
+            |id, in_link| format!("<{}{id}>", if in_link { "s" } else { "a" }),
+            |in_link| if in_link { "</s>".into() } else { "</a>".into() },
+        );
+        assert_eq!(out, "<p><a0>97 %</a></p><img alt=\"3\"><a href=\"#x\"><s2>4</s></a>");
+        assert_eq!(strip(&html), "<p>97 %</p><img alt=\"3\"><a href=\"#x\">4</a>");
+    }
+
+    #[test]
+    fn finds_the_experiment_of_a_field() {
+        let context = serde_json::json!({"experiments": [{"id": "q1"}, {"id": "q3_cnn"}]});
+        let of = |path: &str| Traced {
+            text: String::new(),
+            expression: String::new(),
+            template: String::new(),
+            path: Some(path.into()),
+            value: serde_json::Value::Null,
+        };
+        assert_eq!(of("q3_cnn.acc").experiment(&context), Some("q3_cnn"));
+        assert_eq!(of("q3_cnn_run.wall_seconds").experiment(&context), Some("q3_cnn"));
+        assert_eq!(of("experiments[0].wall_seconds").experiment(&context), Some("q1"));
+        assert_eq!(of("findings.q3.gain").experiment(&context), None);
+    }
+}
