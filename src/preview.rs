@@ -219,7 +219,7 @@ fn banner(stale: &BTreeMap<String, String>, missing: &[(&str, String)], refresh:
     if stale.is_empty() && missing.is_empty() {
         return String::new();
     }
-    let escape = report::markdown::escape_html;
+    let escape = report::escape::escape_html;
     let mut items = String::new();
     for (id, why) in stale {
         items.push_str(&format!("<li><code>{id}</code>: shown from an earlier run, computed from other inputs ({})</li>", escape(why)));
@@ -257,7 +257,7 @@ fn with_preview(html: &str, banner: &str) -> String {
 
 /// A page that shows the error where the report would be.
 fn error_page(error: &str, banner: &str) -> String {
-    let escaped = report::markdown::escape_html(error);
+    let escaped = report::escape::escape_html(error);
     with_preview(
         &format!(
             "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta http-equiv=\"Content-Security-Policy\" content=\"\">\n\

@@ -10,6 +10,7 @@ use std::fmt::Write;
 
 use pulldown_cmark::{Alignment, CodeBlockKind, CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 
+use super::escape::{escape_html, escape_typst, typst_string};
 use super::{math, trace};
 
 /// The figures of a report, by file name, numbered in order of appearance.
@@ -91,19 +92,6 @@ fn line_of(text: &str, offset: usize) -> usize {
 
 // ---------------------------------------------------------------- typst
 
-/// Escapes prose so that typst shows it as written.
-pub fn escape_typst(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        // `;` too: right after a call such as `#strong[...]`, typst would take it as the call's end.
-        if "\\#$*_`<>@[]~/=+;".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// Escapes what typst would read as a list or enumeration marker at the
 /// start of a line or of content: `-` and `1.`.
 fn escape_markers(text: &str) -> String {
@@ -116,11 +104,6 @@ fn escape_markers(text: &str) -> String {
     } else {
         text.to_owned()
     }
-}
-
-/// A typst string literal holding `text`.
-pub fn typst_string(text: &str) -> String {
-    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 #[derive(Default)]
@@ -385,12 +368,6 @@ fn safe_link(url: &str) -> Result<(), String> {
         Some(s) if ["http", "https", "mailto"].contains(&s.to_ascii_lowercase().as_str()) => Ok(()),
         Some(s) => Err(format!("the link `{url}` uses `{s}:`; a report links only to http(s), mailto or its own sections")),
     }
-}
-
-pub fn escape_html(text: &str) -> String {
-    let mut out = String::new();
-    pulldown_cmark_escape::escape_html(&mut out, text).expect("writing to a string");
-    out
 }
 
 /// HTML for the Markdown `md`, with its headings for a table of contents;

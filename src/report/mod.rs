@@ -3,6 +3,7 @@
 //! the results (`crate::figures`).
 
 pub mod answers;
+pub mod escape;
 pub mod markdown;
 pub mod math;
 pub mod pdf;
@@ -216,9 +217,9 @@ fn experiments_html(inputs: &Inputs) -> String {
         let state = inputs.stale.get(c.id).map_or("current".to_owned(), |why| format!("stale: {why}"));
         rows.push_str(&format!(
             "<tr id=\"experiment-{id}\"><td><code>{id}</code></td><td>{}</td><td><code>{}</code></td><td>{}</td><td><code>{}</code></td></tr>\n",
-            markdown::escape_html(c.title),
+            escape::escape_html(c.title),
             &c.entry.key[..12],
-            markdown::escape_html(&state),
+            escape::escape_html(&state),
             c.source_file,
             id = c.id,
         ));

@@ -12,7 +12,7 @@ use minijinja::value::Value;
 use minijinja::{Error, State};
 use serde::Serialize;
 
-use super::markdown::escape_html;
+use super::escape::escape_html;
 
 /// Opens a traced value: `START id MIDDLE text END`. Private-use
 /// characters, which no answer writes, and which never reach the PDF.
@@ -706,7 +706,7 @@ impl Sources {
     /// template), each field the answers print and how they print it, in two
     /// columns of small type.
     pub fn typst_list(&self) -> String {
-        let escape = super::markdown::escape_typst;
+        let escape = super::escape::escape_typst;
         let mut groups: BTreeMap<String, Vec<&Source>> = BTreeMap::new();
         for s in &self.entries {
             let group = match (&s.experiment, &s.key, &s.path) {
@@ -723,7 +723,7 @@ impl Sources {
                 .iter()
                 .map(|s| {
                     let field = s.path.as_deref().map_or(s.expression.as_str(), |p| p.split_once(['.', '[']).map_or(p, |(_, rest)| rest));
-                    format!("#raw({}) {}", super::markdown::typst_string(field), escape(&s.printed.join(", ")))
+                    format!("#raw({}) {}", super::escape::typst_string(field), escape(&s.printed.join(", ")))
                 })
                 .collect();
             out.push_str(&fields.join("; "));
