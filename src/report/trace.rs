@@ -565,6 +565,32 @@ pub fn replace_marks(html: &str, open: impl Fn(usize, bool) -> String, close: im
 
 // ------------------------------------------------------------ sources
 
+/// How each printing of a value reads outside maths: `sci`'s
+/// `$5.62 \times 10^{-6}$` as "5.62 × 10⁻⁶", for the sources' plain cells.
+fn plain_printed(printed: &[String]) -> Vec<String> {
+    let superscript = |c: char| "0123456789-".find(c).and_then(|i| "⁰¹²³⁴⁵⁶⁷⁸⁹⁻".chars().nth(i)).unwrap_or(c);
+    let word = |text: &str| -> String {
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(start) = rest.find('$') {
+            let Some(len) = rest[start + 1..].find('$') else { break };
+            out.push_str(&rest[..start]);
+            let maths = rest[start + 1..start + 1 + len].replace(r"\times", "×");
+            let mut pieces = maths.split("^{");
+            out.push_str(pieces.next().unwrap_or("").trim_end());
+            for piece in pieces {
+                let (exponent, after) = piece.split_once('}').unwrap_or((piece, ""));
+                out.extend(exponent.chars().map(superscript));
+                out.push_str(after);
+            }
+            rest = &rest[start + 2 + len..];
+        }
+        out.push_str(rest);
+        out.split_whitespace().collect::<Vec<_>>().join(" ")
+    };
+    printed.iter().map(|p| word(p)).collect()
+}
+
 /// One field the report prints, with every way it is printed.
 #[derive(Debug, Clone, Serialize)]
 pub struct Source {
@@ -692,7 +718,7 @@ impl Sources {
             rows.push_str(&format!(
                 "<tr id=\"source-{i}\"><td>{field}</td><td>{}</td><td>{}</td><td>{experiment}</td><td>{key}</td><td>{}</td></tr>\n",
                 escape_html(&s.value.to_string()),
-                escape_html(&s.printed.join("; ")),
+                escape_html(&plain_printed(&s.printed).join("; ")),
                 escape_html(&s.state)
             ));
         }
@@ -723,7 +749,7 @@ impl Sources {
                 .iter()
                 .map(|s| {
                     let field = s.path.as_deref().map_or(s.expression.as_str(), |p| p.split_once(['.', '[']).map_or(p, |(_, rest)| rest));
-                    format!("#raw({}) {}", super::escape::typst_string(field), escape(&s.printed.join(", ")))
+                    format!("#raw({}) {}", super::escape::typst_string(field), escape(&plain_printed(&s.printed).join(", ")))
                 })
                 .collect();
             out.push_str(&fields.join("; "));
@@ -737,6 +763,12 @@ impl Sources {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sci_maths_reads_as_plain_text_in_the_sources() {
+        let printed = [r"$5.62 \times 10^{-6}$", r"$10^{-3}$", "0.25", r"$0$ s"].map(String::from);
+        assert_eq!(plain_printed(&printed), ["5.62 × 10⁻⁶", "10⁻³", "0.25", "0 s"]);
+    }
 
     #[test]
     fn instruments_what_reads_a_field_and_leaves_calls_alone() {

@@ -295,7 +295,7 @@ mod they_catch_what_they_guard_against {
         let today = typst::foundations::Datetime::from_ymd(2026, 11, 23).unwrap();
         let table = |width: &str| {
             let main = format!(
-                "#set text(hyphenate: false)\n#table(columns: ({width}, 1.5cm), [q4_denoising_autoencoder], [405], [q1_preprocessing], [406])\n"
+                "#set document(title: [cells])\n#set text(hyphenate: false)\n#table(columns: ({width}, 1.5cm), [q4_denoising_autoencoder], [405], [q1_preprocessing], [406])\n"
             );
             pdf::ReportWorld::new(&std::collections::BTreeMap::from([("main.typ".to_owned(), main)]), &Default::default(), today)
                 .pdf(today)
