@@ -56,10 +56,6 @@ impl KeyInputs {
         if !changed_code.is_empty() {
             reasons.push(format!("code changed: {}", changed_code.join(", ")));
         }
-        let config_changes = value_changes("", &old.config, &self.config);
-        if !config_changes.is_empty() {
-            reasons.push(format!("config changed: {}", config_changes.join(", ")));
-        }
         let mut part = |name: &str, was: String, now: String| {
             if was != now {
                 reasons.push(format!("{name} changed: {was} → {now}"));
@@ -71,12 +67,32 @@ impl KeyInputs {
         part("tch", old.tch.clone(), self.tch.clone());
         part("libtorch", old.libtorch.clone(), self.libtorch.clone());
         part("version", old.version.to_string(), self.version.to_string());
+        // Last, and at most a few: one change of precision or recipe
+        // changes a leaf in every candidate.
+        const LISTED: usize = 3;
+        let config_changes = value_changes("", &old.config, &self.config);
+        if !config_changes.is_empty() {
+            let mut listed = config_changes[..config_changes.len().min(LISTED)].join(", ");
+            if config_changes.len() > LISTED {
+                listed.push_str(&format!(" and {} more", config_changes.len() - LISTED));
+            }
+            reasons.push(format!("config changed: {listed}"));
+        }
         reasons
     }
 }
 
 fn short(hash: &str) -> String {
     hash.chars().take(12).collect()
+}
+
+/// A JSON value in at most 40 characters.
+fn brief(value: &Value) -> String {
+    let text = value.to_string();
+    match text.char_indices().nth(40) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
 }
 
 /// The leaves that differ between two JSON values, as "path old → new".
@@ -91,8 +107,11 @@ fn value_changes(path: &str, old: &Value, new: &Value) -> Vec<String> {
                 })
                 .collect()
         }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            a.iter().zip(b).enumerate().flat_map(|(i, (a, b))| value_changes(&format!("{path}[{i}]"), a, b)).collect()
+        }
         (a, b) if a == b => vec![],
-        (a, b) => vec![format!("{} {a} → {b}", if path.is_empty() { "value" } else { path })],
+        (a, b) => vec![format!("{} {} → {}", if path.is_empty() { "value" } else { path }, brief(a), brief(b))],
     }
 }
 
@@ -572,6 +591,24 @@ mod tests {
             assert_eq!(changed.differences(&base), [reason]);
         }
         assert!(base.differences(&inputs()).is_empty());
+    }
+
+    #[test]
+    fn a_change_inside_lists_names_the_leaves_the_first_few_and_how_many_more() {
+        let recipe = |precision: &str| serde_json::json!({"network": {"precision": precision}, "hidden": [500, 300]});
+        let old = KeyInputs { config: serde_json::json!({"candidates": [recipe("float32"), recipe("float32")]}), ..inputs() };
+        let two = KeyInputs { config: serde_json::json!({"candidates": [recipe("float32"), recipe("bfloat16")]}), ..inputs() };
+        assert_eq!(two.differences(&old), [r#"config changed: candidates[1].network.precision "float32" → "bfloat16""#]);
+        let five = KeyInputs { config: serde_json::json!({"candidates": vec![recipe("bfloat16"); 5]}), ..inputs() };
+        let six =
+            KeyInputs { config: serde_json::json!({"candidates": vec![recipe("float32"); 6]}), precision: Precision::BFloat16, ..inputs() };
+        let reasons = six.differences(&five);
+        assert_eq!(reasons[0], "precision changed: float32 → bfloat16");
+        assert!(reasons[1].starts_with("config changed: candidates "), "{reasons:?}");
+        assert!(reasons[1].len() < 200, "a long list is cut: {}", reasons[1]);
+        let many = KeyInputs { config: serde_json::json!({"candidates": vec![recipe("bfloat16"); 6]}), ..inputs() };
+        let reasons = many.differences(&six);
+        assert!(reasons.last().unwrap().ends_with(" and 3 more"), "{reasons:?}");
     }
 
     #[test]

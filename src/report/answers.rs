@@ -167,7 +167,16 @@ fn describe(e: &Error, source: &str) -> anyhow::Error {
     };
     let detail = e.detail().map(|d| format!(": {d}")).unwrap_or_default();
     let expression = e.range().and_then(|r| source.get(r)).map(|x| format!(", in `{x}`")).unwrap_or_default();
-    anyhow::anyhow!("{place}template error: {}{detail}{expression}", e.kind())
+    let quoted = match (e.line(), e.range()) {
+        (Some(line), Some(range)) => {
+            let text = source.lines().nth(line - 1).unwrap_or("");
+            let start = column.unwrap_or(1) - 1;
+            let width = source.get(range).map_or(1, |x| x.lines().next().unwrap_or("").chars().count().max(1));
+            format!("\n{line:>5} | {text}\n      | {}{}", " ".repeat(start), "^".repeat(width))
+        }
+        _ => String::new(),
+    };
+    anyhow::anyhow!("{place}template error: {}{detail}{expression}{quoted}", e.kind())
 }
 
 /// The template environment: strict about undefined values (a typo in a
@@ -191,7 +200,15 @@ pub fn environment() -> Environment<'static> {
 }
 
 fn number(v: &Value, filter: &str) -> Result<f64, Error> {
-    f64::try_from(v.clone()).map_err(|_| Error::new(ErrorKind::InvalidOperation, format!("`{filter}` needs a number, got {v}")))
+    f64::try_from(v.clone()).map_err(|_| {
+        Error::new(
+            ErrorKind::InvalidOperation,
+            match v.is_undefined() {
+                true => format!("`{filter}` needs a number, got an undefined value (a misspelt field?)"),
+                false => format!("`{filter}` needs a number, got {v}"),
+            },
+        )
+    })
 }
 
 /// 0.97345 -> "97.35 %" (`digits` decimals, default 2); a missing value -> "n/a".
@@ -389,6 +406,12 @@ mod tests {
         let err = render_str("line one\n\n{{ results.typo }}\n", serde_json::json!({})).unwrap_err();
         assert!(err.contains("q9.md:3:4: template error"), "{err}");
         assert!(err.contains("results.typo"), "names the value: {err}");
+        let err = render_str("line one\n{{ results.typo | pct }}\n", serde_json::json!({"results": {}})).unwrap_err();
+        assert!(err.contains("got an undefined value"), "{err}");
+        assert!(
+            err.ends_with("    2 | {{ results.typo | pct }}\n      |                   ^^^"),
+            "quotes the line and points at it: {err}"
+        );
     }
 
     #[test]
