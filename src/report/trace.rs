@@ -565,6 +565,24 @@ pub fn replace_marks(html: &str, open: impl Fn(usize, bool) -> String, close: im
 
 // ------------------------------------------------------------ sources
 
+/// `path` as the PDF's list names it under its group: less the experiment's
+/// name where the group is that experiment (`q3_cnn.seeds[0]` -> `seeds[0]`),
+/// less the root where the group is named by it (`findings.q1.pixels` ->
+/// `q1.pixels`), and whole where it is read from elsewhere
+/// (`experiments[6].seed`).
+fn field_in_group<'a>(path: &'a str, experiment: Option<&str>) -> &'a str {
+    let root = path.split(['.', '[']).next().unwrap_or("");
+    let rest = &path[root.len()..];
+    let named_by_root = match experiment {
+        Some(id) => root == id || root.strip_suffix("_run") == Some(id),
+        None => true,
+    };
+    match (named_by_root, rest.strip_prefix('.')) {
+        (true, Some(field)) => field,
+        _ => path,
+    }
+}
+
 /// How each printing of a value reads outside maths: `sci`'s
 /// `$5.62 \times 10^{-6}$` as "5.62 × 10⁻⁶", for the sources' plain cells.
 fn plain_printed(printed: &[String]) -> Vec<String> {
@@ -586,7 +604,12 @@ fn plain_printed(printed: &[String]) -> Vec<String> {
             rest = &rest[start + 2 + len..];
         }
         out.push_str(rest);
-        out.split_whitespace().collect::<Vec<_>>().join(" ")
+        // Kept on one line: "5.62 × 10⁻⁶", "13.15 %", "2.2 s".
+        let words: Vec<&str> = out.split_whitespace().collect();
+        match words.len() <= 3 {
+            true => words.join("\u{a0}"),
+            false => words.join(" "),
+        }
     };
     printed.iter().map(|p| word(p)).collect()
 }
@@ -718,7 +741,7 @@ impl Sources {
             rows.push_str(&format!(
                 "<tr id=\"source-{i}\"><td>{field}</td><td>{}</td><td>{}</td><td>{experiment}</td><td>{key}</td><td>{}</td></tr>\n",
                 escape_html(&s.value.to_string()),
-                escape_html(&plain_printed(&s.printed).join("; ")),
+                escape_html(&plain_printed(&s.printed).join(" / ")),
                 escape_html(&s.state)
             ));
         }
@@ -748,8 +771,8 @@ impl Sources {
             let fields: Vec<String> = sources
                 .iter()
                 .map(|s| {
-                    let field = s.path.as_deref().map_or(s.expression.as_str(), |p| p.split_once(['.', '[']).map_or(p, |(_, rest)| rest));
-                    format!("#raw({}) {}", super::escape::typst_string(field), escape(&plain_printed(&s.printed).join(", ")))
+                    let field = s.path.as_deref().map_or(s.expression.as_str(), |path| field_in_group(path, s.experiment.as_deref()));
+                    format!("#raw({}) {}", super::escape::typst_string(field), escape(&plain_printed(&s.printed).join(" / ")))
                 })
                 .collect();
             out.push_str(&fields.join("; "));
@@ -765,9 +788,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_pdf_list_names_a_field_under_its_group_and_whole_when_read_from_elsewhere() {
+        assert_eq!(field_in_group("q3_cnn.seeds[0].accuracy", Some("q3_cnn")), "seeds[0].accuracy");
+        assert_eq!(field_in_group("q3_cnn_run.config.epochs", Some("q3_cnn")), "config.epochs");
+        assert_eq!(field_in_group("experiments[6].seed", Some("appendix_earlier_edition")), "experiments[6].seed");
+        assert_eq!(field_in_group("findings.q1.pixels", None), "q1.pixels");
+        assert_eq!(field_in_group("run.seed", None), "seed");
+    }
+
+    #[test]
     fn sci_maths_reads_as_plain_text_in_the_sources() {
         let printed = [r"$5.62 \times 10^{-6}$", r"$10^{-3}$", "0.25", r"$0$ s"].map(String::from);
-        assert_eq!(plain_printed(&printed), ["5.62 × 10⁻⁶", "10⁻³", "0.25", "0 s"]);
+        assert_eq!(plain_printed(&printed), ["5.62\u{a0}×\u{a0}10⁻⁶", "10⁻³", "0.25", "0\u{a0}s"]);
     }
 
     #[test]
