@@ -698,7 +698,7 @@ fn render(plan: &Plan, entries: BTreeMap<String, cache::Entry>, data: &Mnist, o:
     eprintln!("rendered {} pages and {} figures in {:.2} s", outputs.pages, outputs.figures.len(), start.elapsed().as_secs_f64());
     for value in &outputs.untraced {
         eprintln!(
-            "warning: {value} prints a number computed in the template, which no field of the results holds; compute it in Rust (src/findings/) so that its source can be shown"
+            "warning: {value} prints a number that is not traced to one field of the results (it is computed in the template, or read through a macro, an include or a filtered loop); compute it in Rust (src/findings/) or read it from its field, so that the report can show its source"
         );
     }
     let files = outputs.write(&o.out)?;

@@ -464,7 +464,14 @@ pub fn to_html(md: &str, figures: &Figures) -> Result<(String, Vec<Heading>), St
     let mut tables = html.split("<table>");
     let mut numbered = tables.next().unwrap_or_default().to_owned();
     for (i, rest) in tables.enumerate() {
-        let _ = write!(numbered, "<div class=\"table-scroll\" tabindex=\"0\" role=\"group\" aria-label=\"table {}\"><table>{rest}", i + 1);
+        // Named as its caption numbers it ("Table 7."), where one stands before it.
+        let since_the_last_table = numbered.rsplit("</table>").next().unwrap_or_default();
+        let caption = since_the_last_table.rsplit_once("<em>Table ").and_then(|(_, after)| after.split_once(".</em>")).map(|(n, _)| n);
+        let label = match caption {
+            Some(n) if n.chars().all(|c| c.is_ascii_digit()) => format!("Table {n}"),
+            _ => format!("table {}", i + 1),
+        };
+        let _ = write!(numbered, "<div class=\"table-scroll\" tabindex=\"0\" role=\"group\" aria-label=\"{label}\"><table>{rest}");
     }
     Ok((no_empty_headers(&numbered), headings))
 }
@@ -576,6 +583,22 @@ fn main() {}
         // A header cell without text is a plain cell, for a screen reader.
         let (table, _) = to_html("| | a |\n|---|---|\n| x | 1 |\n", &figures()).unwrap();
         assert!(table.contains("<thead><tr><td></td><th>a</th></tr></thead>"), "{table}");
+        // A table is named as its caption numbers it; one without a caption by its place.
+        let (tables, _) = to_html(
+            "*Table 7.* Costs
+
+| a |
+|---|
+| 1 |
+
+| b |
+|---|
+| 2 |
+",
+            &figures(),
+        )
+        .unwrap();
+        assert!(tables.contains("aria-label=\"Table 7\"><table>") && tables.contains("aria-label=\"table 2\"><table>"), "{tables}");
         assert!(!html.contains("<p><figure"));
         assert_eq!(headings.iter().map(|h| (h.level, h.id.as_str())).collect::<Vec<_>>(), [(1, "question-2"), (2, "part-a")]);
     }

@@ -170,7 +170,13 @@ struct Prepared {
 impl Prepared {
     /// `answers/q2.md: \`a - b\``: each value printed without a field of the results behind it.
     fn untraced(&self) -> Vec<String> {
-        self.sources.untraced().map(|s| format!("{}: `{}`", s.template, s.expression)).collect()
+        let mut untraced: Vec<String> = Vec::new();
+        for value in self.sources.untraced().map(|s| format!("{}: `{}`", s.template, s.expression)) {
+            if !untraced.contains(&value) {
+                untraced.push(value);
+            }
+        }
+        untraced
     }
 }
 
@@ -285,9 +291,10 @@ fn build_html(inputs: &Inputs, prepared: &Prepared) -> anyhow::Result<String> {
     }
     let mut body = sources.link(&body);
     body.push_str(&format!(
-        "<h1 id=\"sources\">{SOURCES_TITLE}</h1>\n<p>Every number the answers print is a link to its row below: the field of the \
-         results (or of the findings computed from them) that holds it, its value there, and the experiment and cache key it comes \
-         from. Each figure's note links to its experiment.</p>\n{}\n{}",
+        "<h1 id=\"sources\">{SOURCES_TITLE}</h1>\n<p>Every number the answers print is a link to its row below: the field that \
+         holds it (in an experiment's result; in its run record, <code>ID_run</code>; in <code>experiments[i]</code>, the \
+         experiments table above in its order; or in the findings computed from the results), its value there, and the experiment \
+         and cache key it comes from. Each figure's note links to its experiment.</p>\n{}\n{}",
         experiments_html(inputs),
         sources.html_table()
     ));
@@ -318,8 +325,10 @@ fn build_pdf(inputs: &Inputs, prepared: &Prepared) -> anyhow::Result<(Vec<u8>, u
     sources.insert(
         "sources.typ".into(),
         format!(
-            "= {SOURCES_TITLE}\n\nEach number the answers print, by the experiment and cache key it comes from and the field of its \
-             result (or of the findings computed from the results) that holds it, as printed; the HTML report links each number to its field.\n\n{}",
+            "= {SOURCES_TITLE}\n\nEach number the answers print, by the experiment and cache key it comes from, under the field that \
+             holds it: in the experiment's result, in its run record (`config`: its settings; `threads`, `wall_seconds`), in \
+             `experiments[i]` (the table of Appendix B, in its order), or in the findings computed from the results; then the number \
+             as printed (several printings set apart by a dot). The HTML report links each number to its field.\n\n{}",
             traced.typst_list()
         ),
     );

@@ -56,17 +56,79 @@ impl Traced {
 
 // ------------------------------------------------------------ instrumenting
 
+/// What a name given by `{% set %}` or `{% for %}` stands for.
+#[derive(Clone, Debug, PartialEq)]
+enum Alias {
+    /// A field known from the text alone (`{% set f = findings.q3 %}`).
+    Static(String),
+    /// A field known only when the template runs (a loop's element): the
+    /// template variable that the instrumented template sets to its path.
+    Runtime(String),
+}
+
+/// The names in scope, and the scopes that loops and macros open.
+#[derive(Default)]
+struct Aliases {
+    names: BTreeMap<String, Alias>,
+    /// The macros defined or imported so far.
+    macros: std::collections::BTreeSet<String>,
+    /// Each open scope's names as they were before it, to restore at its end.
+    scopes: Vec<Vec<(String, Option<Alias>)>>,
+}
+
+impl Aliases {
+    fn get(&self, name: &str) -> Option<&Alias> {
+        self.names.get(name)
+    }
+
+    fn define(&mut self, name: &str, alias: Option<Alias>) {
+        let before = match alias {
+            Some(alias) => self.names.insert(name.to_owned(), alias),
+            None => self.names.remove(name),
+        };
+        if let Some(scope) = self.scopes.last_mut() {
+            scope.push((name.to_owned(), before));
+        }
+    }
+
+    fn open(&mut self) {
+        self.scopes.push(Vec::new());
+    }
+
+    fn close(&mut self) {
+        for (name, before) in self.scopes.pop().unwrap_or_default().into_iter().rev() {
+            match before {
+                Some(alias) => self.names.insert(name, alias),
+                None => self.names.remove(&name),
+            };
+        }
+    }
+}
+
+/// The template function that names a key or an index as a path does.
+pub const KEY: &str = "traced_key";
+/// The template function that lists the paths of a list's elements.
+pub const ELEMENTS: &str = "traced_elements";
+/// The template function that a macro call's instrumented statement calls
+/// first, with the paths of the call's arguments.
+pub const CALL: &str = "traced_call";
+/// The template function that a macro's instrumented body calls first, for
+/// the paths of its parameters.
+pub const PARAMETERS: &str = "traced_parameters";
+
 /// `template` with every `{{ EXPR }}` that prints a value read from the
-/// context rewritten as `{{ (EXPR) | traced(FIELD, "EXPR", "PATTERN") }}`,
-/// FIELD the one field EXPR reads (its whole head where it reads several)
-/// and PATTERN that field's path in the context, through the names that
-/// `{% set %}` and `{% for %}` gave on the way (`r.acc` in a loop over
-/// `q2.sweep`: `q2.sweep[*].acc`). Expressions that call a function
-/// (`table(...)`, `code(...)`, a macro) or read only loop counters are left
-/// as they are: what they print is not a result.
+/// context rewritten as `{{ (EXPR) | traced(FIELD, "EXPR", PATH) }}`, FIELD
+/// the one field EXPR reads (its whole head where it reads several) and
+/// PATH an expression for that field's path in the context: a string where
+/// the text alone tells it, and where the field is a loop's element
+/// (`r.acc` in a loop over `q2.sweep`), a variable that the instrumented
+/// loop sets to its element's path (`q2.sweep[3]`) on each turn.
+/// Expressions that call a function (`table(...)`, `code(...)`, a macro) or
+/// read only loop counters are left as they are: what they print is not a
+/// result.
 pub fn instrument(template: &str) -> String {
     let mut out = String::with_capacity(template.len() + template.len() / 4);
-    let mut aliases: BTreeMap<String, String> = BTreeMap::new();
+    let mut aliases = Aliases::default();
     let mut rest = template;
     loop {
         let next = [rest.find("{{"), rest.find("{%")].into_iter().flatten().min();
@@ -79,8 +141,11 @@ pub fn instrument(template: &str) -> String {
         };
         let inner = &after[..close];
         if rest[open..].starts_with("{%") {
-            learn_alias(inner, &mut aliases);
             out.push_str(&rest[open..open + 2 + close + 2]);
+            let trim = if inner.ends_with('-') { "-" } else { "" };
+            for set_path in statement(inner, &mut aliases) {
+                out.push_str(&format!("{{%{trim} {set_path} {trim}%}}"));
+            }
         } else {
             out.push_str(&rewrite(inner, &aliases).unwrap_or_else(|| format!("{{{{{inner}}}}}")));
         }
@@ -90,57 +155,204 @@ pub fn instrument(template: &str) -> String {
     out
 }
 
-/// Learns the name a `{% set NAME = PATH %}` or `{% for NAME in PATH %}`
-/// gives to a field of the context.
-fn learn_alias(statement: &str, aliases: &mut BTreeMap<String, String>) {
+/// Follows a `{% ... %}` statement's effect on the names in scope; returns
+/// the `set` statements (without their delimiters) that record, at run
+/// time, the paths of what the names it gives stand for.
+fn statement(statement: &str, aliases: &mut Aliases) -> Vec<String> {
     let statement = statement.trim_matches(|c: char| c == '-' || c.is_whitespace());
-    let (names, source, each) = if let Some(rest) = statement.strip_prefix("set ") {
-        match rest.split_once('=') {
-            Some((name, source)) => (name.trim(), source, false),
-            None => return,
+    let keyword = statement.split_whitespace().next().unwrap_or("");
+    match keyword {
+        "endfor" | "endmacro" => aliases.close(),
+        "macro" => {
+            // A macro runs where it is called, outside the loops around its
+            // definition; its parameters stand for what the call passed,
+            // whose paths the call recorded.
+            aliases.open();
+            let runtime: Vec<String> =
+                aliases.names.iter().filter(|(_, a)| matches!(a, Alias::Runtime(_))).map(|(n, _)| n.clone()).collect();
+            for name in runtime {
+                aliases.define(&name, None);
+            }
+            let Some((name, parameters)) = statement["macro".len()..].split_once('(') else { return Vec::new() };
+            let name = name.trim();
+            let parameters: Vec<String> =
+                parameters.trim_end_matches(')').split(',').map(|p| p.split('=').next().unwrap_or("").trim().to_owned()).collect();
+            aliases.macros.insert(name.to_owned());
+            if !is_name(name) || parameters.iter().any(|p| !is_name(p)) {
+                for parameter in &parameters {
+                    aliases.define(parameter, None);
+                }
+                return Vec::new();
+            }
+            let all = format!("traced_parameters_{name}");
+            let mut sets = vec![format!("set {all} = {PARAMETERS}({}, {})", quoted(name), parameters.len())];
+            for (i, parameter) in parameters.iter().enumerate() {
+                let variable = format!("traced_path_{parameter}");
+                aliases.define(parameter, Some(Alias::Runtime(variable.clone())));
+                sets.push(format!("set {variable} = {all}[{i}]"));
+            }
+            return sets;
         }
-    } else if let Some(rest) = statement.strip_prefix("for ") {
-        match rest.split_once(" in ") {
-            Some((names, source)) => (names.trim(), source.split(" if ").next().unwrap_or(source), true),
-            None => return,
+        "from" => {
+            // `{% from "file" import a, b as c %}`: macros, by their names here.
+            if let Some((_, names)) = statement.split_once(" import ") {
+                for name in names.split(',') {
+                    let local = name.rsplit(" as ").next().unwrap_or(name).trim();
+                    aliases.macros.insert(local.to_owned());
+                }
+            }
         }
-    } else {
-        return;
-    };
-    // The last of `for key, value in PATH.items()` (a map's value), or of
-    // `for label, vector in PATH` (a pair's second item).
-    let unpacked = names.split(',').count();
-    let name = names.rsplit(',').next().unwrap_or(names).trim();
-    let of_a_map = source.contains(".items()") || source.contains("items") || source.contains("dictsort");
-    let head = top_level_split(source, '|')[0].trim();
-    let head = head.strip_suffix(".items()").unwrap_or(head);
-    let path = match paths_of(head).as_slice() {
-        [one] if !calls_a_function(head) && !head.contains(['+', '*', '-', '/']) => expand(one, aliases),
-        _ => {
-            aliases.remove(name);
-            return;
+        "set" => {
+            let Some((name, source)) = statement.strip_prefix("set ").and_then(|s| s.split_once('=')) else { return Vec::new() };
+            let name = name.trim();
+            if !is_name(name) {
+                return Vec::new();
+            }
+            let head = top_level_split(source, '|');
+            let plain = !calls_a_function(source) && !source.contains(['+', '*', '-', '/']);
+            let path = match (paths_of(head[0].trim()).as_slice(), head.len()) {
+                ([one], 1) if plain && one == source.trim() => one.clone(),
+                _ => {
+                    aliases.define(name, None);
+                    return Vec::new();
+                }
+            };
+            match path_expression(&path, aliases) {
+                PathExpression::Literal(path) => aliases.define(name, Some(Alias::Static(path))),
+                PathExpression::Runtime(expression) => {
+                    let variable = format!("traced_path_{name}");
+                    aliases.define(name, Some(Alias::Runtime(variable.clone())));
+                    return vec![format!("set {variable} = {expression}")];
+                }
+            }
         }
-    };
-    if name.chars().all(|c| c.is_alphanumeric() || c == '_') {
-        let element = match (each, unpacked, of_a_map) {
-            (false, _, _) => path,
-            (true, 1, _) | (true, _, true) => format!("{path}[*]"),
-            (true, n, false) => format!("{path}[*][{}]", n - 1),
-        };
-        aliases.insert(name.to_owned(), element);
+        "for" => {
+            aliases.open();
+            let Some((names, source)) = statement.strip_prefix("for ").and_then(|s| s.split_once(" in ")) else { return Vec::new() };
+            let names: Vec<&str> = names.split(',').map(str::trim).collect();
+            let elements = element_paths(&names, source, aliases);
+            let mut sets = Vec::new();
+            for (name, element) in names.iter().zip(elements) {
+                match element.filter(|_| is_name(name)) {
+                    Some(expression) => {
+                        let variable = format!("traced_path_{name}");
+                        aliases.define(name, Some(Alias::Runtime(variable.clone())));
+                        sets.push(format!("set {variable} = {expression}"));
+                    }
+                    None => aliases.define(name, None),
+                }
+            }
+            return sets;
+        }
+        _ => {}
+    }
+    Vec::new()
+}
+
+fn is_name(text: &str) -> bool {
+    !text.is_empty() && text.chars().all(|c| c.is_alphanumeric() || c == '_')
+}
+
+/// For each of the `names` a loop over `source` gives, an expression for
+/// the path of what it stands for; `None` for a map's key, and for every
+/// name where the loop filters or reorders what it walks.
+fn element_paths(names: &[&str], source: &str, aliases: &Aliases) -> Vec<Option<String>> {
+    let mut paths = vec![None; names.len()];
+    match element_path(names, source, aliases) {
+        Some((path, true)) => *paths.last_mut().expect("a name") = Some(path),
+        Some((path, false)) if names.len() == 1 => paths[0] = Some(path),
+        Some((path, false)) => {
+            for (i, slot) in paths.iter_mut().enumerate() {
+                *slot = Some(format!("{path} ~ \"[{i}]\""));
+            }
+        }
+        None => {}
+    }
+    paths
+}
+
+/// The path of a loop's element (`true`: the value of a map's entry, whose
+/// key the loop's first name holds).
+fn element_path(names: &[&str], source: &str, aliases: &Aliases) -> Option<(String, bool)> {
+    if source.contains(" if ") || source.trim_end().ends_with("recursive") {
+        return None;
+    }
+    let parts = top_level_split(source, '|');
+    let head = parts[0].trim();
+    let filters: Vec<&str> = parts[1..].iter().map(|f| f.trim()).collect();
+    let of_a_map = head.ends_with(".items()") || matches!(filters.as_slice(), ["items"] | ["dictsort"]);
+    if of_a_map {
+        // `for key, value in PATH.items()`: the value's path is PATH[key].
+        let [key, _] = names else { return None };
+        let map = head.strip_suffix(".items()").unwrap_or(head);
+        let paths = paths_of(map);
+        let [path] = paths.as_slice() else { return None };
+        return (path == map).then(|| (format!("{} ~ {KEY}({key})", path_expression(path, aliases).expression()), true));
+    }
+    if !filters.is_empty() {
+        return None;
+    }
+    // A list, or lists joined: `[a.x, a.y]`, `[s.baseline] + s.decayed`.
+    let mut lists = Vec::new();
+    for segment in top_level_split(head, '+').iter().map(|s| s.trim()) {
+        if let Some(items) = segment.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+            let mut paths = Vec::new();
+            for item in top_level_split(items, ',').iter().map(|i| i.trim()) {
+                match paths_of(item).as_slice() {
+                    [path] if path == item => paths.push(path_expression(path, aliases).expression()),
+                    _ => return None,
+                }
+            }
+            lists.push(format!("[{}]", paths.join(", ")));
+        } else {
+            match paths_of(segment).as_slice() {
+                [path] if path == segment => lists.push(format!("{ELEMENTS}({}, {path})", path_expression(path, aliases).expression())),
+                _ => return None,
+            }
+        }
+    }
+    Some((format!("({})[loop.index0]", lists.join(" + ")), false))
+}
+
+/// A field's path: known from the text, or computed as the template runs.
+enum PathExpression {
+    Literal(String),
+    Runtime(String),
+}
+
+impl PathExpression {
+    /// As a template expression.
+    fn expression(&self) -> String {
+        match self {
+            PathExpression::Literal(path) => quoted(path),
+            PathExpression::Runtime(expression) => expression.clone(),
+        }
     }
 }
 
-/// `path` with its first name replaced by the field it stands for, and any
-/// index that is not a literal made `[*]`.
-fn expand(path: &str, aliases: &BTreeMap<String, String>) -> String {
+fn quoted(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n"))
+}
+
+/// The path of `path` (as the template writes it) in the context: its
+/// first name replaced by what it stands for, and each index that is not a
+/// literal computed as the template runs.
+fn path_expression(path: &str, aliases: &Aliases) -> PathExpression {
     let end = path.find(['.', '[']).unwrap_or(path.len());
     let (first, rest) = path.split_at(end);
-    let mut expanded = aliases.get(first).cloned().unwrap_or_else(|| first.to_owned());
+    let mut pieces: Vec<String> = Vec::new();
+    let mut literal = match aliases.get(first) {
+        Some(Alias::Static(path)) => path.clone(),
+        Some(Alias::Runtime(variable)) => {
+            pieces.push(format!("({variable} | default(\"\"))"));
+            String::new()
+        }
+        None => first.to_owned(),
+    };
     let mut chars = rest.chars().peekable();
     while let Some(c) = chars.next() {
         if c != '[' {
-            expanded.push(c);
+            literal.push(c);
             continue;
         }
         let mut index = String::new();
@@ -156,10 +368,28 @@ fn expand(path: &str, aliases: &BTreeMap<String, String>) -> String {
             }
             index.push(c);
         }
-        let literal = index.parse::<usize>().is_ok() || (index.starts_with('"') && index.ends_with('"') && index.len() > 1);
-        expanded.push_str(&if literal { format!("[{index}]") } else { "[*]".to_owned() });
+        let is_literal = index.parse::<usize>().is_ok() || (index.starts_with('"') && index.ends_with('"') && index.len() > 1);
+        if is_literal {
+            literal.push_str(&format!("[{index}]"));
+        } else if index.contains(':') {
+            // A slice is no field.
+            literal.push_str("[*]");
+        } else {
+            if !literal.is_empty() {
+                pieces.push(quoted(&std::mem::take(&mut literal)));
+            }
+            pieces.push(format!("{KEY}({index})"));
+        }
     }
-    expanded
+    match pieces.is_empty() {
+        true => PathExpression::Literal(literal),
+        false => {
+            if !literal.is_empty() {
+                pieces.push(quoted(&literal));
+            }
+            PathExpression::Runtime(pieces.join(" ~ "))
+        }
+    }
 }
 
 /// Where the `}}` (or `%}`, after `{%`) that closes a tag is, string
@@ -183,7 +413,7 @@ fn closing(text: &str, first: u8) -> Option<usize> {
     None
 }
 
-fn rewrite(inner: &str, aliases: &BTreeMap<String, String>) -> Option<String> {
+fn rewrite(inner: &str, aliases: &Aliases) -> Option<String> {
     let (left, body) = match inner.strip_prefix('-') {
         Some(b) => ("-", b),
         None => ("", inner),
@@ -197,17 +427,71 @@ fn rewrite(inner: &str, aliases: &BTreeMap<String, String>) -> Option<String> {
         return None;
     }
     let head = top_level_split(expression, '|')[0].trim();
+    if let Some(record) = macro_call(head, aliases) {
+        return Some(format!("{{{{{left} {record} }}}}{{{{{inner}}}}}"));
+    }
     if calls_a_function(head) {
         return None;
     }
     let paths = paths_of(head);
-    let (read, pattern) = match paths.as_slice() {
-        [] => return None,
-        [one] => (one.as_str(), expand(one, aliases)),
-        _ => (head, String::new()),
+    let filters: Vec<&str> = top_level_split(expression, '|')[1..].iter().map(|f| f.trim()).collect();
+    let (read, path) = match (end_element(head), paths.as_slice()) {
+        // `(rows | last).acc`: the last row's field.
+        (Some((list, end, rest)), _) => {
+            (head.to_owned(), format!("{} ~ {} ~ {}", path_expression(list, aliases).expression(), end_key(list, end), quoted(rest)))
+        }
+        (None, []) => return None,
+        // `rows | last`: the last item.
+        (None, [one]) if one == head && matches!(filters.first(), Some(&("first" | "last"))) => {
+            let end = filters[0];
+            (format!("({one} | {end})"), format!("{} ~ {}", path_expression(one, aliases).expression(), end_key(one, end)))
+        }
+        (None, [one]) => (one.clone(), path_expression(one, aliases).expression()),
+        (None, _) => (head.to_owned(), quoted("")),
     };
-    let quote = |text: &str| text.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
-    Some(format!("{{{{{left} ({expression}) | {FILTER}({read}, \"{}\", \"{}\") {right}}}}}", quote(expression), quote(&pattern)))
+    Some(format!("{{{{{left} ({expression}) | {FILTER}({read}, {}, {path}) {right}}}}}", quoted(expression)))
+}
+
+/// For a call of a macro, `traced_call(NAME, [PATH, ...])`: the call that
+/// records the paths of its arguments for the macro's parameters ("" where
+/// an argument is not one field).
+fn macro_call(head: &str, aliases: &Aliases) -> Option<String> {
+    let (name, arguments) = head.split_once('(')?;
+    let name = name.trim();
+    if !aliases.macros.contains(name) || !arguments.ends_with(')') {
+        return None;
+    }
+    let arguments = &arguments[..arguments.len() - 1];
+    let paths: Vec<String> = top_level_split(arguments, ',')
+        .iter()
+        .map(|a| a.trim())
+        .filter(|a| !a.is_empty())
+        .map(|argument| match paths_of(argument).as_slice() {
+            [path] if path == argument => path_expression(path, aliases).expression(),
+            _ => quoted(""),
+        })
+        .collect();
+    Some(format!("{CALL}({}, [{}])", quoted(name), paths.join(", ")))
+}
+
+/// `(PATH | first)REST` or `(PATH | last)REST` as (PATH, "first" or
+/// "last", REST), REST a field path such as `.acc`.
+fn end_element(head: &str) -> Option<(&str, &str, &str)> {
+    let inner = head.strip_prefix('(')?;
+    let close = inner.find(')')?;
+    let (list, end) = inner[..close].split_once('|')?;
+    let (list, end, rest) = (list.trim(), end.trim(), &inner[close + 1..]);
+    let single = matches!(paths_of(list).as_slice(), [one] if one == list);
+    let field = rest.starts_with('.') && paths_of(&format!("x{rest}")).len() == 1 && !rest.contains(['(', ' ', '|']);
+    (single && field && matches!(end, "first" | "last")).then_some((list, end, rest))
+}
+
+/// The key of a list's first or last item, as the template computes it.
+fn end_key(list: &str, end: &str) -> String {
+    match end {
+        "first" => format!("{KEY}(0)"),
+        _ => format!("{KEY}(({list} | length) - 1)"),
+    }
 }
 
 /// `text` split at `sep` outside brackets and string literals.
@@ -323,8 +607,9 @@ fn paths_of(head: &str) -> Vec<String> {
 /// alone, for finding the field an expression read through a loop variable
 /// or an alias (`{% set tf = findings.q3 %}`).
 struct Index {
-    by_field: BTreeMap<(String, String), String>,
-    by_value: BTreeMap<String, String>,
+    /// `None` where two fields hold the value: neither is claimed.
+    by_field: BTreeMap<(String, String), Option<String>>,
+    by_value: BTreeMap<String, Option<String>>,
 }
 
 /// A value as the index compares it: numbers by their f64 bits.
@@ -360,14 +645,15 @@ impl Index {
             _ => {}
         }
         let key = canonical(value);
-        self.by_field.entry((field.to_owned(), key.clone())).or_insert_with(|| path.clone());
-        self.by_value.entry(key).or_insert(path);
+        let only = |found: &mut Option<String>| *found = None;
+        self.by_field.entry((field.to_owned(), key.clone())).and_modify(only).or_insert_with(|| Some(path.clone()));
+        self.by_value.entry(key).and_modify(only).or_insert(Some(path));
     }
 
-    /// The field `read` names, where the context holds `value` there;
-    /// else the first field of that name holding `value`; else, for a value
-    /// too particular to match by chance (a fraction, a text), the first
-    /// field holding it.
+    /// The field `pattern` names, where the context holds `value` there;
+    /// else the one field of `read`'s name holding `value`; else, for a
+    /// value too particular to match by chance (a fraction, a text), the one
+    /// field holding it. Where two fields could be meant, none is claimed.
     fn resolve(&self, context: &serde_json::Value, read: &str, pattern: &str, value: &serde_json::Value) -> Option<String> {
         if let Some(found) = matching(context, pattern, value) {
             return Some(found);
@@ -379,15 +665,15 @@ impl Index {
         }
         let key = canonical(value);
         let field = last_field(read);
-        if let Some(path) = field.and_then(|f| self.by_field.get(&(f.to_owned(), key.clone()))) {
-            return Some(path.clone());
+        if let Some(found) = field.and_then(|f| self.by_field.get(&(f.to_owned(), key.clone()))) {
+            return found.clone();
         }
         let particular = match value {
             serde_json::Value::Number(n) => n.as_f64().is_some_and(|x| x.fract() != 0.0),
             serde_json::Value::String(s) => s.len() > 3,
             _ => false,
         };
-        if particular { self.by_value.get(&key).cloned() } else { None }
+        if particular { self.by_value.get(&key).cloned().flatten() } else { None }
     }
 }
 
@@ -409,8 +695,11 @@ fn matching(context: &serde_json::Value, pattern: &str, value: &serde_json::Valu
             index if index.parse::<usize>().is_ok() && at.is_array() => {
                 walk(at.get(index.parse::<usize>().ok()?)?, rest, format!("{path}[{index}]"), wanted)
             }
+            key if key.starts_with('"') => {
+                let key = key.trim_matches('"');
+                walk(at.get(key)?, rest, format!("{path}[\"{key}\"]"), wanted)
+            }
             name => {
-                let name = name.trim_matches('"');
                 let joined = if path.is_empty() { name.to_owned() } else { format!("{path}.{name}") };
                 walk(at.get(name)?, rest, joined, wanted)
             }
@@ -458,11 +747,41 @@ pub fn lookup<'a>(context: &'a serde_json::Value, path: &str) -> Option<&'a serd
 #[derive(Clone, Default)]
 pub struct Recorder {
     traced: Arc<Mutex<Vec<Traced>>>,
+    calls: Arc<Mutex<Vec<MacroCall>>>,
 }
+
+/// A macro call under way: the macro, and the paths of its arguments.
+type MacroCall = (String, Vec<String>);
 
 impl Recorder {
     /// Adds the `traced` filter to `env`, resolving against `context`.
     pub fn install(&self, env: &mut minijinja::Environment<'static>, context: &serde_json::Value) {
+        env.add_function(KEY, |key: Value| match key.as_str() {
+            Some(name) => format!("[\"{name}\"]"),
+            None => format!("[{key}]"),
+        });
+        env.add_function(ELEMENTS, |path: String, list: Value| -> Result<Vec<String>, Error> {
+            let keys: Vec<Value> = list.try_iter()?.collect();
+            Ok(match list.kind() {
+                minijinja::value::ValueKind::Map => keys.iter().map(|k| format!("{path}[\"{k}\"]")).collect(),
+                _ => (0..keys.len()).map(|i| format!("{path}[{i}]")).collect(),
+            })
+        });
+        let calls = Arc::clone(&self.calls);
+        env.add_function(CALL, move |name: String, paths: Vec<String>| {
+            calls.lock().expect("not poisoned").push((name, paths));
+            String::new()
+        });
+        let calls = Arc::clone(&self.calls);
+        env.add_function(PARAMETERS, move |name: String, count: usize| {
+            let mut calls = calls.lock().expect("not poisoned");
+            let mut paths = match calls.last() {
+                Some((called, _)) if *called == name => calls.pop().map(|(_, paths)| paths).unwrap_or_default(),
+                _ => Vec::new(),
+            };
+            paths.resize(count, String::new());
+            paths
+        });
         let index = Arc::new(Index::new(context));
         let context = Arc::new(context.clone());
         let traced = Arc::clone(&self.traced);
@@ -481,7 +800,9 @@ impl Recorder {
                 let read_text = expression_read(&expression);
                 let path = index.resolve(&context, &read_text, &pattern, &value);
                 let mut traced = traced.lock().expect("not poisoned");
-                traced.push(Traced { text: text.clone(), expression, template: state.name().to_owned(), path, value });
+                let name = state.name();
+                let template = name.rfind("answers/").map_or(name, |at| &name[at..]).to_owned();
+                traced.push(Traced { text: text.clone(), expression, template, path, value });
                 Ok(Value::from(format!("{START}{}{MIDDLE}{text}{END}", traced.len() - 1)))
             },
         );
@@ -494,9 +815,12 @@ impl Recorder {
 
 /// The field an expression reads, as `rewrite` chose it.
 fn expression_read(expression: &str) -> String {
-    let head = top_level_split(expression, '|')[0].trim();
-    match paths_of(head).as_slice() {
-        [one] => one.clone(),
+    let parts = top_level_split(expression, '|');
+    let head = parts[0].trim();
+    match (end_element(head), paths_of(head).as_slice(), parts.get(1).map(|f| f.trim())) {
+        (Some(_), _, _) => head.to_owned(),
+        (None, [one], Some(end @ ("first" | "last"))) if one == head => format!("({one} | {end})"),
+        (None, [one], _) => one.clone(),
         _ => head.to_owned(),
     }
 }
@@ -617,7 +941,8 @@ fn plain_printed(printed: &[String]) -> Vec<String> {
 /// One field the report prints, with every way it is printed.
 #[derive(Debug, Clone, Serialize)]
 pub struct Source {
-    /// `None`: computed in the template (`expression`), not a field.
+    /// `None`: not traced to one field (computed in the template, or read
+    /// where the field behind a name is unknown).
     pub path: Option<String>,
     pub value: serde_json::Value,
     pub printed: Vec<String>,
@@ -661,7 +986,10 @@ impl Sources {
                         (None, Some("run")) => "the run's record".to_owned(),
                         (None, Some("report")) => "report.toml".to_owned(),
                         (None, Some(_)) => "the template context".to_owned(),
-                        (None, None) => format!("computed in the template {}, not read from a result", t.template),
+                        (None, None) => format!(
+                            "not traced to one field: computed in {}, or read through a macro, an include or a filtered loop",
+                            t.template
+                        ),
                     };
                     entries.push(Source {
                         path: t.path.clone(),
@@ -741,7 +1069,7 @@ impl Sources {
             rows.push_str(&format!(
                 "<tr id=\"source-{i}\"><td>{field}</td><td>{}</td><td>{}</td><td>{experiment}</td><td>{key}</td><td>{}</td></tr>\n",
                 escape_html(&s.value.to_string()),
-                escape_html(&plain_printed(&s.printed).join(" / ")),
+                escape_html(&plain_printed(&s.printed).join(" · ")),
                 escape_html(&s.state)
             ));
         }
@@ -761,7 +1089,7 @@ impl Sources {
             let group = match (&s.experiment, &s.key, &s.path) {
                 (Some(id), Some(key), _) => format!("{id} (key {}; {})", &key[..key.len().min(12)], s.state),
                 (_, _, Some(path)) => path.split(['.', '[']).next().unwrap_or("").to_owned(),
-                (_, _, None) => "computed in the templates".to_owned(),
+                (_, _, None) => "not traced to one field".to_owned(),
             };
             groups.entry(group).or_default().push(s);
         }
@@ -772,7 +1100,7 @@ impl Sources {
                 .iter()
                 .map(|s| {
                     let field = s.path.as_deref().map_or(s.expression.as_str(), |path| field_in_group(path, s.experiment.as_deref()));
-                    format!("#raw({}) {}", super::escape::typst_string(field), escape(&plain_printed(&s.printed).join(" / ")))
+                    format!("#raw({}) {}", super::escape::typst_string(field), escape(&plain_printed(&s.printed).join(" · ")))
                 })
                 .collect();
             out.push_str(&fields.join("; "));
@@ -813,12 +1141,12 @@ mod tests {
         // Through the names `set` and `for` give, to the field itself.
         assert_eq!(
             instrument("{% set tf = findings.q3 %}{% for r in tf.rows %}{{ r.d | signed }}{% endfor %}{{ tf.rows[loop.index0].e }}"),
-            "{% set tf = findings.q3 %}{% for r in tf.rows %}{{ (r.d | signed) | traced(r.d, \"r.d | signed\", \"findings.q3.rows[*].d\") }}{% endfor %}\
-             {{ (tf.rows[loop.index0].e) | traced(tf.rows[loop.index0].e, \"tf.rows[loop.index0].e\", \"findings.q3.rows[*].e\") }}"
+            "{% set tf = findings.q3 %}{% for r in tf.rows %}{% set traced_path_r = (traced_elements(\"findings.q3.rows\", tf.rows))[loop.index0] %}{{ (r.d | signed) | traced(r.d, \"r.d | signed\", (traced_path_r | default(\"\")) ~ \".d\") }}{% endfor %}\
+             {{ (tf.rows[loop.index0].e) | traced(tf.rows[loop.index0].e, \"tf.rows[loop.index0].e\", \"findings.q3.rows\" ~ traced_key(loop.index0) ~ \".e\") }}"
         );
         assert_eq!(
             instrument("{% for label, n in q1.counts.items() %}{{ n }}{% endfor %}"),
-            "{% for label, n in q1.counts.items() %}{{ (n) | traced(n, \"n\", \"q1.counts[*]\") }}{% endfor %}"
+            "{% for label, n in q1.counts.items() %}{% set traced_path_n = \"q1.counts\" ~ traced_key(label) %}{{ (n) | traced(n, \"n\", (traced_path_n | default(\"\"))) }}{% endfor %}"
         );
         for untouched in [
             "{{ table(\"A \\\"b\\\"\", \"n\") }}",
@@ -863,7 +1191,7 @@ mod tests {
                 Some("q3_cnn.seeds[1].acc"),
                 None,
                 Some("q3_cnn.counts[\"0\"]"),
-                Some("q3_cnn.counts[\"0\"]")
+                Some("q3_cnn.counts[\"1\"]")
             ]
         );
         assert_eq!(traced[1].value, serde_json::json!(0.0012));
@@ -871,12 +1199,65 @@ mod tests {
     }
 
     #[test]
+    fn equal_values_in_rows_lists_and_joined_lists_each_name_their_own_field() {
+        let context = serde_json::json!({
+            "s": {"baseline": {"d": 0}, "decayed": [{"d": 0}, {"d": 0}]},
+            "t": {"a": {"mean": [0.5, 0.5]}, "b": {"mean": [0.5]}},
+            "p": {"pairs": [["x", 3], ["y", 3]]},
+            "other": {"d": 0},
+        });
+        let template = "{% for f in [s.baseline] + s.decayed %}{{ f.d }}{% endfor %} \
+            {% for m in [t.a, t.b] %}{% for acc in m.mean %}{{ acc }}{% endfor %}{% endfor %} \
+            {% for label, n in p.pairs %}{{ n }}{% endfor %} \
+            {% macro show(v) %}{{ v.d }}{% endmacro %}{{ show(other) }}";
+        let (out, traced) = render(template, context);
+        assert_eq!(strip(&out), "000 0.50.50.5 33 0");
+        let paths: Vec<Option<&str>> = traced.iter().map(|t| t.path.as_deref()).collect();
+        assert_eq!(
+            paths,
+            [
+                Some("s.baseline.d"),
+                Some("s.decayed[0].d"),
+                Some("s.decayed[1].d"),
+                Some("t.a.mean[0]"),
+                Some("t.a.mean[1]"),
+                Some("t.b.mean[0]"),
+                Some("p.pairs[0][1]"),
+                Some("p.pairs[1][1]"),
+                // Through a macro's parameter.
+                Some("other.d"),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_loops_names_end_with_it() {
+        let out = instrument("{% for r in a.rows %}{{ r.x }}{{ r.k[:3] }}{% endfor %}{{ r.x }}");
+        assert!(out.contains("(traced_path_r | default(\"\")) ~ \".k[*]\""), "a slice is no index: {out}");
+        assert!(out.ends_with("{{ (r.x) | traced(r.x, \"r.x\", \"r.x\") }}"), "{out}");
+        let out = instrument("{% set r = b.c %}{% for r in a.rows %}{% endfor %}{% macro m(r) %}{{ r.x }}{% endmacro %}{{ r.x }}");
+        assert!(out.contains("{% set traced_path_r = traced_parameters_m[0] %}{{ (r.x) | traced(r.x, \"r.x\", (traced_path_r"), "{out}");
+        assert!(out.ends_with("{{ (r.x) | traced(r.x, \"r.x\", \"b.c.x\") }}"), "{out}");
+    }
+
+    #[test]
+    fn a_first_or_last_item_and_every_name_of_a_pair_name_their_fields() {
+        let context = serde_json::json!({"h": {"epochs": [{"acc": 0.5}, {"acc": 0.5}], "means": [0.25, 0.25]}, "p": [[7, 0.5]]});
+        let template =
+            "{{ (h.epochs | last).acc }} {{ h.means | first }} {{ h.means | last }} {% for label, v in p %}{{ label }} {{ v }}{% endfor %}";
+        let (out, traced) = render(template, context);
+        assert_eq!(strip(&out), "0.5 0.25 0.25 7 0.5");
+        let paths: Vec<Option<&str>> = traced.iter().map(|t| t.path.as_deref()).collect();
+        assert_eq!(paths, [Some("h.epochs[1].acc"), Some("h.means[0]"), Some("h.means[1]"), Some("p[0][0]"), Some("p[0][1]")]);
+    }
+
+    #[test]
     fn a_value_matched_by_chance_is_not_claimed() {
-        // In a macro the field behind a parameter is unknown: `k` holds 10 as
+        // Passed a sum, a macro's parameter is no field: `k` holds 10 as
         // `a.n` does, and a whole number is too common to be matched by value
         // alone; a fraction is not.
         let context = serde_json::json!({"a": {"n": 10}, "k": 10, "x": {"ratio": 0.123}});
-        let (_, traced) = render("{% macro show(v) %}{{ v }}{% endmacro %}{{ show(k) }} {{ show(x.ratio) }}", context);
+        let (_, traced) = render("{% macro show(v) %}{{ v }}{% endmacro %}{{ show(k + 0) }} {{ show(x.ratio + 0) }}", context);
         assert_eq!(traced[0].path, None);
         assert_eq!(traced[1].path.as_deref(), Some("x.ratio"));
     }
