@@ -293,7 +293,7 @@ fn build_html(inputs: &Inputs, prepared: &Prepared) -> anyhow::Result<String> {
     body.push_str(&format!(
         "<h1 id=\"sources\">{SOURCES_TITLE}</h1>\n<p>Every number the answers print is a link to its row below: the field that \
          holds it (in an experiment's result; in its run record, <code>ID_run</code>; in <code>experiments[i]</code>, the \
-         experiments table above in its order; or in the findings computed from the results), its value there, and the experiment \
+         experiments table just below, in its order; or in the findings computed from the results), its value there, and the experiment \
          and cache key it comes from. Each figure's note links to its experiment.</p>\n{}\n{}",
         experiments_html(inputs),
         sources.html_table()

@@ -40,6 +40,20 @@ pub struct Traced {
 }
 
 impl Traced {
+    /// The text, and where it is not the field's value as such, what it is:
+    /// "2 (how many)" for a list's length, "1 (computed from it)" for
+    /// `replicates - 1`.
+    fn printed_as(&self) -> String {
+        let parts = top_level_split(&self.expression, '|');
+        let counted = parts[1..].iter().any(|f| matches!(f.trim().split('(').next(), Some("length" | "count")));
+        let shifted = parts[0].contains(" - ") || parts[0].contains(" + ");
+        match (self.value.is_array() && counted, shifted) {
+            (true, _) => format!("{} (how many)", self.text),
+            (false, true) => format!("{} (computed from it)", self.text),
+            _ => self.text.clone(),
+        }
+    }
+
     /// The experiment whose result holds the field, where one does.
     pub fn experiment<'a>(&self, context: &'a serde_json::Value) -> Option<&'a str> {
         let path = self.path.as_deref()?;
@@ -1007,8 +1021,9 @@ impl Sources {
                     entries.len() - 1
                 }
             };
-            if !entries[index].printed.contains(&t.text) {
-                entries[index].printed.push(t.text.clone());
+            let printed = t.printed_as();
+            if !entries[index].printed.contains(&printed) {
+                entries[index].printed.push(printed);
             }
             of_traced.push(index);
         }
@@ -1122,6 +1137,20 @@ mod tests {
         assert_eq!(field_in_group("experiments[6].seed", Some("appendix_earlier_edition")), "experiments[6].seed");
         assert_eq!(field_in_group("findings.q1.pixels", None), "q1.pixels");
         assert_eq!(field_in_group("run.seed", None), "seed");
+    }
+
+    #[test]
+    fn a_count_or_a_sum_is_printed_as_what_it_is() {
+        let traced = |text: &str, expression: &str, value: serde_json::Value| Traced {
+            text: text.into(),
+            expression: expression.into(),
+            template: String::new(),
+            path: Some("a".into()),
+            value,
+        };
+        assert_eq!(traced("2 seeds", "a.seeds | count(\"seed\")", serde_json::json!([0.5, 0.6])).printed_as(), "2 seeds (how many)");
+        assert_eq!(traced("1 degree", "(a.n - 1) | count(\"degree\")", serde_json::json!(2)).printed_as(), "1 degree (computed from it)");
+        assert_eq!(traced("97.35 %", "a.acc | pct", serde_json::json!(0.9735)).printed_as(), "97.35 %");
     }
 
     #[test]
