@@ -1189,6 +1189,10 @@ mod tests {
         }
     }
 
+    fn paths(traced: &[Traced]) -> Vec<Option<&str>> {
+        traced.iter().map(|t| t.path.as_deref()).collect()
+    }
+
     fn render(template: &str, context: serde_json::Value) -> (String, Vec<Traced>) {
         let mut env = crate::report::answers::environment();
         let recorder = Recorder::default();
@@ -1210,9 +1214,8 @@ mod tests {
             {% for label, count in q3_cnn.counts | items %}{{ count }}{% endfor %}";
         let (out, traced) = render(template, context);
         assert_eq!(strip(&out), "99.54 % +0.12 0.9951 0.9957 net 20 77");
-        let paths: Vec<Option<&str>> = traced.iter().map(|t| t.path.as_deref()).collect();
         assert_eq!(
-            paths,
+            paths(&traced),
             [
                 Some("q3_cnn.acc"),
                 Some("findings.q3.gain"),
@@ -1241,9 +1244,8 @@ mod tests {
             {% macro show(v) %}{{ v.d }}{% endmacro %}{{ show(other) }}";
         let (out, traced) = render(template, context);
         assert_eq!(strip(&out), "000 0.50.50.5 33 0");
-        let paths: Vec<Option<&str>> = traced.iter().map(|t| t.path.as_deref()).collect();
         assert_eq!(
-            paths,
+            paths(&traced),
             [
                 Some("s.baseline.d"),
                 Some("s.decayed[0].d"),
@@ -1276,8 +1278,7 @@ mod tests {
             "{{ (h.epochs | last).acc }} {{ h.means | first }} {{ h.means | last }} {% for label, v in p %}{{ label }} {{ v }}{% endfor %}";
         let (out, traced) = render(template, context);
         assert_eq!(strip(&out), "0.5 0.25 0.25 7 0.5");
-        let paths: Vec<Option<&str>> = traced.iter().map(|t| t.path.as_deref()).collect();
-        assert_eq!(paths, [Some("h.epochs[1].acc"), Some("h.means[0]"), Some("h.means[1]"), Some("p[0][0]"), Some("p[0][1]")]);
+        assert_eq!(paths(&traced), [Some("h.epochs[1].acc"), Some("h.means[0]"), Some("h.means[1]"), Some("p[0][0]"), Some("p[0][1]")]);
     }
 
     #[test]
