@@ -196,7 +196,7 @@ fn render(plan: &Plan, data: &Mnist, options: &Options) -> String {
     match rendered {
         Ok((html, untraced)) => {
             for value in &untraced {
-                eprintln!("preview: warning: {value} prints a number that no field of the results holds");
+                eprintln!("preview: warning: {value} prints a number that is not traced to one field of the results");
             }
             eprintln!(
                 "preview: rendered in {:.2} s{}",

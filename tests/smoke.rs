@@ -180,7 +180,8 @@ fn every_number_names_the_field_that_holds_it(out: &Path, html: &str) {
         let root = path.split(['.', '[']).next().unwrap();
         match results.get(root) {
             Some(entry) => {
-                let field = &path[root.len()..];
+                // `LIST | length`: how many items the list holds.
+                let (field, counted) = path[root.len()..].strip_suffix(" | length").map_or((&path[root.len()..], false), |f| (f, true));
                 let mut at = &entry["result"];
                 for part in field.split('.').filter(|p| !p.is_empty()) {
                     let (name, indices) = part.split_once('[').map_or((part, ""), |(n, i)| (n, i));
@@ -188,10 +189,15 @@ fn every_number_names_the_field_that_holds_it(out: &Path, html: &str) {
                         at = &at[name];
                     }
                     for index in indices.split('[').filter(|i| !i.is_empty()) {
-                        at = &at[index.trim_end_matches(']').parse::<usize>().unwrap()];
+                        let index = index.trim_end_matches(']');
+                        at = match index.parse::<usize>() {
+                            Ok(i) => &at[i],
+                            Err(_) => &at[index.trim_matches('"')],
+                        };
                     }
                 }
-                assert_eq!(at, &value, "{path} holds {at}, not {value} as printed ({text})");
+                let held = if counted { serde_json::json!(at.as_array().map(Vec::len)) } else { at.clone() };
+                assert_eq!(held, value, "{path} holds {held}, not {value} as printed ({text})");
                 checked += 1;
             }
             None => elsewhere += 1,

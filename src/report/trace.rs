@@ -41,16 +41,12 @@ pub struct Traced {
 
 impl Traced {
     /// The text, and where it is not the field's value as such, what it is:
-    /// "2 (how many)" for a list's length, "1 (computed from it)" for
-    /// `replicates - 1`.
+    /// "1 (computed from it)" for `replicates - 1`.
     fn printed_as(&self) -> String {
-        let parts = top_level_split(&self.expression, '|');
-        let counted = parts[1..].iter().any(|f| matches!(f.trim().split('(').next(), Some("length" | "count")));
-        let shifted = parts[0].contains(" - ") || parts[0].contains(" + ");
-        match (self.value.is_array() && counted, shifted) {
-            (true, _) => format!("{} (how many)", self.text),
-            (false, true) => format!("{} (computed from it)", self.text),
-            _ => self.text.clone(),
+        let head = top_level_split(&self.expression, '|')[0];
+        match head.contains(" - ") || head.contains(" + ") {
+            true => format!("{} (computed from it)", self.text),
+            false => self.text.clone(),
         }
     }
 
@@ -123,6 +119,15 @@ impl Aliases {
 pub const KEY: &str = "traced_key";
 /// The template function that lists the paths of a list's elements.
 pub const ELEMENTS: &str = "traced_elements";
+/// How a path names the number of items of the list it ends with.
+pub const LENGTH: &str = "| length";
+
+/// The whole number a text starts with ("2 seeds", "1,000 images").
+fn leading_count(text: &str) -> Option<usize> {
+    let digits: String = text.chars().take_while(|c| c.is_ascii_digit() || *c == ',').filter(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
 /// The template function that a macro call's instrumented statement calls
 /// first, with the paths of the call's arguments.
 pub const CALL: &str = "traced_call";
@@ -807,12 +812,20 @@ impl Recorder {
                 let numeric = |v: &serde_json::Value| {
                     v.is_number() || v.as_array().is_some_and(|items| !items.is_empty() && items.iter().all(serde_json::Value::is_number))
                 };
+                // How many items a list holds ("2 seeds"): the field `LIST | length`.
+                let filters = top_level_split(&expression, '|');
+                let counted = filters[1..].iter().any(|f| matches!(f.trim().split('(').next(), Some("length" | "count")));
+                let count = value.as_array().map(Vec::len).filter(|n| counted && leading_count(&text) == Some(*n));
                 // Words, names and keys are not numbers, even with digits in them.
-                if !numeric(&value) || !text.chars().any(|c| c.is_ascii_digit()) {
+                if !(numeric(&value) || count.is_some()) || !text.chars().any(|c| c.is_ascii_digit()) {
                     return Ok(printed);
                 }
                 let read_text = expression_read(&expression);
                 let path = index.resolve(&context, &read_text, &pattern, &value);
+                let (path, value) = match count {
+                    Some(n) => (path.map(|p| format!("{p} {LENGTH}")), serde_json::json!(n)),
+                    None => (path, value),
+                };
                 let mut traced = traced.lock().expect("not poisoned");
                 let name = state.name();
                 let template = name.rfind("answers/").map_or(name, |at| &name[at..]).to_owned();
@@ -1140,17 +1153,18 @@ mod tests {
     }
 
     #[test]
-    fn a_count_or_a_sum_is_printed_as_what_it_is() {
-        let traced = |text: &str, expression: &str, value: serde_json::Value| Traced {
-            text: text.into(),
-            expression: expression.into(),
-            template: String::new(),
-            path: Some("a".into()),
-            value,
-        };
-        assert_eq!(traced("2 seeds", "a.seeds | count(\"seed\")", serde_json::json!([0.5, 0.6])).printed_as(), "2 seeds (how many)");
-        assert_eq!(traced("1 degree", "(a.n - 1) | count(\"degree\")", serde_json::json!(2)).printed_as(), "1 degree (computed from it)");
-        assert_eq!(traced("97.35 %", "a.acc | pct", serde_json::json!(0.9735)).printed_as(), "97.35 %");
+    fn a_count_names_its_list_and_a_sum_says_it_is_computed() {
+        let context = serde_json::json!({"a": {"seeds": [{"acc": 0.5}, {"acc": 0.6}], "rates": [0.1, 0.2, 0.3], "n": 2, "acc": 0.9735}});
+        let template = "{{ a.seeds | length | count(\"seed\") }}, {{ a.rates | length }}, {{ (a.n - 1) | count(\"degree\") }}, {{ a.acc | pct }}, {{ a.seeds | length }}{{ a.rates[0] }}";
+        let (out, traced) = render(template, context);
+        assert_eq!(strip(&out), "2 seeds, 3, 1 degree, 97.35 %, 20.1");
+        assert_eq!(
+            paths(&traced),
+            [Some("a.seeds | length"), Some("a.rates | length"), Some("a.n"), Some("a.acc"), Some("a.seeds | length"), Some("a.rates[0]")]
+        );
+        assert_eq!(traced[1].value, serde_json::json!(3));
+        let printed: Vec<String> = traced.iter().map(Traced::printed_as).collect();
+        assert_eq!(printed[..4], ["2 seeds", "3", "1 degree (computed from it)", "97.35 %"]);
     }
 
     #[test]
