@@ -110,10 +110,16 @@ fn q2_says_whether_the_recipe_or_the_decay_moves_the_accuracy_more_as_the_number
     let set = |recipe_gain: f64, decay_gain: f64| set_spread(recipe_gain, decay_gain, 0.0005);
     let recipe = q2_rendered(set(0.01, 0.002));
     assert!(recipe.contains("moves the result more than the decay factor does; the details follow"), "{recipe}");
-    assert!(recipe.contains("by +1.00 percentage points, more than any weight-decay factor does (at most 0.20)"), "{recipe}");
+    assert!(
+        recipe.contains("by +1.00 percentage points, more than any weight-decay factor does (at most 0.20 points, either way)"),
+        "{recipe}"
+    );
     let decay = q2_rendered(set(0.001, -0.004));
     assert!(decay.contains("in this run the recipe moved the result no more than the decay factor did"), "{decay}");
-    assert!(decay.contains("by +0.10 percentage points, no more than the largest effect of a weight-decay factor (0.40)"), "{decay}");
+    assert!(
+        decay.contains("by +0.10 percentage points, no more than the largest effect of a weight-decay factor (0.40 points, either way)"),
+        "{decay}"
+    );
     let noisy = q2_rendered(set_spread(0.01, 0.002, 0.05));
     assert!(noisy.contains("although in this run the recipe's effect is within the replicates' spread"), "{noisy}");
     assert!(noisy.contains("by +1.00 percentage points, within the replicates' spread"), "{noisy}");
