@@ -154,7 +154,8 @@ enum Command {
         draft: bool,
     },
     /// Measure training throughput: the paths side by side, against the
-    /// matmul peak, and with --peers against PyTorch eager in the same run
+    /// floors that the matmul peak and the memory bandwidth set, and with
+    /// --peers against PyTorch eager in the same run
     Bench {
         /// Epochs per measured path
         #[arg(long, default_value_t = 1)]

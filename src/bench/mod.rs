@@ -1,8 +1,12 @@
 //! `bench`: training throughput measured in one run, as ratios between the
-//! paths, against the machine's own matrix-multiply throughput, and (with
+//! paths, against the floors that the machine's own matrix-multiply
+//! throughput and memory bandwidth set (a roofline: each path's FLOPs at the
+//! one, its bytes moved at the other; `traffic` counts the bytes), and (with
 //! `--peers`) against a plain PyTorch eager script on the same libtorch,
 //! data, batch size and threads. Paths in a precision that this CPU only
 //! emulates are skipped unless asked for.
+
+mod traffic;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -19,6 +23,7 @@ use crate::networks;
 use crate::precision::{Chosen, CpuFeatures, Precision};
 use crate::profile::Profile;
 use crate::recipe::{self, Network, Recipe, Splits};
+use traffic::Traffic;
 
 /// The PyTorch eager peer, run by the venv's Python.
 const PEER_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/peer.py");
@@ -39,15 +44,106 @@ pub fn matmul_gflops(device: Device, kind: Kind) -> f64 {
     let a = Tensor::randn([n, n], (Kind::Float, device)).to_kind(kind);
     let b = Tensor::randn([n, n], (Kind::Float, device)).to_kind(kind);
     let _ = a.matmul(&b);
-    let best = (0..5)
+    let best = best_of_5(|| {
+        let c = a.matmul(&b);
+        let _ = c.double_value(&[0, 0]);
+    });
+    2.0 * (n * n * n) as f64 / best / 1e9
+}
+
+/// The fastest of 5 runs of `f`, in seconds.
+fn best_of_5(mut f: impl FnMut()) -> f64 {
+    (0..5)
         .map(|_| {
             let start = Instant::now();
-            let c = a.matmul(&b);
-            let _ = c.double_value(&[0, 0]);
+            f();
             start.elapsed().as_secs_f64()
         })
-        .fold(f64::INFINITY, f64::min);
-    2.0 * (n * n * n) as f64 / best / 1e9
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// Memory bandwidth in GB/s as STREAM counts it (bytes read plus bytes
+/// written, best of 5) on arrays of 256 MB of float32, far larger than any
+/// cache: a copy, and the sum of two arrays into a third (STREAM's "add").
+#[derive(Debug, Clone, Copy)]
+pub struct Bandwidth {
+    pub copy: f64,
+    pub add: f64,
+}
+
+impl Bandwidth {
+    pub fn measure(device: Device) -> Bandwidth {
+        let n: i64 = 1 << 26;
+        let gigabytes = 4.0 * n as f64 / 1e9;
+        let a = Tensor::rand([n], (Kind::Float, device));
+        let b = Tensor::rand([n], (Kind::Float, device));
+        let mut c = Tensor::zeros([n], (Kind::Float, device));
+        let copy = best_of_5(|| {
+            let _ = c.copy_(&a);
+            let _ = c.double_value(&[n - 1]);
+        });
+        let add = best_of_5(|| {
+            let _ = a.add_out(&c, &b);
+            let _ = c.double_value(&[n - 1]);
+        });
+        Bandwidth { copy: 2.0 * gigabytes / copy, add: 3.0 * gigabytes / add }
+    }
+
+    /// The faster of the two: a floor set by it is one no path can beat
+    /// from memory.
+    fn best(&self) -> f64 {
+        self.copy.max(self.add)
+    }
+}
+
+/// What the machine reaches at best, measured in the same run: the matmul
+/// peaks of float32 and of the run's precision, and the memory bandwidth.
+#[derive(Debug, Clone, Copy)]
+struct Roofs {
+    float32_gflops: f64,
+    precision_gflops: f64,
+    bandwidth_gbs: f64,
+}
+
+/// The work of one epoch of one model: its FLOPs and its bytes moved, and
+/// those of one training step.
+#[derive(Debug, Clone, Copy)]
+struct Work {
+    flops: f64,
+    bytes: Traffic,
+    step_flops: f64,
+    step: Traffic,
+    /// Whether its products compute in the run's precision (else float32).
+    in_precision: bool,
+}
+
+/// The least time a workload can take on this machine: its FLOPs at the
+/// matmul peak, or its bytes at the memory bandwidth, whichever is longer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Floor {
+    flops_seconds: f64,
+    memory_seconds: f64,
+}
+
+impl Floor {
+    fn of(work: &Work, roofs: &Roofs) -> Floor {
+        let gflops = if work.in_precision { roofs.precision_gflops } else { roofs.float32_gflops };
+        Floor { flops_seconds: work.flops / (gflops * 1e9), memory_seconds: work.bytes.total() / (roofs.bandwidth_gbs * 1e9) }
+    }
+
+    fn seconds(&self) -> f64 {
+        self.flops_seconds.max(self.memory_seconds)
+    }
+
+    /// Which roof the workload is under.
+    fn bound(&self) -> &'static str {
+        if self.memory_seconds > self.flops_seconds { "memory" } else { "FLOPs" }
+    }
+
+    /// The share of the floor that `seconds` reach.
+    fn share(&self, seconds: f64) -> f64 {
+        self.seconds() / seconds
+    }
 }
 
 /// The precisions whose paths are timed: bfloat16 only where the device
@@ -91,12 +187,15 @@ pub fn run(data: &Mnist, o: &Options) -> anyhow::Result<()> {
     let precisions = timed_precisions(o);
     let peaks: Vec<(Precision, f64)> = precisions.iter().map(|&p| (p, matmul_gflops(o.device, p.kind()))).collect();
     let peaks_text: Vec<String> = peaks.iter().map(|(p, g)| format!("{} {g:.1} GFLOP/s", p.name())).collect();
+    let bandwidth = Bandwidth::measure(o.device);
     println!(
-        "device {:?}, {} threads, CPU {}; 2048x2048 matmul: {}",
+        "device {:?}, {} threads, CPU {}; 2048x2048 matmul: {}; memory (256 MB arrays): copy {:.1} GB/s, add {:.1} GB/s",
         o.device,
         tch::get_num_threads(),
         o.cpu.class(),
-        peaks_text.join(", ")
+        peaks_text.join(", "),
+        bandwidth.copy,
+        bandwidth.add
     );
     println!(
         "one epoch = {} training images, batch 128 unless a path names its own, validation on {} test images",
@@ -106,10 +205,10 @@ pub fn run(data: &Mnist, o: &Options) -> anyhow::Result<()> {
     println!();
     let float32_peak = peaks[0].1;
     let precision_peak = peaks.iter().find(|(p, _)| *p == o.precision.precision).map_or(float32_peak, |&(_, g)| g);
-    let (notebook_epoch, wide_alone_epoch, wide_model_epoch) =
-        mlp_paths(&data, &ctx, o.epochs, o.precision.precision, (float32_peak, precision_peak))?;
+    let roofs = Roofs { float32_gflops: float32_peak, precision_gflops: precision_peak, bandwidth_gbs: bandwidth.best() };
+    let (notebook_epoch, wide_alone_epoch, wide_model_epoch) = mlp_paths(&data, &ctx, o.epochs, o.precision.precision, &roofs)?;
     println!();
-    let reference_cnn_epoch = cnn_paths(&data, &ctx, o, &peaks)?;
+    let reference_cnn_epoch = cnn_paths(&data, &ctx, o, &peaks, bandwidth.best())?;
     if o.peers {
         println!();
         let Some(python) = venv_python() else {
@@ -122,8 +221,7 @@ pub fn run(data: &Mnist, o: &Options) -> anyhow::Result<()> {
             ours.push(peer_workloads(&data, &ctx, o)?);
             theirs.push(run_peers(&python, &data, o)?);
         }
-        let at_peak = at_peak(&data, o.precision.precision, (float32_peak, precision_peak));
-        print_comparison(&compare(&ours, &theirs, &at_peak)?);
+        print_comparison(&compare(&ours, &theirs, &at_floor(&data, o.precision.precision, &roofs))?);
     }
     Ok(())
 }
@@ -165,17 +263,69 @@ fn epoch_flops(network: &Network, data: &Mnist, validation: bool) -> f64 {
     network.training_flops_per_image() * data.train.len() as f64 + 2.0 * network.forward_macs() as f64 * validated
 }
 
-/// The seconds an epoch of each peer workload would take at the matmul
-/// peak of its precision: its FLOPs over the measured throughput. `peaks`
-/// are the GFLOP/s of float32 (the notebook MLP's) and of `precision`.
-fn at_peak(data: &Mnist, precision: Precision, (float32_peak, precision_peak): (f64, f64)) -> Ours {
-    let seconds = |network: &Network, validation: bool, gflops: f64| epoch_flops(network, data, validation) / (gflops * 1e9);
-    let wide_epoch = seconds(&networks::wide_mlp(precision, 1).network, true, precision_peak);
+/// Steps of one epoch over `data`'s training images in batches of `batch`.
+fn steps(data: &Mnist, batch: i64) -> f64 {
+    (data.train.len() as u64).div_ceil(batch as u64) as f64
+}
+
+/// An epoch of `recipe`'s network trained alone with autograd, its test
+/// images' validation included where `validation`; `l2` is whether its
+/// loss adds the L2 penalty.
+fn autograd_work(recipe: &Recipe, data: &Mnist, validation: bool, l2: bool, precision: Precision) -> Work {
+    let step = traffic::autograd_step(&recipe.network, &recipe.optimiser, recipe.batch_size, l2);
+    let training = step.times(steps(data, recipe.batch_size));
+    Work {
+        flops: epoch_flops(&recipe.network, data, validation),
+        bytes: if validation { training + traffic::evaluation(&recipe.network, data.test.len() as i64, 1) } else { training },
+        step_flops: recipe.network.training_flops_per_image() * recipe.batch_size as f64,
+        step,
+        in_precision: recipe.network.precision() == precision,
+    }
+}
+
+/// The pixels that are not 0 in every training image: those the batched
+/// MLPs' first layer reads.
+fn used_pixels(data: &Mnist) -> i64 {
+    let pixels = crate::data::PIXELS;
+    (0..pixels).filter(|&p| data.train.images.iter().skip(p).step_by(pixels).any(|&v| v != 0)).count() as i64
+}
+
+/// An epoch of one model of the batched sweep `config`, validation included.
+fn batched_work(config: &SweepConfig, data: &Mnist) -> Work {
+    let recipe = &config.recipe;
+    let Network::Mlp { hidden, precision, .. } = &recipe.network else { unreachable!("the sweep trains MLPs") };
+    // The models of a group: one without decay, then one per factor.
+    let per_group = config.decay_factors.len() as i64 + 1;
+    let step = traffic::batched_step(hidden, *precision, recipe.batch_size, per_group, used_pixels(data), true);
+    let models = per_group * config.replicates as i64;
+    Work {
+        flops: epoch_flops(&recipe.network, data, true),
+        bytes: step.times(steps(data, recipe.batch_size)) + traffic::evaluation(&recipe.network, data.test.len() as i64, models),
+        step_flops: recipe.network.training_flops_per_image() * recipe.batch_size as f64,
+        step,
+        in_precision: true,
+    }
+}
+
+/// An epoch of one model of the sweep `config` trained one at a time: the
+/// mean over a group's models, the first of which has no decay and so no penalty.
+fn one_at_a_time_work(config: &SweepConfig, data: &Mnist) -> Work {
+    let penalised = std::iter::once(false).chain(config.decay_factors.iter().map(|&f| f > 0.0));
+    let works: Vec<Work> = penalised.map(|l2| autograd_work(&config.recipe, data, true, l2, config.recipe.network.precision())).collect();
+    let mean = |traffic: &dyn Fn(&Work) -> Traffic| works.iter().fold(Traffic::default(), |sum, w| sum + traffic(w)).times(1.0 / works.len() as f64);
+    Work { bytes: mean(&|w| w.bytes), step: mean(&|w| w.step), ..works[0] }
+}
+
+/// The seconds an epoch of each peer workload would take at its floor, for
+/// this program's way of doing it (the sweep's model batched, the others
+/// alone with autograd).
+fn at_floor(data: &Mnist, precision: Precision, roofs: &Roofs) -> Ours {
+    let seconds = |work: Work| Floor::of(&work, roofs).seconds();
     Ours {
-        notebook_epoch: seconds(&networks::notebook_mlp(1).network, false, float32_peak),
-        wide_model_epoch: wide_epoch,
-        wide_alone_epoch: wide_epoch,
-        reference_cnn_epoch: seconds(&networks::reference_cnn(precision, 1).network, false, precision_peak),
+        notebook_epoch: seconds(autograd_work(&networks::notebook_mlp(1), data, false, false, precision)),
+        wide_model_epoch: seconds(batched_work(&sweep_config(data, 1, precision), data)),
+        wide_alone_epoch: seconds(autograd_work(&networks::wide_mlp(precision, 1), data, true, false, precision)),
+        reference_cnn_epoch: seconds(autograd_work(&networks::reference_cnn(precision, 1), data, false, false, precision)),
     }
 }
 
@@ -190,60 +340,111 @@ fn sweep_config(data: &Mnist, epochs: usize, precision: Precision) -> SweepConfi
     }
 }
 
+/// The columns that every timed path prints after its own: its bytes moved
+/// per model-epoch, its two floors, which one binds, and the share of that
+/// floor its seconds reach.
+const FLOOR_HEADER: &str = "  GB/epoch  FLOP floor s  memory floor s  bound    % floor";
+
+fn floor_columns(work: &Work, roofs: &Roofs, seconds: f64) -> String {
+    let floor = Floor::of(work, roofs);
+    format!(
+        "  {:>8.2}  {:>12.3}  {:>14.3}  {:<6}  {:>8.0}%",
+        work.bytes.total() / 1e9,
+        floor.flops_seconds,
+        floor.memory_seconds,
+        floor.bound(),
+        100.0 * floor.share(seconds)
+    )
+}
+
+/// Bytes per training step of one model, by what they belong to, and the
+/// step's FLOPs per byte.
+fn print_breakdown(rows: &[(String, Work)]) {
+    println!(
+        "{:<62} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "bytes per step of one model, MB", "weights", "gradients", "optimizer", "bf16 copy", "activat.", "total", "FLOP/byte"
+    );
+    for (label, work) in rows {
+        let (t, mb) = (&work.step, |b: f64| b / 1e6);
+        println!(
+            "{label:<62} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.1}",
+            mb(t.weights),
+            mb(t.gradients),
+            mb(t.optimizer_state),
+            mb(t.precision_copies),
+            mb(t.activations),
+            mb(t.total()),
+            work.step_flops / t.total()
+        );
+    }
+}
+
 /// The MLPs of question 2: the notebook's alone (in float32, as the
 /// experiment trains it), one 500-300 network alone without decay, and the
 /// 500-300 decay sweep, one network at a time and batched, these in the
-/// run's `precision`. `peaks` are the matmul throughputs of float32 and of
-/// that precision. Returns the notebook MLP's seconds per epoch, the lone
+/// run's `precision`. Returns the notebook MLP's seconds per epoch, the lone
 /// 500-300 network's, and the batched sweep's seconds per model-epoch.
-fn mlp_paths(data: &Mnist, ctx: &Context, epochs: usize, precision: Precision, peaks: (f64, f64)) -> anyhow::Result<(f64, f64, f64)> {
-    println!("{:<52} {:>6} {:>14} {:>10} {:>9}", "path", "models", "s/model-epoch", "images/s", "% matmul");
+fn mlp_paths(data: &Mnist, ctx: &Context, epochs: usize, precision: Precision, roofs: &Roofs) -> anyhow::Result<(f64, f64, f64)> {
+    println!("{:<62} {:>6} {:>14} {:>10}{FLOOR_HEADER}", "path", "models", "s/model-epoch", "images/s");
     let n = data.train.len() as f64;
-    let report = |name: &str, recipe: &Recipe, models: usize, seconds: f64, peak: f64, validation: bool| {
+    let mut breakdown = Vec::new();
+    let mut report = |name: &str, work: Work, models: usize, seconds: f64| {
         let per_model_epoch = seconds / (models * epochs) as f64;
-        let achieved = epoch_flops(&recipe.network, data, validation) / per_model_epoch / 1e9;
-        println!("{name:<52} {models:>6} {per_model_epoch:>14.3} {:>10.0} {:>8.0}%", n / per_model_epoch, 100.0 * achieved / peak);
+        println!("{name:<62} {models:>6} {per_model_epoch:>14.3} {:>10.0}{}", n / per_model_epoch, floor_columns(&work, roofs, per_model_epoch));
+        breakdown.push((name.to_owned(), work));
         per_model_epoch
     };
     let splits = Splits::validated_on_test(&data.train, &data.test, ctx.device);
     let (_, notebook) = recipe::train(&networks::notebook_mlp(epochs), ctx.seed, &splits, ctx.progress)?;
-    let notebook_epoch =
-        report("784-64-64-10, alone, float32 (training only)", &networks::notebook_mlp(1), 1, notebook.train_seconds, peaks.0, false);
+    let notebook_work = autograd_work(&networks::notebook_mlp(1), data, false, false, precision);
+    let notebook_epoch = report("784-64-64-10, alone, float32 (training only)", notebook_work, 1, notebook.train_seconds);
     let wide = networks::wide_mlp(precision, 1);
     let wide_alone = wide_alone_seconds(precision, epochs, ctx.seed, &splits, ctx)?;
-    let wide_alone_epoch =
-        report(&format!("784-500-300-10, alone (autograd), no decay, {}", precision.name()), &wide, 1, wide_alone, peaks.1, true);
+    let wide_alone_epoch = report(
+        &format!("784-500-300-10, alone (autograd), no decay, {}", precision.name()),
+        autograd_work(&wide, data, true, false, precision),
+        1,
+        wide_alone,
+    );
     let sweep_config = sweep_config(data, epochs, precision);
     let mut seconds = Vec::new();
     for (path, name) in [(SweepPath::OneAtATime, "one at a time (autograd)"), (SweepPath::Batched, "batched")] {
         let sweep = q2_mlp::train_sweep(&sweep_config, ctx, path)?;
-        let label = format!("784-500-300-10 decay sweep, {name}, {}", precision.name());
-        seconds.push(report(&label, &sweep_config.recipe, sweep.models, sweep.train_seconds, peaks.1, true));
+        let work = match path {
+            SweepPath::OneAtATime => one_at_a_time_work(&sweep_config, data),
+            SweepPath::Batched => batched_work(&sweep_config, data),
+        };
+        seconds.push(report(&format!("784-500-300-10 decay sweep, {name}, {}", precision.name()), work, sweep.models, sweep.train_seconds));
     }
     println!(
-        "(500-300 times include the validation after every epoch, and so do their FLOPs; no path computes the gradient of the images)"
+        "(500-300 times include the validation after every epoch, and so do their FLOPs and bytes; no path computes the gradient of the images)"
     );
     println!();
     println!("batched sweep: {:.2}x the one-at-a-time throughput on {:?}", seconds[0] / seconds[1], ctx.device);
+    println!();
+    print_breakdown(&breakdown);
     Ok((notebook_epoch, wide_alone_epoch, seconds[1]))
 }
 
 /// The CNNs of question 3 in every timed precision, channels-first and
-/// channels-last: training throughput and its share of the matmul peak of
-/// the same precision. Returns the reference network's seconds per epoch
-/// in the run's precision, channels-last (what the experiment trains).
-fn cnn_paths(data: &Mnist, ctx: &Context, o: &Options, peaks: &[(Precision, f64)]) -> anyhow::Result<f64> {
+/// channels-last: training throughput against its floors in the same
+/// precision (`peaks` the matmul GFLOP/s of each, `bandwidth` in GB/s).
+/// Returns the reference network's seconds per epoch in the run's
+/// precision, channels-last (what the experiment trains).
+fn cnn_paths(data: &Mnist, ctx: &Context, o: &Options, peaks: &[(Precision, f64)], bandwidth: f64) -> anyhow::Result<f64> {
     let (reference_cnn, chosen_cnn) = (networks::reference_cnn(o.precision.precision, 1), networks::chosen_cnn(o.precision.precision, 1));
     let splits = Splits::validated_on_test(&data.train, &data.test, ctx.device);
     // oneDNN builds its kernels for each new shape on first use: one epoch
     // over a small subset first keeps that out of the measured epochs.
     let small = data.subset(3_000, 2_000, 0);
     let warm_up = Splits::validated_on_test(&small.train, &small.test, ctx.device);
-    println!("{:<52} {:>10} {:>10} {:>10} {:>9}", "CNN path (one model, training only)", "precision", "s/epoch", "images/s", "% matmul");
+    println!("{:<62} {:>10} {:>10} {:>10}{FLOOR_HEADER}", "CNN path (one model, training only)", "precision", "s/epoch", "images/s");
     let n = data.train.len() as f64;
     let mut reference = Vec::new();
+    let mut breakdown = Vec::new();
     for (name, recipe) in [("reference 32-64 conv net", &reference_cnn), ("chosen CNN", &chosen_cnn)] {
         for &(precision, peak) in peaks {
+            let roofs = Roofs { float32_gflops: peak, precision_gflops: peak, bandwidth_gbs: bandwidth };
             for channels_last in [false, true] {
                 let Network::Cnn(cnn) = &recipe.network else { unreachable!("the named CNNs are CNNs") };
                 let cnn = cnn.clone().with_precision(precision, channels_last);
@@ -251,10 +452,13 @@ fn cnn_paths(data: &Mnist, ctx: &Context, o: &Options, peaks: &[(Precision, f64)
                 recipe::train(&Recipe { epochs: 1, ..recipe.clone() }, 1, &warm_up, ctx.progress)?;
                 let (_, history) = recipe::train(&recipe, 1, &splits, ctx.progress)?;
                 let seconds = history.train_seconds / o.epochs as f64;
-                let flops = epoch_flops(&recipe.network, data, false) / seconds / 1e9;
+                let work = autograd_work(&recipe, data, false, false, precision);
                 let batch = if recipe.batch_size == 128 { String::new() } else { format!(", batch {}", recipe.batch_size) };
                 let label = format!("{name}{batch}, {}", if channels_last { "channels-last" } else { "channels-first" });
-                println!("{label:<52} {:>10} {seconds:>10.2} {:>10.0} {:>8.0}%", precision.name(), n / seconds, 100.0 * flops / peak);
+                println!("{label:<62} {:>10} {seconds:>10.2} {:>10.0}{}", precision.name(), n / seconds, floor_columns(&work, &roofs, seconds));
+                if channels_last {
+                    breakdown.push((format!("{name}{batch}, {}", precision.name()), work));
+                }
                 if name.starts_with("reference") {
                     reference.push((precision, channels_last, seconds));
                 }
@@ -274,6 +478,8 @@ fn cnn_paths(data: &Mnist, ctx: &Context, o: &Options, peaks: &[(Precision, f64)
         o.precision.reason,
         reference[0].2 / fastest
     );
+    println!();
+    print_breakdown(&breakdown);
     Ok(chosen)
 }
 
@@ -309,8 +515,27 @@ fn venv_python() -> Option<PathBuf> {
     torch.ancestors().find(|dir| dir.join("pyvenv.cfg").exists()).map(|venv| venv.join("bin/python")).filter(|p| p.exists())
 }
 
+/// The venv that `scripts/setup.sh --keras` makes for the Keras peer.
+const KERAS_VENV: &str = "tensorflow-cpu-2.21.0";
+
+/// The Python of the Keras peer's venv: `MNIST_WRITEUP_KERAS_VENV`, else
+/// the one `scripts/setup.sh --keras` made, where it exists.
+fn keras_python() -> Option<PathBuf> {
+    let venv = match std::env::var_os("MNIST_WRITEUP_KERAS_VENV") {
+        Some(venv) => PathBuf::from(venv),
+        None => {
+            let cache = std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache")))?;
+            cache.join("mnist-writeup").join(KERAS_VENV)
+        }
+    };
+    Some(venv.join("bin/python")).filter(|p| p.exists())
+}
+
 /// Runs the PyTorch eager peer, and the Keras one where TensorFlow is
-/// importable, on the same data: their lines, skips included.
+/// importable (from the venv of `scripts/setup.sh --keras`, else from
+/// PyTorch's), on the same data: their lines, skips included.
 fn run_peers(python: &Path, data: &Mnist, o: &Options) -> anyhow::Result<Vec<PeerLine>> {
     let dir = tempfile::tempdir()?;
     data.write_idx(dir.path())?;
@@ -318,8 +543,13 @@ fn run_peers(python: &Path, data: &Mnist, o: &Options) -> anyhow::Result<Vec<Pee
         Device::Cuda(_) => "cuda",
         _ => "cpu",
     };
+    let keras = keras_python();
     let mut lines = Vec::new();
     for engine in ["pytorch", "keras"] {
+        let python = match (engine, &keras) {
+            ("keras", Some(keras)) => keras.as_path(),
+            _ => python,
+        };
         let output = std::process::Command::new(python)
             .arg(PEER_SCRIPT)
             .args(["--engine", engine, "--device", device, "--precision", o.precision.precision.name()])
@@ -331,7 +561,15 @@ fn run_peers(python: &Path, data: &Mnist, o: &Options) -> anyhow::Result<Vec<Pee
         if !output.status.success() {
             anyhow::bail!("the {engine} peer failed ({}):\n{}{}", output.status, stdout, String::from_utf8_lossy(&output.stderr));
         }
-        lines.extend(parse_peer_output(&stdout)?);
+        let mut parsed = parse_peer_output(&stdout)?;
+        if engine == "keras" && keras.is_none() {
+            for line in parsed.iter_mut() {
+                if let Some(why) = &mut line.skipped {
+                    why.push_str("; scripts/setup.sh --keras installs it");
+                }
+            }
+        }
+        lines.extend(parsed);
     }
     Ok(lines)
 }
@@ -344,9 +582,9 @@ struct Comparison {
     /// Seconds, one per round.
     peer_rounds: Vec<f64>,
     our_rounds: Vec<f64>,
-    /// Seconds at the matmul peak: the workload's FLOPs over the measured
-    /// throughput.
-    at_peak: f64,
+    /// Seconds at the workload's floor, done as this program does it: its
+    /// FLOPs at the matmul peak or its bytes at the memory bandwidth.
+    at_floor: f64,
 }
 
 fn fastest(rounds: &[f64]) -> f64 {
@@ -373,15 +611,15 @@ impl Comparison {
         self.peer() / self.ours()
     }
 
-    /// The share of the matmul peak that `seconds` reach.
-    fn of_peak(&self, seconds: f64) -> f64 {
-        self.at_peak / seconds
+    /// The share of the floor that `seconds` reach.
+    fn of_floor(&self, seconds: f64) -> f64 {
+        self.at_floor / seconds
     }
 
-    /// The largest ratio that a program doing the same arithmetic could
-    /// reach against the peer, at the measured matmul peak.
+    /// The largest ratio that this program's way of doing the workload
+    /// could reach against the peer: the peer's seconds over the floor.
     fn ceiling(&self) -> f64 {
-        self.peer() / self.at_peak
+        self.peer() / self.at_floor
     }
 
     fn verdict(&self) -> String {
@@ -391,8 +629,8 @@ impl Comparison {
 
 /// What the peers skipped, then each workload they ran against ours, over
 /// the rounds (`ours[r]` and `theirs[r]` measured in turn), with the
-/// seconds that each would take `at_peak`.
-fn compare(ours: &[Ours], theirs: &[Vec<PeerLine>], at_peak: &Ours) -> anyhow::Result<(Vec<String>, Vec<Comparison>)> {
+/// seconds that each would take `at_floor`.
+fn compare(ours: &[Ours], theirs: &[Vec<PeerLine>], at_floor: &Ours) -> anyhow::Result<(Vec<String>, Vec<Comparison>)> {
     let mut skipped = Vec::new();
     let mut comparisons: Vec<Comparison> = Vec::new();
     for (round, lines) in theirs.iter().enumerate() {
@@ -405,21 +643,21 @@ fn compare(ours: &[Ours], theirs: &[Vec<PeerLine>], at_peak: &Ours) -> anyhow::R
             }
             let (training, validated) = (line.train_seconds_per_epoch, line.train_seconds_per_epoch + line.validation_seconds);
             let rows = match line.workload.as_str() {
-                "mlp_64_64" => vec![("64-64 MLP epoch, training only", training, ours[round].notebook_epoch, None, at_peak.notebook_epoch)],
+                "mlp_64_64" => vec![("64-64 MLP epoch, training only", training, ours[round].notebook_epoch, None, at_floor.notebook_epoch)],
                 "mlp_500_300" => vec![
                     (
                         "500-300 MLP model-epoch, with validation",
                         validated,
                         ours[round].wide_model_epoch,
                         Some(1.3),
-                        at_peak.wide_model_epoch,
+                        at_floor.wide_model_epoch,
                     ),
                     (
                         "500-300 MLP epoch, both alone, with validation",
                         validated,
                         ours[round].wide_alone_epoch,
                         None,
-                        at_peak.wide_alone_epoch,
+                        at_floor.wide_alone_epoch,
                     ),
                 ],
                 "reference_cnn" => vec![(
@@ -427,16 +665,18 @@ fn compare(ours: &[Ours], theirs: &[Vec<PeerLine>], at_peak: &Ours) -> anyhow::R
                     training,
                     ours[round].reference_cnn_epoch,
                     Some(1.4),
-                    at_peak.reference_cnn_epoch,
+                    at_floor.reference_cnn_epoch,
                 )],
                 other => anyhow::bail!("the peer reported an unknown workload `{other}`"),
             };
-            for (label, peer, ours, target, at_peak) in rows {
+            for (label, peer, ours, target, at_floor) in rows {
+                // The targets are set against PyTorch eager.
+                let target = target.filter(|_| line.engine == "pytorch");
                 let label = format!("{} {label}", line.engine);
                 let index = match comparisons.iter().position(|c| c.label == label) {
                     Some(index) => index,
                     None => {
-                        comparisons.push(Comparison { label, target, peer_rounds: Vec::new(), our_rounds: Vec::new(), at_peak });
+                        comparisons.push(Comparison { label, target, peer_rounds: Vec::new(), our_rounds: Vec::new(), at_floor });
                         comparisons.len() - 1
                     }
                 };
@@ -472,8 +712,8 @@ fn print_comparison((skipped, comparisons): &(Vec<String>, Vec<Comparison>)) {
             c.verdict(),
             spread(&c.peer_rounds),
             spread(&c.our_rounds),
-            100.0 * c.of_peak(c.peer()),
-            100.0 * c.of_peak(c.ours()),
+            100.0 * c.of_floor(c.peer()),
+            100.0 * c.of_floor(c.ours()),
             c.ceiling()
         );
     }
@@ -484,13 +724,22 @@ fn print_comparison((skipped, comparisons): &(Vec<String>, Vec<Comparison>)) {
         "(ratio: the peer's seconds over ours; above 1, mnist-writeup is faster; the sweep's are per model, all models trained batched, \
          and the peer's 500-300 network is also set against one of ours trained alone; \
          each side's fastest of {PEER_ROUNDS} rounds, ours and the peer's in turn; ±: its slowest round over its fastest; \
-         %: the share of the matmul peak that its FLOPs reach; ceiling: the ratio that the same FLOPs at that peak would reach)"
+         %: the share of the floor of the workload, done as this program does it, that its seconds reach; \
+         ceiling: the ratio that this program would reach at that floor)"
     );
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_keras_venv_is_the_one_setup_installs() {
+        let setup = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/setup.sh")).unwrap();
+        let version = KERAS_VENV.strip_prefix("tensorflow-cpu-").unwrap();
+        assert!(setup.contains(&format!("keras_want={version}\n")), "scripts/setup.sh installs another tensorflow-cpu than {KERAS_VENV}");
+        assert!(setup.contains("keras_venv=${MNIST_WRITEUP_KERAS_VENV:-$cache/tensorflow-cpu-$keras_want}"));
+    }
 
     #[test]
     fn peer_output_is_parsed_and_stray_lines_are_passed_over() {
@@ -525,7 +774,7 @@ mod tests {
         assert_eq!((sweep.peer(), sweep.ours()), (1.2, 1.0), "fastest of each side");
         assert!((spread(&sweep.peer_rounds) - 2.6 / 1.2).abs() < 1e-12 && spread(&sweep.our_rounds) == 1.0);
         assert_eq!(sweep.verdict(), "1.3x: missed", "1.2x is short of 1.3x");
-        assert_eq!((sweep.of_peak(sweep.peer()), sweep.of_peak(sweep.ours()), sweep.ceiling()), (1.0 / 1.2, 1.0, 1.2));
+        assert_eq!((sweep.of_floor(sweep.peer()), sweep.of_floor(sweep.ours()), sweep.ceiling()), (1.0 / 1.2, 1.0, 1.2));
         let alone = &comparisons[1];
         assert_eq!(
             (alone.label.as_str(), alone.ratio(), alone.verdict()),
@@ -535,6 +784,9 @@ mod tests {
         let cnn = &comparisons[2];
         assert_eq!((cnn.ratio(), spread(&cnn.our_rounds)), (1.5, 3.0));
         assert_eq!(cnn.verdict(), "1.4x: met");
+        let keras_cnn = PeerLine { engine: "keras".into(), ..line("reference_cnn", 20.0) };
+        let (_, against_keras) = compare(&[ours(10.0)], &[vec![keras_cnn]], &ours(6.0)).unwrap();
+        assert_eq!((against_keras[0].ratio(), against_keras[0].verdict()), (2.0, String::new()), "the targets are set against PyTorch alone");
         let unknown = vec![vec![line("mlp_9_9", 1.0)]];
         assert!(compare(&[ours(1.0)], &unknown, &ours(1.0)).is_err());
     }
