@@ -3,7 +3,7 @@
 # torch==2.13.0 wheel, into a venv kept outside the clone so that every clone
 # and CI reuse it, and links it as .libtorch (read by .cargo/config.toml).
 # With --keras it also installs tensorflow-cpu into a venv of its own, for
-# `bench --peers` to time the course's framework (about 600 MB, once).
+# `bench --peers` to time the course's framework (about 1.6 GB, once).
 # Idempotent: a second run only checks and returns.
 set -euo pipefail
 

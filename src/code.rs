@@ -169,7 +169,8 @@ mod tests {
         // computing modules for the seeds and the profile's subset by name.
         let computing: Vec<&str> = SOURCES.iter().map(|(f, _)| *f).collect();
         let mut outside = Vec::new();
-        for (file, _) in IMPORTS.iter().filter(|(f, _)| !computing.contains(f) && !f.starts_with("src/bench/") && !f.ends_with("_tests.rs")) {
+        for (file, _) in IMPORTS.iter().filter(|(f, _)| !computing.contains(f) && !f.starts_with("src/bench/") && !f.ends_with("_tests.rs"))
+        {
             let found = numbers_changed_in(file);
             if !found.is_empty() {
                 outside.push(format!("{file}: {}", found.join(", ")));

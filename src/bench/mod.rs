@@ -79,7 +79,7 @@ impl Bandwidth {
         let b = Tensor::rand([n], (Kind::Float, device));
         let mut c = Tensor::zeros([n], (Kind::Float, device));
         let copy = best_of_5(|| {
-            let _ = c.copy_(&a);
+            c.copy_(&a);
             let _ = c.double_value(&[n - 1]);
         });
         let add = best_of_5(|| {
@@ -312,7 +312,9 @@ fn batched_work(config: &SweepConfig, data: &Mnist) -> Work {
 fn one_at_a_time_work(config: &SweepConfig, data: &Mnist) -> Work {
     let penalised = std::iter::once(false).chain(config.decay_factors.iter().map(|&f| f > 0.0));
     let works: Vec<Work> = penalised.map(|l2| autograd_work(&config.recipe, data, true, l2, config.recipe.network.precision())).collect();
-    let mean = |traffic: &dyn Fn(&Work) -> Traffic| works.iter().fold(Traffic::default(), |sum, w| sum + traffic(w)).times(1.0 / works.len() as f64);
+    let mean = |traffic: &dyn Fn(&Work) -> Traffic| {
+        works.iter().fold(Traffic::default(), |sum, w| sum + traffic(w)).times(1.0 / works.len() as f64)
+    };
     Work { bytes: mean(&|w| w.bytes), step: mean(&|w| w.step), ..works[0] }
 }
 
@@ -390,7 +392,11 @@ fn mlp_paths(data: &Mnist, ctx: &Context, epochs: usize, precision: Precision, r
     let mut breakdown = Vec::new();
     let mut report = |name: &str, work: Work, models: usize, seconds: f64| {
         let per_model_epoch = seconds / (models * epochs) as f64;
-        println!("{name:<62} {models:>6} {per_model_epoch:>14.3} {:>10.0}{}", n / per_model_epoch, floor_columns(&work, roofs, per_model_epoch));
+        println!(
+            "{name:<62} {models:>6} {per_model_epoch:>14.3} {:>10.0}{}",
+            n / per_model_epoch,
+            floor_columns(&work, roofs, per_model_epoch)
+        );
         breakdown.push((name.to_owned(), work));
         per_model_epoch
     };
@@ -455,7 +461,12 @@ fn cnn_paths(data: &Mnist, ctx: &Context, o: &Options, peaks: &[(Precision, f64)
                 let work = autograd_work(&recipe, data, false, false, precision);
                 let batch = if recipe.batch_size == 128 { String::new() } else { format!(", batch {}", recipe.batch_size) };
                 let label = format!("{name}{batch}, {}", if channels_last { "channels-last" } else { "channels-first" });
-                println!("{label:<62} {:>10} {seconds:>10.2} {:>10.0}{}", precision.name(), n / seconds, floor_columns(&work, &roofs, seconds));
+                println!(
+                    "{label:<62} {:>10} {seconds:>10.2} {:>10.0}{}",
+                    precision.name(),
+                    n / seconds,
+                    floor_columns(&work, &roofs, seconds)
+                );
                 if channels_last {
                     breakdown.push((format!("{name}{batch}, {}", precision.name()), work));
                 }
@@ -643,7 +654,9 @@ fn compare(ours: &[Ours], theirs: &[Vec<PeerLine>], at_floor: &Ours) -> anyhow::
             }
             let (training, validated) = (line.train_seconds_per_epoch, line.train_seconds_per_epoch + line.validation_seconds);
             let rows = match line.workload.as_str() {
-                "mlp_64_64" => vec![("64-64 MLP epoch, training only", training, ours[round].notebook_epoch, None, at_floor.notebook_epoch)],
+                "mlp_64_64" => {
+                    vec![("64-64 MLP epoch, training only", training, ours[round].notebook_epoch, None, at_floor.notebook_epoch)]
+                }
                 "mlp_500_300" => vec![
                     (
                         "500-300 MLP model-epoch, with validation",
@@ -786,7 +799,11 @@ mod tests {
         assert_eq!(cnn.verdict(), "1.4x: met");
         let keras_cnn = PeerLine { engine: "keras".into(), ..line("reference_cnn", 20.0) };
         let (_, against_keras) = compare(&[ours(10.0)], &[vec![keras_cnn]], &ours(6.0)).unwrap();
-        assert_eq!((against_keras[0].ratio(), against_keras[0].verdict()), (2.0, String::new()), "the targets are set against PyTorch alone");
+        assert_eq!(
+            (against_keras[0].ratio(), against_keras[0].verdict()),
+            (2.0, String::new()),
+            "the targets are set against PyTorch alone"
+        );
         let unknown = vec![vec![line("mlp_9_9", 1.0)]];
         assert!(compare(&[ours(1.0)], &unknown, &ours(1.0)).is_err());
     }

@@ -72,9 +72,10 @@ struct Layer {
 /// Elements that the network's layers hold and output, first layer first.
 fn layers(network: &Network) -> Vec<Layer> {
     match network {
-        Network::Mlp { hidden, .. } => {
-            mlp::widths(hidden).windows(2).map(|w| Layer { kernel: (w[0] * w[1]) as f64, bias: w[1] as f64, outputs: w[1] as f64 }).collect()
-        }
+        Network::Mlp { hidden, .. } => mlp::widths(hidden)
+            .windows(2)
+            .map(|w| Layer { kernel: (w[0] * w[1]) as f64, bias: w[1] as f64, outputs: w[1] as f64 })
+            .collect(),
         Network::Cnn(config) => cnn_layers(config),
     }
 }
@@ -88,7 +89,11 @@ fn cnn_layers(config: &CnnConfig) -> Vec<Layer> {
         // Batch normalisation's scale and shift stand in for the bias.
         let bias = if config.batch_norm { 2 * block.filters } else { block.filters };
         let outputs = block.filters * (map * map + side * side);
-        layers.push(Layer { kernel: (block.kernel * block.kernel * channels * block.filters) as f64, bias: bias as f64, outputs: outputs as f64 });
+        layers.push(Layer {
+            kernel: (block.kernel * block.kernel * channels * block.filters) as f64,
+            bias: bias as f64,
+            outputs: outputs as f64,
+        });
         channels = block.filters;
     }
     let mut features = channels * side * side;
