@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use minijinja::value::Value;
-use minijinja::{Error, State};
+use minijinja::{Error, ErrorKind, State};
 use serde::Serialize;
 
 use super::escape::escape_html;
@@ -136,9 +136,10 @@ pub const CALL: &str = "traced_call";
 pub const PARAMETERS: &str = "traced_parameters";
 
 /// `template` with every `{{ EXPR }}` that prints a value read from the
-/// context rewritten as `{{ (EXPR) | traced(FIELD, "EXPR", PATH) }}`, FIELD
-/// the one field EXPR reads (its whole head where it reads several) and
-/// PATH an expression for that field's path in the context: a string where
+/// context rewritten as `{{ (EXPR) | traced(FIELD, ["EXPR", "FIELD"], PATH) }}`, FIELD
+/// the one field EXPR reads (its whole head where it reads several), given
+/// as its value and as its text, so that the filter resolves the field this
+/// rewrite chose, and PATH an expression for that field's path in the context: a string where
 /// the text alone tells it, and where the field is a loop's element
 /// (`r.acc` in a loop over `q2.sweep`), a variable that the instrumented
 /// loop sets to its element's path (`q2.sweep[3]`) on each turn.
@@ -468,7 +469,7 @@ fn rewrite(inner: &str, aliases: &Aliases) -> Option<String> {
         (None, [one]) => (one.clone(), path_expression(one, aliases).expression()),
         (None, _) => (head.to_owned(), quoted("")),
     };
-    Some(format!("{{{{{left} ({expression}) | {FILTER}({read}, {}, {path}) {right}}}}}", quoted(expression)))
+    Some(format!("{{{{{left} ({expression}) | {FILTER}({read}, [{}, {}], {path}) {right}}}}}", quoted(expression), quoted(&read)))
 }
 
 /// For a call of a macro, `traced_call(NAME, [PATH, ...])`: the call that
@@ -806,7 +807,9 @@ impl Recorder {
         let traced = Arc::clone(&self.traced);
         env.add_filter(
             FILTER,
-            move |state: &State, printed: Value, read: Value, expression: String, pattern: String| -> Result<Value, Error> {
+            move |state: &State, printed: Value, read: Value, texts: Vec<String>, pattern: String| -> Result<Value, Error> {
+                let [expression, read_text]: [String; 2] =
+                    texts.try_into().map_err(|_| Error::new(ErrorKind::InvalidOperation, "traced: the expression and the field read"))?;
                 let text = printed.to_string();
                 let value = serde_json::to_value(&read).unwrap_or(serde_json::Value::Null);
                 let numeric = |v: &serde_json::Value| {
@@ -820,7 +823,6 @@ impl Recorder {
                 if !(numeric(&value) || count.is_some()) || !text.chars().any(|c| c.is_ascii_digit()) {
                     return Ok(printed);
                 }
-                let read_text = expression_read(&expression);
                 let path = index.resolve(&context, &read_text, &pattern, &value);
                 let (path, value) = match count {
                     Some(n) => (path.map(|p| format!("{p} {LENGTH}")), serde_json::json!(n)),
@@ -837,18 +839,6 @@ impl Recorder {
 
     pub fn take(&self) -> Vec<Traced> {
         std::mem::take(&mut self.traced.lock().expect("not poisoned"))
-    }
-}
-
-/// The field an expression reads, as `rewrite` chose it.
-fn expression_read(expression: &str) -> String {
-    let parts = top_level_split(expression, '|');
-    let head = parts[0].trim();
-    match (end_element(head), paths_of(head).as_slice(), parts.get(1).map(|f| f.trim())) {
-        (Some(_), _, _) => head.to_owned(),
-        (None, [one], Some(end @ ("first" | "last"))) if one == head => format!("({one} | {end})"),
-        (None, [one], _) => one.clone(),
-        _ => head.to_owned(),
     }
 }
 
@@ -1175,21 +1165,21 @@ mod tests {
 
     #[test]
     fn instruments_what_reads_a_field_and_leaves_calls_alone() {
-        assert_eq!(instrument("a {{ x.y | pct }} b"), "a {{ (x.y | pct) | traced(x.y, \"x.y | pct\", \"x.y\") }} b");
+        assert_eq!(instrument("a {{ x.y | pct }} b"), "a {{ (x.y | pct) | traced(x.y, [\"x.y | pct\", \"x.y\"], \"x.y\") }} b");
         assert_eq!(
             instrument("{{- (e.gap * 100) | num(2) -}}"),
-            "{{- ((e.gap * 100) | num(2)) | traced(e.gap, \"(e.gap * 100) | num(2)\", \"e.gap\") -}}"
+            "{{- ((e.gap * 100) | num(2)) | traced(e.gap, [\"(e.gap * 100) | num(2)\", \"e.gap\"], \"e.gap\") -}}"
         );
-        assert_eq!(instrument("{{ a - b }}"), "{{ (a - b) | traced(a - b, \"a - b\", \"\") }}");
+        assert_eq!(instrument("{{ a - b }}"), "{{ (a - b) | traced(a - b, [\"a - b\", \"a - b\"], \"\") }}");
         // Through the names `set` and `for` give, to the field itself.
         assert_eq!(
             instrument("{% set tf = findings.q3 %}{% for r in tf.rows %}{{ r.d | signed }}{% endfor %}{{ tf.rows[loop.index0].e }}"),
-            "{% set tf = findings.q3 %}{% for r in tf.rows %}{% set traced_path_r = (traced_elements(\"findings.q3.rows\", tf.rows))[loop.index0] %}{{ (r.d | signed) | traced(r.d, \"r.d | signed\", (traced_path_r | default(\"\")) ~ \".d\") }}{% endfor %}\
-             {{ (tf.rows[loop.index0].e) | traced(tf.rows[loop.index0].e, \"tf.rows[loop.index0].e\", \"findings.q3.rows\" ~ traced_key(loop.index0) ~ \".e\") }}"
+            "{% set tf = findings.q3 %}{% for r in tf.rows %}{% set traced_path_r = (traced_elements(\"findings.q3.rows\", tf.rows))[loop.index0] %}{{ (r.d | signed) | traced(r.d, [\"r.d | signed\", \"r.d\"], (traced_path_r | default(\"\")) ~ \".d\") }}{% endfor %}\
+             {{ (tf.rows[loop.index0].e) | traced(tf.rows[loop.index0].e, [\"tf.rows[loop.index0].e\", \"tf.rows[loop.index0].e\"], \"findings.q3.rows\" ~ traced_key(loop.index0) ~ \".e\") }}"
         );
         assert_eq!(
             instrument("{% for label, n in q1.counts.items() %}{{ n }}{% endfor %}"),
-            "{% for label, n in q1.counts.items() %}{% set traced_path_n = \"q1.counts\" ~ traced_key(label) %}{{ (n) | traced(n, \"n\", (traced_path_n | default(\"\"))) }}{% endfor %}"
+            "{% for label, n in q1.counts.items() %}{% set traced_path_n = \"q1.counts\" ~ traced_key(label) %}{{ (n) | traced(n, [\"n\", \"n\"], (traced_path_n | default(\"\"))) }}{% endfor %}"
         );
         for untouched in [
             "{{ table(\"A \\\"b\\\"\", \"n\") }}",
@@ -1279,10 +1269,13 @@ mod tests {
     fn a_loops_names_end_with_it() {
         let out = instrument("{% for r in a.rows %}{{ r.x }}{{ r.k[:3] }}{% endfor %}{{ r.x }}");
         assert!(out.contains("(traced_path_r | default(\"\")) ~ \".k[*]\""), "a slice is no index: {out}");
-        assert!(out.ends_with("{{ (r.x) | traced(r.x, \"r.x\", \"r.x\") }}"), "{out}");
+        assert!(out.ends_with("{{ (r.x) | traced(r.x, [\"r.x\", \"r.x\"], \"r.x\") }}"), "{out}");
         let out = instrument("{% set r = b.c %}{% for r in a.rows %}{% endfor %}{% macro m(r) %}{{ r.x }}{% endmacro %}{{ r.x }}");
-        assert!(out.contains("{% set traced_path_r = traced_parameters_m[0] %}{{ (r.x) | traced(r.x, \"r.x\", (traced_path_r"), "{out}");
-        assert!(out.ends_with("{{ (r.x) | traced(r.x, \"r.x\", \"b.c.x\") }}"), "{out}");
+        assert!(
+            out.contains("{% set traced_path_r = traced_parameters_m[0] %}{{ (r.x) | traced(r.x, [\"r.x\", \"r.x\"], (traced_path_r"),
+            "{out}"
+        );
+        assert!(out.ends_with("{{ (r.x) | traced(r.x, [\"r.x\", \"r.x\"], \"b.c.x\") }}"), "{out}");
     }
 
     #[test]
