@@ -189,7 +189,7 @@ pub fn run(data: &Mnist, o: &Options) -> anyhow::Result<()> {
     let peaks_text: Vec<String> = peaks.iter().map(|(p, g)| format!("{} {g:.1} GFLOP/s", p.name())).collect();
     let bandwidth = Bandwidth::measure(o.device);
     println!(
-        "device {:?}, {} threads, CPU {}; 2048x2048 matmul: {}; memory (256 MB arrays): copy {:.1} GB/s, add {:.1} GB/s",
+        "device {:?}, {} threads, CPU {}; 2048x2048 matmul: {}; memory (256 MiB arrays): copy {:.1} GB/s, add {:.1} GB/s",
         o.device,
         tch::get_num_threads(),
         o.cpu.class(),
@@ -201,6 +201,11 @@ pub fn run(data: &Mnist, o: &Options) -> anyhow::Result<()> {
         "one epoch = {} training images, batch 128 unless a path names its own, validation on {} test images",
         data.train.len(),
         data.test.len()
+    );
+    println!(
+        "floors: a path's FLOPs at the matmul peak of its precision, and its bytes (src/bench/traffic.rs) at the faster bandwidth, \
+         every pass counted as if it went to memory, so a cache that holds a pass's tensors beats that floor; \
+         % floor: the larger floor over the measured seconds"
     );
     println!();
     let float32_peak = peaks[0].1;
@@ -263,22 +268,26 @@ fn epoch_flops(network: &Network, data: &Mnist, validation: bool) -> f64 {
     network.training_flops_per_image() * data.train.len() as f64 + 2.0 * network.forward_macs() as f64 * validated
 }
 
-/// Steps of one epoch over `data`'s training images in batches of `batch`.
-fn steps(data: &Mnist, batch: i64) -> f64 {
-    (data.train.len() as u64).div_ceil(batch as u64) as f64
+/// The bytes of one epoch over `data`'s training images in batches of
+/// `batch`, `step` giving those of a step on so many images: the last
+/// batch holds what is left.
+fn epoch_traffic(data: &Mnist, batch: i64, step: impl Fn(i64) -> Traffic) -> Traffic {
+    let n = data.train.len() as i64;
+    let full = step(batch).times((n / batch) as f64);
+    if n % batch == 0 { full } else { full + step(n % batch) }
 }
 
 /// An epoch of `recipe`'s network trained alone with autograd, its test
 /// images' validation included where `validation`; `l2` is whether its
 /// loss adds the L2 penalty.
 fn autograd_work(recipe: &Recipe, data: &Mnist, validation: bool, l2: bool, precision: Precision) -> Work {
-    let step = traffic::autograd_step(&recipe.network, &recipe.optimiser, recipe.batch_size, l2);
-    let training = step.times(steps(data, recipe.batch_size));
+    let step = |images| traffic::autograd_step(&recipe.network, &recipe.optimiser, images, l2);
+    let training = epoch_traffic(data, recipe.batch_size, step);
     Work {
         flops: epoch_flops(&recipe.network, data, validation),
         bytes: if validation { training + traffic::evaluation(&recipe.network, data.test.len() as i64, 1) } else { training },
         step_flops: recipe.network.training_flops_per_image() * recipe.batch_size as f64,
-        step,
+        step: step(recipe.batch_size),
         in_precision: recipe.network.precision() == precision,
     }
 }
@@ -296,13 +305,20 @@ fn batched_work(config: &SweepConfig, data: &Mnist) -> Work {
     let Network::Mlp { hidden, precision, .. } = &recipe.network else { unreachable!("the sweep trains MLPs") };
     // The models of a group: one without decay, then one per factor.
     let per_group = config.decay_factors.len() as i64 + 1;
-    let step = traffic::batched_step(hidden, *precision, recipe.batch_size, per_group, used_pixels(data), true);
-    let models = per_group * config.replicates as i64;
+    let used = used_pixels(data);
+    let step = |images| traffic::batched_step(hidden, *precision, images, per_group, used, true);
+    // The first layer's products leave out the pixels that no training image uses.
+    let skipped = (crate::data::PIXELS as i64 - used) * hidden[0];
+    let per_image = crate::models::training_flops_per_image(
+        recipe.network.forward_macs() - skipped,
+        crate::models::mlp::first_dense_macs(hidden) - skipped,
+    );
     Work {
-        flops: epoch_flops(&recipe.network, data, true),
-        bytes: step.times(steps(data, recipe.batch_size)) + traffic::evaluation(&recipe.network, data.test.len() as i64, models),
-        step_flops: recipe.network.training_flops_per_image() * recipe.batch_size as f64,
-        step,
+        flops: per_image * data.train.len() as f64 + 2.0 * recipe.network.forward_macs() as f64 * data.test.len() as f64,
+        // Each group's product reads the validation images once for its models.
+        bytes: epoch_traffic(data, recipe.batch_size, step) + traffic::evaluation(&recipe.network, data.test.len() as i64, per_group),
+        step_flops: per_image * recipe.batch_size as f64,
+        step: step(recipe.batch_size),
         in_precision: true,
     }
 }
@@ -532,12 +548,12 @@ const KERAS_VENV: &str = "tensorflow-cpu-2.21.0";
 /// The Python of the Keras peer's venv: `MNIST_WRITEUP_KERAS_VENV`, else
 /// the one `scripts/setup.sh --keras` made, where it exists.
 fn keras_python() -> Option<PathBuf> {
-    let venv = match std::env::var_os("MNIST_WRITEUP_KERAS_VENV") {
+    // As the shell's `${X:-...}` reads them: an empty variable is unset.
+    let set = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    let venv = match set("MNIST_WRITEUP_KERAS_VENV") {
         Some(venv) => PathBuf::from(venv),
         None => {
-            let cache = std::env::var_os("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache")))?;
+            let cache = set("XDG_CACHE_HOME").map(PathBuf::from).or_else(|| set("HOME").map(|home| Path::new(&home).join(".cache")))?;
             cache.join("mnist-writeup").join(KERAS_VENV)
         }
     };

@@ -1,9 +1,11 @@
 //! Bytes that a training step moves through memory on each path `bench`
 //! times, counted pass by pass over each tensor as the code makes them (and
-//! as libtorch 2.13's `torch::optim` makes them), each pass once, as if
-//! nothing stayed in cache between passes. Layer outputs are counted at the
-//! least any code could move: written and read once forward, their gradient
-//! written and read once backward. `PERFORMANCE.md` tabulates the counts.
+//! as libtorch 2.13's `torch::optim` and autograd make them), each pass
+//! once, as if nothing stayed in cache between passes: an estimate of the
+//! traffic to memory with no reuse, which a cache that holds a pass's
+//! tensors undercuts. Layer outputs are counted at the least any code could
+//! move that way: written and read once forward, their gradient written
+//! and read once backward. `PERFORMANCE.md` tabulates the counts.
 
 use std::ops::Add;
 
@@ -132,7 +134,15 @@ pub fn autograd_step(network: &Network, optimiser: &Optimiser, batch: i64, l2: b
         // (exp_avg_sq.sqrt() / c).add_(eps) through two temporaries, p.addcdiv_.
         Optimiser::Adam => (8.0 * 8.0, 8.0),
     };
-    let penalty = if l2 { Traffic { weights: 8.0 * hidden, gradients: 16.0 * hidden, ..Traffic::default() } } else { Traffic::default() };
+    // `square().sum()`: the kernel read, a temporary written and read. Its
+    // gradient, as ATen's `pow_backward` makes it (`grad * (2 * w.pow(1))`,
+    // the summed gradient broadcast): a copy, two products, then the sum
+    // with the loss's gradient.
+    let penalty = if l2 {
+        Traffic { weights: 8.0 * hidden, gradients: (8.0 + 4.0 + 8.0 + 8.0 + 12.0) * hidden, ..Traffic::default() }
+    } else {
+        Traffic::default()
+    };
     Traffic {
         weights: h * parameters + h * passed_on + 8.0 * parameters,
         gradients: (4.0 + gradient_reads) * parameters,
@@ -242,6 +252,8 @@ mod tests {
         let nesterov = autograd_step(&network, &Optimiser::Sgd { momentum: 0.9 }, 4, true);
         assert_eq!(nesterov.optimizer_state, 28.0 * 1_600.0);
         assert_eq!(nesterov.weights - plain.weights, 8.0 * 1_568.0, "the penalty reads the hidden kernel forward and backward");
+        let penalised = autograd_step(&network, &Optimiser::Sgd { momentum: 0.0 }, 4, true);
+        assert_eq!(penalised.gradients - plain.gradients, 40.0 * 1_568.0, "its temporaries and its gradient's passes");
         let bf16 = Network::Mlp { hidden: vec![2], dropout: 0.0, precision: Precision::BFloat16 };
         assert_eq!(autograd_step(&bf16, &Optimiser::Adam, 4, false).precision_copies, 10.0 * 1_600.0);
     }

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::shared::{Ablation, Direction, EndOfTraining, RecipeTraits, SPREAD_Z, ablation, direction, end_of_history};
+use super::shared::{Ablation, Direction, EndOfTraining, Fit, RecipeTraits, SPREAD_Z, ablation, direction, end_of_history};
 use crate::experiments::q2_mlp::{FactorSummary, MlpResult, SweepConfig, SweepResult, TunedConfig};
 use crate::study::Study;
 
@@ -34,14 +34,21 @@ pub enum Significance {
     SignificantGain,
     SignificantLoss,
     WithinSpread,
+    /// No replicate's final accuracy moved: every paired gain is 0.
+    Unchanged,
+    /// The t statistic is undefined (one replicate, or every replicate
+    /// gained the same), so chance cannot be ruled in or out.
+    Untestable,
 }
 
 impl Significance {
     pub fn of(f: &FactorSummary) -> Significance {
-        match (f.gain_significant, f.paired_gain_mean > 0.0) {
-            (true, true) => Significance::SignificantGain,
-            (true, false) => Significance::SignificantLoss,
-            (false, _) => Significance::WithinSpread,
+        match (f.paired_t, f.gain_significant, f.paired_gain_mean) {
+            (None, _, gain) if gain == 0.0 && f.paired_gain_std == 0.0 => Significance::Unchanged,
+            (None, _, _) => Significance::Untestable,
+            (Some(_), true, gain) if gain > 0.0 => Significance::SignificantGain,
+            (Some(_), true, _) => Significance::SignificantLoss,
+            (Some(_), false, _) => Significance::WithinSpread,
         }
     }
 }
@@ -74,6 +81,13 @@ pub struct Sweep {
     pub top_from_hinton: Option<f64>,
     /// Replicate 1 without decay, at its last epoch.
     pub undecayed_end: EndOfTraining,
+    /// How many replicates without decay (replicate 1 among them) end as
+    /// replicate 1 does (the same `Fit`), of how many.
+    pub undecayed_ending_alike: usize,
+    pub undecayed_replicates: usize,
+    /// Every replicate without decay ends as replicate 1 does: what it
+    /// shows about overfitting holds for the network, not one training.
+    pub undecayed_all_end_alike: bool,
     /// The single network with the best validation accuracy at any epoch:
     /// its factor (none without decay), replicate (1-based) and epoch.
     pub best_single_l2: Option<f64>,
@@ -168,6 +182,8 @@ fn sweep_findings(s: &SweepResult, config: &SweepConfig) -> Sweep {
     let largest = s.decayed.iter().max_by(|a, b| a.l2.total_cmp(&b.l2)).unwrap_or(&s.baseline);
     let smallest_l2 = s.decayed.iter().map(|f| f.l2).fold(f64::INFINITY, f64::min);
     let undecayed = s.runs.iter().find(|r| r.l2 == 0.0 && r.replicate == 0).or(s.runs.first());
+    let undecayed_end = end_of_history(undecayed.map_or(&[][..], |r| &r.history.epochs));
+    let undecayed_fits: Vec<Fit> = s.runs.iter().filter(|r| r.l2 == 0.0).map(|r| end_of_history(&r.history.epochs).fit).collect();
     let best = &s.runs[s.best_run.min(s.runs.len().saturating_sub(1))];
     Sweep {
         top: Factor::of(top),
@@ -175,7 +191,10 @@ fn sweep_findings(s: &SweepResult, config: &SweepConfig) -> Sweep {
         smallest_l2,
         largest_l2: largest.l2,
         top_from_hinton: s.hinton.map(|h| top.final_mean - h),
-        undecayed_end: end_of_history(undecayed.map_or(&[][..], |r| &r.history.epochs)),
+        undecayed_end: undecayed_end.clone(),
+        undecayed_ending_alike: undecayed_fits.iter().filter(|&&fit| fit == undecayed_end.fit).count(),
+        undecayed_replicates: undecayed_fits.len(),
+        undecayed_all_end_alike: undecayed_fits.iter().all(|&fit| fit == undecayed_end.fit),
         best_single_l2: (best.l2 > 0.0).then_some(best.l2),
         best_single_replicate: best.replicate + 1,
         best_single_epoch: best.history.best_epoch,
@@ -251,5 +270,13 @@ mod tests {
         assert_eq!(Significance::of(&factor(1e-3, -0.004, true)), Significance::SignificantLoss);
         assert_eq!(Significance::of(&factor(1e-3, 0.004, false)), Significance::WithinSpread);
         assert_eq!(Significance::of(&factor(1e-3, -0.004, false)), Significance::WithinSpread);
+    }
+
+    #[test]
+    fn a_gain_without_a_t_statistic_is_unchanged_or_untestable_never_within_the_spread() {
+        let no_t = |gain: f64, std: f64| FactorSummary { paired_t: None, paired_gain_std: std, ..factor(1e-3, gain, false) };
+        assert_eq!(Significance::of(&no_t(0.0, 0.0)), Significance::Unchanged, "no replicate moved");
+        assert_eq!(Significance::of(&no_t(0.001, 0.0)), Significance::Untestable, "every replicate gained alike");
+        assert_eq!(Significance::of(&no_t(-0.001, 0.0)), Significance::Untestable);
     }
 }

@@ -125,6 +125,64 @@ fn q2_says_whether_the_recipe_or_the_decay_moves_the_accuracy_more_as_the_number
     assert!(noisy.contains("by +1.00 percentage points, within the replicates' spread"), "{noisy}");
 }
 
+#[test]
+fn q2_reads_a_decay_gain_by_its_t_statistic_and_says_when_there_is_none() {
+    // Every decayed factor alike, the first (the top) highest on average.
+    let set = |t: Option<f64>, significant: bool, gain: f64, std: f64| {
+        move |r: &mut [Value; 3]| {
+            for (i, f) in r[1]["decayed"].as_array_mut().unwrap().iter_mut().enumerate() {
+                f["final_mean"] = (0.95 - 0.01 * i as f64).into();
+                f["paired_gain_mean"] = gain.into();
+                f["paired_gain_std"] = std.into();
+                f["paired_t"] = t.map_or(Value::Null, Value::from);
+                f["gain_significant"] = significant.into();
+            }
+        }
+    };
+    let untestable = q2_rendered(set(None, false, 0.002, 0.0));
+    assert!(
+        untestable.contains("Its gain over no decay, +0.20 percentage points, has no spread across 2 replicates to test it against"),
+        "{untestable}"
+    );
+    assert!(untestable.contains("by +0.20 percentage points, with no spread across the replicates to test that against"), "{untestable}");
+    assert!(!untestable.contains("not distinguishable from the spread"), "{untestable}");
+    let unchanged = q2_rendered(set(None, false, 0.0, 0.0));
+    assert!(unchanged.contains("It leaves every replicate's final accuracy exactly where it was without decay"), "{unchanged}");
+    assert!(unchanged.contains("leaves every replicate's final accuracy where it was without decay."), "{unchanged}");
+    let within = q2_rendered(set(Some(1.0), false, 0.002, 0.003));
+    assert!(within.contains("+0.20 percentage points, is not distinguishable from the spread between replicates"), "{within}");
+    assert!(!within.contains("has no spread across"), "{within}");
+    let gain = q2_rendered(set(Some(9.0), true, 0.002, 0.0003));
+    assert!(gain.contains("+0.20 percentage points, is larger than the replicate spread allows to be chance"), "{gain}");
+}
+
+#[test]
+fn q2_says_the_undecayed_network_has_not_begun_to_overfit_only_where_every_replicate_agrees() {
+    // The last epoch of each undecayed replicate: training accuracy below
+    // validation (not overfitting) unless `above` names the replicate.
+    let set = |above: Option<u64>| {
+        move |r: &mut [Value; 3]| {
+            for run in r[1]["runs"].as_array_mut().unwrap().iter_mut().filter(|run| run["l2"].as_f64() == Some(0.0)) {
+                let lifted = Some(run["replicate"].as_u64().unwrap()) == above;
+                let last = run["history"]["epochs"].as_array_mut().unwrap().last_mut().unwrap();
+                let val = last["val_accuracy"].as_f64().unwrap();
+                last["train_accuracy"] = if lifted { (val + 0.05).min(1.0) } else { val - 0.01 }.into();
+            }
+        }
+    };
+    let agreed = q2_rendered(set(None));
+    assert!(agreed.contains("in this run the network has not begun to overfit, so weight decay has little to correct."), "{agreed}");
+    assert!(agreed.contains("Both replicates without decay end this way."), "{agreed}");
+    let split = q2_rendered(set(Some(1)));
+    assert!(split.contains("this training has not begun to overfit."), "{split}");
+    assert!(
+        split
+            .contains("Only 1 replicate of the 2 without decay ends this way, so this reading holds for replicate 1, not for the network."),
+        "{split}"
+    );
+    assert!(!split.contains("in this run the network has not begun to overfit, so weight decay"), "{split}");
+}
+
 /// Question 3's answer, rendered with a smoke-profile result in float32
 /// (the same work on any machine) after `change` edits it.
 fn q3_rendered(change: impl Fn(&mut Value)) -> String {
