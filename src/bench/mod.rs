@@ -264,8 +264,13 @@ fn wide_alone_seconds(precision: Precision, epochs: usize, seed: u64, splits: &S
 /// FLOPs of one epoch of `network` over `data`'s training images, and its
 /// forward pass over the test images where `validation` is timed with it.
 fn epoch_flops(network: &Network, data: &Mnist, validation: bool) -> f64 {
-    let validated = if validation { data.test.len() as f64 } else { 0.0 };
-    network.training_flops_per_image() * data.train.len() as f64 + 2.0 * network.forward_macs() as f64 * validated
+    let validated = if validation { validation_flops(network, data) } else { 0.0 };
+    network.training_flops_per_image() * data.train.len() as f64 + validated
+}
+
+/// FLOPs of `network`'s forward pass over `data`'s test images.
+fn validation_flops(network: &Network, data: &Mnist) -> f64 {
+    2.0 * network.forward_macs() as f64 * data.test.len() as f64
 }
 
 /// The bytes of one epoch over `data`'s training images in batches of
@@ -314,7 +319,7 @@ fn batched_work(config: &SweepConfig, data: &Mnist) -> Work {
         crate::models::mlp::first_dense_macs(hidden) - skipped,
     );
     Work {
-        flops: per_image * data.train.len() as f64 + 2.0 * recipe.network.forward_macs() as f64 * data.test.len() as f64,
+        flops: per_image * data.train.len() as f64 + validation_flops(&recipe.network, data),
         // Each group's product reads the validation images once for its models.
         bytes: epoch_traffic(data, recipe.batch_size, step) + traffic::evaluation(&recipe.network, data.test.len() as i64, per_group),
         step_flops: per_image * recipe.batch_size as f64,

@@ -53,6 +53,27 @@ impl Significance {
     }
 }
 
+/// Whether the other replicates end as replicate 1 does: where all do,
+/// what it shows about overfitting holds for the network, not one training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Agreement {
+    /// Replicate 1 is the only one.
+    Alone,
+    All,
+    NotAll,
+}
+
+impl Agreement {
+    pub fn of(alike: usize, replicates: usize) -> Agreement {
+        match replicates {
+            0 | 1 => Agreement::Alone,
+            _ if alike == replicates => Agreement::All,
+            _ => Agreement::NotAll,
+        }
+    }
+}
+
 /// One decay factor as the answer cites it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Factor {
@@ -85,9 +106,7 @@ pub struct Sweep {
     /// replicate 1 does (the same `Fit`), of how many.
     pub undecayed_ending_alike: usize,
     pub undecayed_replicates: usize,
-    /// Every replicate without decay ends as replicate 1 does: what it
-    /// shows about overfitting holds for the network, not one training.
-    pub undecayed_all_end_alike: bool,
+    pub undecayed_agreement: Agreement,
     /// The single network with the best validation accuracy at any epoch:
     /// its factor (none without decay), replicate (1-based) and epoch.
     pub best_single_l2: Option<f64>,
@@ -184,6 +203,7 @@ fn sweep_findings(s: &SweepResult, config: &SweepConfig) -> Sweep {
     let undecayed = s.runs.iter().find(|r| r.l2 == 0.0 && r.replicate == 0).or(s.runs.first());
     let undecayed_end = end_of_history(undecayed.map_or(&[][..], |r| &r.history.epochs));
     let undecayed_fits: Vec<Fit> = s.runs.iter().filter(|r| r.l2 == 0.0).map(|r| end_of_history(&r.history.epochs).fit).collect();
+    let undecayed_ending_alike = undecayed_fits.iter().filter(|&&fit| fit == undecayed_end.fit).count();
     let best = &s.runs[s.best_run.min(s.runs.len().saturating_sub(1))];
     Sweep {
         top: Factor::of(top),
@@ -191,10 +211,10 @@ fn sweep_findings(s: &SweepResult, config: &SweepConfig) -> Sweep {
         smallest_l2,
         largest_l2: largest.l2,
         top_from_hinton: s.hinton.map(|h| top.final_mean - h),
-        undecayed_end: undecayed_end.clone(),
-        undecayed_ending_alike: undecayed_fits.iter().filter(|&&fit| fit == undecayed_end.fit).count(),
+        undecayed_end,
+        undecayed_ending_alike,
         undecayed_replicates: undecayed_fits.len(),
-        undecayed_all_end_alike: undecayed_fits.iter().all(|&fit| fit == undecayed_end.fit),
+        undecayed_agreement: Agreement::of(undecayed_ending_alike, undecayed_fits.len()),
         best_single_l2: (best.l2 > 0.0).then_some(best.l2),
         best_single_replicate: best.replicate + 1,
         best_single_epoch: best.history.best_epoch,
@@ -270,6 +290,13 @@ mod tests {
         assert_eq!(Significance::of(&factor(1e-3, -0.004, true)), Significance::SignificantLoss);
         assert_eq!(Significance::of(&factor(1e-3, 0.004, false)), Significance::WithinSpread);
         assert_eq!(Significance::of(&factor(1e-3, -0.004, false)), Significance::WithinSpread);
+    }
+
+    #[test]
+    fn replicates_agree_only_where_all_of_two_or_more_end_alike() {
+        assert_eq!(Agreement::of(1, 1), Agreement::Alone);
+        assert_eq!(Agreement::of(3, 3), Agreement::All);
+        assert_eq!(Agreement::of(2, 3), Agreement::NotAll);
     }
 
     #[test]
