@@ -231,7 +231,7 @@ fn reads(command: &str) -> &'static [&'static str] {
     const ALL: &[&str] = &["profile", "seed", "out", "only", "force", "threads", "device", "precision", "data_dir"];
     match command {
         "package" => &["out"],
-        "bench" => &["profile", "threads", "device", "precision", "data_dir"],
+        "bench" => &["profile", "out", "threads", "device", "precision", "data_dir"],
         "list" => &["profile", "seed", "out", "only", "device", "precision", "data_dir"],
         "render" | "preview" => &["profile", "seed", "out", "device", "precision", "data_dir"],
         "merge" => &["profile", "seed", "out", "threads", "device", "precision", "data_dir"],
@@ -343,7 +343,9 @@ fn run(cli: Cli, asked: &verify::Asked) -> anyhow::Result<()> {
     }
     let plan = Plan::new(o.profile, o.seed, chosen.clone(), &o.only)?;
     match cli.command {
-        Command::BuildReport | Command::Run | Command::Render | Command::Package { .. } | Command::Merge { .. } => writable_out(&o.out)?,
+        Command::BuildReport | Command::Run | Command::Render | Command::Package { .. } | Command::Merge { .. } | Command::Bench { .. } => {
+            writable_out(&o.out)?
+        }
         Command::List { .. } | Command::Verify(_) if o.out.exists() && !o.out.is_dir() => {
             bail!("--out {}: is not a directory; give the output directory of a run", o.out.display())
         }
@@ -372,7 +374,8 @@ fn run(cli: Cli, asked: &verify::Asked) -> anyhow::Result<()> {
             render(&plan, entries, &data, o)
         }
         Command::Bench { epochs, peers } => {
-            bench::run(&data()?, &bench::Options { profile: o.profile, device, epochs, precision: &chosen, cpu: &cpu, peers })
+            let options = bench::Options { profile: o.profile, device, epochs, precision: &chosen, cpu: &cpu, peers, out: &o.out };
+            bench::run(&data()?, &options)
         }
         Command::Verify(v) => {
             let VerifyArgs {
@@ -460,7 +463,12 @@ fn run(cli: Cli, asked: &verify::Asked) -> anyhow::Result<()> {
         Command::BuildReport => {
             let data = data()?;
             let entries = plan.run(&data, &cache, device, Mode::Train { force: o.force })?;
-            render(&plan, entries, &data, o)
+            let ran: BTreeMap<String, f64> = entries.iter().map(|(id, entry)| (id.clone(), entry.wall_seconds)).collect();
+            render(&plan, entries, &data, o)?;
+            for line in bench::beside_projection(&plan, &ran, &o.out, device)? {
+                eprintln!("{line}");
+            }
+            Ok(())
         }
         Command::Preview { port, project } => {
             let project_dir = project.unwrap_or_else(|| PathBuf::from(PROJECT_DIR));

@@ -835,7 +835,12 @@ fn bench_times_what_the_machine_computes_natively_and_runs_the_peer() {
         assert!(!printed.lines().any(|l| l.contains(" bfloat16 ") && l.contains("conv net,")), "{printed}");
     }
     assert!(!printed.contains("peers on this machine: PyTorch 15 s"), "no typed peer figures");
+    // The full profile projected from these paths, kept for build-report.
+    assert!(out.path().join("bench.json").is_file(), "{printed}");
+    let total = printed.lines().find(|l| l.starts_with("total: ours ")).unwrap_or_else(|| panic!("no projection in\n{printed}"));
+    assert!(printed.contains("full profile, projected"), "{printed}");
     if printed.contains("peers: skipped") {
+        assert!(total.contains("PyTorch eager not timed"), "{total}");
         eprintln!("skipped: the PyTorch peer needs the venv of scripts/setup.sh");
         return;
     }
@@ -853,6 +858,7 @@ fn bench_times_what_the_machine_computes_natively_and_runs_the_peer() {
         assert!(ratio.is_finite() && ratio > 0.0, "{line}");
     }
     assert!(printed.contains("keras peer: skipped") || printed.lines().any(|l| l.starts_with("keras ")), "{printed}");
+    assert!(total.contains("x ours)"), "the peer's projection beside ours: {total}");
 }
 
 #[test]
@@ -880,12 +886,12 @@ fn every_subcommand_describes_itself_in_help() {
         assert!(help.status.success());
         let text = String::from_utf8_lossy(&help.stdout).into_owned();
         assert!(text.starts_with(about), "{command} --help starts: {}", text.lines().next().unwrap_or(""));
-        // Only the shared flags it reads: `package` trains nothing, `bench` writes no report.
+        // Only the shared flags it reads: `package` trains nothing.
         let shown = |flag: &str| text.contains(&format!("{flag} ")) || text.contains(&format!("{flag}\n"));
         let trains = !["package", "list", "render", "preview"].contains(&command);
         assert_eq!(shown("--threads"), trains, "{command}: {text}");
         assert_eq!(shown("--force"), ["build-report", "run"].contains(&command), "{command}: {text}");
-        assert_eq!(shown("--out"), command != "bench", "{command}: {text}");
+        assert!(shown("--out"), "{command}: {text}");
         assert_eq!(shown("--device") && text.contains("Where the networks train"), command != "package", "{command}: {text}");
     }
 }

@@ -6,8 +6,10 @@
 //! data, batch size and threads. Paths in a precision that this CPU only
 //! emulates are skipped unless asked for.
 
+mod projection;
 mod traffic;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -23,6 +25,9 @@ use crate::networks;
 use crate::precision::{Chosen, CpuFeatures, Precision};
 use crate::profile::Profile;
 use crate::recipe::{self, Network, Recipe, Splits};
+use crate::runner::Plan;
+pub use projection::Rates;
+use projection::{PeerTimed, Timed, Way};
 use traffic::Traffic;
 
 /// The PyTorch eager peer, run by the venv's Python.
@@ -36,34 +41,41 @@ pub struct Options<'a> {
     pub precision: &'a Chosen,
     pub cpu: &'a CpuFeatures,
     pub peers: bool,
+    /// Where `Rates` are kept for `build-report`.
+    pub out: &'a Path,
 }
 
-/// Matrix-multiply throughput of `device` in `kind`, in GFLOP/s (best of 5).
+/// Matrix-multiply throughput of `device` in `kind`, in GFLOP/s: the best
+/// of as many 2048x2048 products as a second holds (5 at least), so that a
+/// moment in which the machine is busy elsewhere does not set the peak.
 pub fn matmul_gflops(device: Device, kind: Kind) -> f64 {
     let n = 2048;
     let a = Tensor::randn([n, n], (Kind::Float, device)).to_kind(kind);
     let b = Tensor::randn([n, n], (Kind::Float, device)).to_kind(kind);
     let _ = a.matmul(&b);
-    let best = best_of_5(|| {
+    let best = best_for_a_second(|| {
         let c = a.matmul(&b);
         let _ = c.double_value(&[0, 0]);
     });
     2.0 * (n * n * n) as f64 / best / 1e9
 }
 
-/// The fastest of 5 runs of `f`, in seconds.
-fn best_of_5(mut f: impl FnMut()) -> f64 {
-    (0..5)
-        .map(|_| {
-            let start = Instant::now();
-            f();
-            start.elapsed().as_secs_f64()
-        })
-        .fold(f64::INFINITY, f64::min)
+/// The fastest of the runs of `f` that a second holds, and of 5 at least, in seconds.
+fn best_for_a_second(mut f: impl FnMut()) -> f64 {
+    let start = Instant::now();
+    let mut best = f64::INFINITY;
+    let mut runs = 0;
+    while runs < 5 || start.elapsed().as_secs_f64() < 1.0 {
+        let run = Instant::now();
+        f();
+        best = best.min(run.elapsed().as_secs_f64());
+        runs += 1;
+    }
+    best
 }
 
 /// Memory bandwidth in GB/s as STREAM counts it (bytes read plus bytes
-/// written, best of 5) on arrays of 256 MB of float32, far larger than any
+/// written, best of a second's runs) on arrays of 256 MB of float32, far larger than any
 /// cache: a copy, and the sum of two arrays into a third (STREAM's "add").
 #[derive(Debug, Clone, Copy)]
 pub struct Bandwidth {
@@ -78,11 +90,11 @@ impl Bandwidth {
         let a = Tensor::rand([n], (Kind::Float, device));
         let b = Tensor::rand([n], (Kind::Float, device));
         let mut c = Tensor::zeros([n], (Kind::Float, device));
-        let copy = best_of_5(|| {
+        let copy = best_for_a_second(|| {
             c.copy_(&a);
             let _ = c.double_value(&[n - 1]);
         });
-        let add = best_of_5(|| {
+        let add = best_for_a_second(|| {
             let _ = a.add_out(&c, &b);
             let _ = c.double_value(&[n - 1]);
         });
@@ -211,24 +223,128 @@ pub fn run(data: &Mnist, o: &Options) -> anyhow::Result<()> {
     let float32_peak = peaks[0].1;
     let precision_peak = peaks.iter().find(|(p, _)| *p == o.precision.precision).map_or(float32_peak, |&(_, g)| g);
     let roofs = Roofs { float32_gflops: float32_peak, precision_gflops: precision_peak, bandwidth_gbs: bandwidth.best() };
-    let (notebook_epoch, wide_alone_epoch, wide_model_epoch) = mlp_paths(&data, &ctx, o.epochs, o.precision.precision, &roofs)?;
+    let mut paths = mlp_paths(&data, &ctx, o.epochs, o.precision.precision, &roofs)?;
     println!();
-    let reference_cnn_epoch = cnn_paths(&data, &ctx, o, &peaks, bandwidth.best())?;
+    paths.extend(cnn_paths(&data, &ctx, o, &peaks, bandwidth.best())?);
     if o.peers {
         println!();
-        let Some(python) = venv_python() else {
-            println!("peers: skipped: no venv of scripts/setup.sh found (run scripts/setup.sh, or set MNIST_WRITEUP_VENV)");
-            return Ok(());
-        };
-        let mut ours = vec![Ours { notebook_epoch, wide_model_epoch, wide_alone_epoch, reference_cnn_epoch }];
-        let mut theirs = vec![run_peers(&python, &data, o)?];
-        for _ in 1..PEER_ROUNDS {
-            ours.push(peer_workloads(&data, &ctx, o)?);
-            theirs.push(run_peers(&python, &data, o)?);
+        match venv_python() {
+            None => println!("peers: skipped: no venv of scripts/setup.sh found (run scripts/setup.sh, or set MNIST_WRITEUP_VENV)"),
+            Some(python) => {
+                let seconds = |way: Way| paths[&way].seconds;
+                let mut ours = vec![Ours {
+                    notebook_epoch: seconds(Way::NarrowMlpAlone),
+                    wide_model_epoch: seconds(Way::BatchedMlps),
+                    wide_alone_epoch: seconds(Way::WideMlpAlone),
+                    reference_cnn_epoch: seconds(Way::ReferenceCnn),
+                }];
+                let mut theirs = vec![run_peers(&python, &data, o)?];
+                for _ in 1..PEER_ROUNDS {
+                    ours.push(peer_workloads(&data, &ctx, o)?);
+                    theirs.push(run_peers(&python, &data, o)?);
+                }
+                print_comparison(&compare(&ours, &theirs, &at_floor(&data, o.precision.precision, &roofs))?);
+                with_peer_rounds(&mut paths, &ours, &theirs, &data, o.precision.precision);
+            }
         }
-        print_comparison(&compare(&ours, &theirs, &at_floor(&data, o.precision.precision, &roofs))?);
     }
+    println!();
+    let end_peak = matmul_gflops(o.device, o.precision.precision.kind());
+    println!("{}", steadiness(precision_peak, end_peak, o.precision.precision));
+    let rates = Rates {
+        cpu_class: o.cpu.class(),
+        threads: tch::get_num_threads(),
+        device: crate::cache::Machine::here(o.device).device,
+        precision: o.precision.precision,
+        train_images: data.train.len(),
+        measured: {
+            let now = time::OffsetDateTime::now_utc();
+            format!("{} {:02}:{:02} UTC", now.date(), now.hour(), now.minute())
+        },
+        paths,
+    };
+    rates.write(o.out)?;
+    println!();
+    let plan = Plan::new(Profile::Full, 1, o.precision.clone(), &[])?;
+    for line in projection::lines(&plan, &rates, &BTreeMap::new())? {
+        println!("{line}");
+    }
+    println!("kept for build-report in {}", o.out.join(projection::RATES_FILE).display());
     Ok(())
+}
+
+/// Whether the matmul peak held from the start of the run to its end: a
+/// machine shared with others can halve it for minutes.
+fn steadiness(start: f64, end: f64, precision: Precision) -> String {
+    let moved = end / start - 1.0;
+    let said = format!("{} matmul at the end of the run: {end:.1} GFLOP/s, {start:.1} at the start", precision.name());
+    if moved.abs() > 0.15 {
+        format!(
+            "{said}: the machine's speed moved by {:+.0} % during the run, so its floors, shares and ratios are as unsteady; \
+             run `bench` again when the machine is quiet",
+            100.0 * moved
+        )
+    } else {
+        format!("{said}: steady within 15 %")
+    }
+}
+
+/// Ours at each side's fastest round, and the PyTorch peer's seconds on
+/// the workload that stands for each way: its 500-300 network, trained
+/// alone, for the batched sweep too, and the reference CNN for the chosen one.
+fn with_peer_rounds(paths: &mut BTreeMap<Way, Timed>, ours: &[Ours], theirs: &[Vec<PeerLine>], data: &Mnist, precision: Precision) {
+    let our_fastest = |seconds: fn(&Ours) -> f64| fastest(&ours.iter().map(seconds).collect::<Vec<_>>());
+    let peer_fastest = |workload: &str, validated: bool| {
+        let rounds: Vec<f64> = theirs
+            .iter()
+            .flatten()
+            .filter(|l| l.engine == "pytorch" && l.workload == workload && l.skipped.is_none())
+            .map(|l| l.train_seconds_per_epoch + if validated { l.validation_seconds } else { 0.0 })
+            .collect();
+        (!rounds.is_empty()).then(|| fastest(&rounds))
+    };
+    let (notebook, wide, reference) =
+        (networks::notebook_mlp(1).network, networks::wide_mlp(precision, 1).network, networks::reference_cnn(precision, 1).network);
+    let peer_of = |workload: &str, network: &Network, validated: bool| {
+        peer_fastest(workload, validated).map(|seconds| PeerTimed { flops: epoch_flops(network, data, validated), seconds })
+    };
+    let wide_peer = peer_of("mlp_500_300", &wide, true);
+    let reference_peer = peer_of("reference_cnn", &reference, false);
+    for (way, timed) in paths.iter_mut() {
+        let (ours, peer) = match way {
+            Way::NarrowMlpAlone => (Some(our_fastest(|o| o.notebook_epoch)), peer_of("mlp_64_64", &notebook, false)),
+            Way::WideMlpAlone => (Some(our_fastest(|o| o.wide_alone_epoch)), wide_peer),
+            Way::BatchedMlps => (Some(our_fastest(|o| o.wide_model_epoch)), wide_peer),
+            Way::ReferenceCnn => (Some(our_fastest(|o| o.reference_cnn_epoch)), reference_peer),
+            Way::ChosenCnn => (None, reference_peer),
+        };
+        timed.seconds = ours.unwrap_or(timed.seconds);
+        timed.peer = peer;
+    }
+}
+
+/// `build-report`'s closing lines: `ran`, each experiment's seconds when
+/// it ran, beside the projection from the rates that `bench` kept in
+/// `out`, where they were measured on a machine like this one.
+pub fn beside_projection(plan: &Plan, ran: &BTreeMap<String, f64>, out: &Path, device: Device) -> anyhow::Result<Vec<String>> {
+    let here = crate::cache::Machine::here(device);
+    let why_not = match Rates::read(out)? {
+        None => "`mnist-writeup bench` has not run here".to_owned(),
+        Some(rates) => match rates.unlike(&here, plan.precision.precision) {
+            Some(difference) => format!("`bench` measured another machine or setting: {difference}"),
+            None => {
+                let mut lines = vec!["stage times beside the projection from `bench` (ran s: each experiment's, when it ran):".to_owned()];
+                lines.extend(projection::lines(plan, &rates, ran)?);
+                return Ok(lines);
+            }
+        },
+    };
+    let total: f64 = ran.values().sum();
+    Ok(vec![format!(
+        "the experiments took {:.1} min when they ran; no projection beside it: {why_not} (run `mnist-writeup bench --peers` \
+         with the same --threads, --device, --precision and --out to project the full profile)",
+        total / 60.0
+    )])
 }
 
 /// Rounds of the comparison with the peers: ours and theirs in turn, each
@@ -405,9 +521,9 @@ fn print_breakdown(rows: &[(String, Work)]) {
 /// The MLPs of question 2: the notebook's alone (in float32, as the
 /// experiment trains it), one 500-300 network alone without decay, and the
 /// 500-300 decay sweep, one network at a time and batched, these in the
-/// run's `precision`. Returns the notebook MLP's seconds per epoch, the lone
-/// 500-300 network's, and the batched sweep's seconds per model-epoch.
-fn mlp_paths(data: &Mnist, ctx: &Context, epochs: usize, precision: Precision, roofs: &Roofs) -> anyhow::Result<(f64, f64, f64)> {
+/// run's `precision`. Returns what the notebook MLP, the lone 500-300
+/// network and the batched sweep reached per model-epoch.
+fn mlp_paths(data: &Mnist, ctx: &Context, epochs: usize, precision: Precision, roofs: &Roofs) -> anyhow::Result<BTreeMap<Way, Timed>> {
     println!("{:<62} {:>6} {:>14} {:>10}{FLOOR_HEADER}", "path", "models", "s/model-epoch", "images/s");
     let n = data.train.len() as f64;
     let mut breakdown = Vec::new();
@@ -421,18 +537,23 @@ fn mlp_paths(data: &Mnist, ctx: &Context, epochs: usize, precision: Precision, r
         breakdown.push((name.to_owned(), work));
         per_model_epoch
     };
+    let timed = |network: &Network, validated: bool, work: &Work, seconds: f64| Timed {
+        flops: epoch_flops(network, data, validated),
+        seconds,
+        floor_seconds: Floor::of(work, roofs).seconds(),
+        peer: None,
+    };
     let splits = Splits::validated_on_test(&data.train, &data.test, ctx.device);
     let (_, notebook) = recipe::train(&networks::notebook_mlp(epochs), ctx.seed, &splits, ctx.progress)?;
     let notebook_work = autograd_work(&networks::notebook_mlp(1), data, false, false, precision);
     let notebook_epoch = report("784-64-64-10, alone, float32 (training only)", notebook_work, 1, notebook.train_seconds);
+    let mut paths =
+        BTreeMap::from([(Way::NarrowMlpAlone, timed(&networks::notebook_mlp(1).network, false, &notebook_work, notebook_epoch))]);
     let wide = networks::wide_mlp(precision, 1);
     let wide_alone = wide_alone_seconds(precision, epochs, ctx.seed, &splits, ctx)?;
-    let wide_alone_epoch = report(
-        &format!("784-500-300-10, alone (autograd), no decay, {}", precision.name()),
-        autograd_work(&wide, data, true, false, precision),
-        1,
-        wide_alone,
-    );
+    let wide_work = autograd_work(&wide, data, true, false, precision);
+    let wide_alone_epoch = report(&format!("784-500-300-10, alone (autograd), no decay, {}", precision.name()), wide_work, 1, wide_alone);
+    paths.insert(Way::WideMlpAlone, timed(&wide.network, true, &wide_work, wide_alone_epoch));
     let sweep_config = sweep_config(data, epochs, precision);
     let mut seconds = Vec::new();
     for (path, name) in [(SweepPath::OneAtATime, "one at a time (autograd)"), (SweepPath::Batched, "batched")] {
@@ -441,7 +562,12 @@ fn mlp_paths(data: &Mnist, ctx: &Context, epochs: usize, precision: Precision, r
             SweepPath::OneAtATime => one_at_a_time_work(&sweep_config, data),
             SweepPath::Batched => batched_work(&sweep_config, data),
         };
-        seconds.push(report(&format!("784-500-300-10 decay sweep, {name}, {}", precision.name()), work, sweep.models, sweep.train_seconds));
+        let per_model_epoch =
+            report(&format!("784-500-300-10 decay sweep, {name}, {}", precision.name()), work, sweep.models, sweep.train_seconds);
+        if path == SweepPath::Batched {
+            paths.insert(Way::BatchedMlps, timed(&wide.network, true, &work, per_model_epoch));
+        }
+        seconds.push(per_model_epoch);
     }
     println!(
         "(500-300 times include the validation after every epoch, and so do their FLOPs and bytes; no path computes the gradient of the images)"
@@ -450,15 +576,15 @@ fn mlp_paths(data: &Mnist, ctx: &Context, epochs: usize, precision: Precision, r
     println!("batched sweep: {:.2}x the one-at-a-time throughput on {:?}", seconds[0] / seconds[1], ctx.device);
     println!();
     print_breakdown(&breakdown);
-    Ok((notebook_epoch, wide_alone_epoch, seconds[1]))
+    Ok(paths)
 }
 
 /// The CNNs of question 3 in every timed precision, channels-first and
 /// channels-last: training throughput against its floors in the same
 /// precision (`peaks` the matmul GFLOP/s of each, `bandwidth` in GB/s).
-/// Returns the reference network's seconds per epoch in the run's
-/// precision, channels-last (what the experiment trains).
-fn cnn_paths(data: &Mnist, ctx: &Context, o: &Options, peaks: &[(Precision, f64)], bandwidth: f64) -> anyhow::Result<f64> {
+/// Returns what each network reached per epoch in the run's precision,
+/// channels-last (as the experiment trains them).
+fn cnn_paths(data: &Mnist, ctx: &Context, o: &Options, peaks: &[(Precision, f64)], bandwidth: f64) -> anyhow::Result<BTreeMap<Way, Timed>> {
     let (reference_cnn, chosen_cnn) = (networks::reference_cnn(o.precision.precision, 1), networks::chosen_cnn(o.precision.precision, 1));
     let splits = Splits::validated_on_test(&data.train, &data.test, ctx.device);
     // oneDNN builds its kernels for each new shape on first use: one epoch
@@ -469,7 +595,10 @@ fn cnn_paths(data: &Mnist, ctx: &Context, o: &Options, peaks: &[(Precision, f64)
     let n = data.train.len() as f64;
     let mut reference = Vec::new();
     let mut breakdown = Vec::new();
-    for (name, recipe) in [("reference 32-64 conv net", &reference_cnn), ("chosen CNN", &chosen_cnn)] {
+    let mut paths = BTreeMap::new();
+    for (name, way, recipe) in
+        [("reference 32-64 conv net", Way::ReferenceCnn, &reference_cnn), ("chosen CNN", Way::ChosenCnn, &chosen_cnn)]
+    {
         for &(precision, peak) in peaks {
             let roofs = Roofs { float32_gflops: peak, precision_gflops: peak, bandwidth_gbs: bandwidth };
             for channels_last in [false, true] {
@@ -491,7 +620,11 @@ fn cnn_paths(data: &Mnist, ctx: &Context, o: &Options, peaks: &[(Precision, f64)
                 if channels_last {
                     breakdown.push((format!("{name}{batch}, {}", precision.name()), work));
                 }
-                if name.starts_with("reference") {
+                if precision == o.precision.precision && channels_last {
+                    let floor_seconds = Floor::of(&work, &roofs).seconds();
+                    paths.insert(way, Timed { flops: epoch_flops(&recipe.network, data, false), seconds, floor_seconds, peer: None });
+                }
+                if way == Way::ReferenceCnn {
                     reference.push((precision, channels_last, seconds));
                 }
             }
@@ -512,7 +645,7 @@ fn cnn_paths(data: &Mnist, ctx: &Context, o: &Options, peaks: &[(Precision, f64)
     );
     println!();
     print_breakdown(&breakdown);
-    Ok(chosen)
+    Ok(paths)
 }
 
 /// One line of the peer's output.
@@ -537,10 +670,16 @@ pub fn parse_peer_output(stdout: &str) -> anyhow::Result<Vec<PeerLine>> {
         .collect()
 }
 
+/// The environment variable `name`, read as the shell's `${X:-...}` reads
+/// it, as `scripts/setup.sh` does: an empty one is unset.
+fn set(name: &str) -> Option<std::ffi::OsString> {
+    std::env::var_os(name).filter(|v| !v.is_empty())
+}
+
 /// The Python of the venv that `scripts/setup.sh` made: `MNIST_WRITEUP_VENV`,
 /// else the venv that holds the libtorch linked as `.libtorch`.
 fn venv_python() -> Option<PathBuf> {
-    if let Some(venv) = std::env::var_os("MNIST_WRITEUP_VENV") {
+    if let Some(venv) = set("MNIST_WRITEUP_VENV") {
         return Some(Path::new(&venv).join("bin/python")).filter(|p| p.exists());
     }
     let torch = std::fs::canonicalize(Path::new(env!("CARGO_MANIFEST_DIR")).join(".libtorch")).ok()?;
@@ -553,8 +692,6 @@ const KERAS_VENV: &str = "tensorflow-cpu-2.21.0";
 /// The Python of the Keras peer's venv: `MNIST_WRITEUP_KERAS_VENV`, else
 /// the one `scripts/setup.sh --keras` made, where it exists.
 fn keras_python() -> Option<PathBuf> {
-    // As the shell's `${X:-...}` reads them: an empty variable is unset.
-    let set = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
     let venv = match set("MNIST_WRITEUP_KERAS_VENV") {
         Some(venv) => PathBuf::from(venv),
         None => {
@@ -766,6 +903,47 @@ fn print_comparison((skipped, comparisons): &(Vec<String>, Vec<Comparison>)) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn build_report_prints_its_times_beside_the_projection_only_from_rates_of_a_machine_like_this() {
+        let chosen = Chosen { precision: Precision::Float32, requested: "float32".into(), reason: "test".into() };
+        let plan = Plan::new(Profile::Smoke, 1, chosen, &[]).unwrap();
+        let ran: BTreeMap<String, f64> = plan.experiments.iter().map(|e| (e.id().to_owned(), 30.0)).collect();
+        let out = tempfile::tempdir().unwrap();
+        let without = beside_projection(&plan, &ran, out.path(), Device::Cpu).unwrap();
+        assert_eq!(without.len(), 1);
+        assert!(without[0].contains("took 3.5 min") && without[0].contains("`mnist-writeup bench` has not run here"), "{without:?}");
+        let here = crate::cache::Machine::here(Device::Cpu);
+        let timed = Timed { flops: 1e9, seconds: 1.0, floor_seconds: 0.5, peer: Some(PeerTimed { flops: 1e9, seconds: 2.0 }) };
+        let ways = [Way::NarrowMlpAlone, Way::WideMlpAlone, Way::BatchedMlps, Way::ChosenCnn, Way::ReferenceCnn];
+        let rates = Rates {
+            cpu_class: here.cpu_class.clone(),
+            threads: here.threads,
+            device: here.device.clone(),
+            precision: Precision::Float32,
+            train_images: 60000,
+            measured: "now".into(),
+            paths: ways.iter().map(|&w| (w, timed)).collect(),
+        };
+        rates.write(out.path()).unwrap();
+        let beside = beside_projection(&plan, &ran, out.path(), Device::Cpu).unwrap();
+        assert!(beside[1].ends_with("ran s"), "{beside:?}");
+        let sweep = beside.iter().find(|l| l.starts_with("q2_weight_decay_sweep")).unwrap();
+        assert!(sweep.trim_end().ends_with(" 30"), "{sweep}");
+        let total = beside.iter().find(|l| l.starts_with("total:")).unwrap();
+        assert!(total.contains("(50 % of ours)") && total.contains("(2.00x ours)") && total.contains("ran 3.5 min"), "{total}");
+        Rates { precision: Precision::BFloat16, ..rates }.write(out.path()).unwrap();
+        let other = beside_projection(&plan, &ran, out.path(), Device::Cpu).unwrap();
+        assert!(other[0].contains("another machine or setting: bfloat16 (here float32)"), "{other:?}");
+    }
+
+    #[test]
+    fn a_peak_that_moved_by_more_than_15_percent_during_the_run_is_called_unsteady() {
+        assert!(steadiness(176.0, 170.0, Precision::Float32).ends_with("steady within 15 %"));
+        let halved = steadiness(176.0, 90.0, Precision::Float32);
+        assert!(halved.contains("moved by -49 %") && halved.contains("run `bench` again"), "{halved}");
+        assert!(steadiness(90.0, 176.0, Precision::Float32).contains("moved by +96 %"));
+    }
 
     #[test]
     fn the_keras_venv_is_the_one_setup_installs() {
