@@ -226,6 +226,8 @@ pub fn run(data: &Mnist, o: &Options) -> anyhow::Result<()> {
     let mut paths = mlp_paths(&data, &ctx, o.epochs, o.precision.precision, &roofs)?;
     println!();
     paths.extend(cnn_paths(&data, &ctx, o, &peaks, bandwidth.best())?);
+    println!();
+    seeds_side_by_side(&data, o)?;
     if o.peers {
         println!();
         match venv_python() {
@@ -324,6 +326,73 @@ fn with_peer_rounds(paths: &mut BTreeMap<Way, Timed>, ours: &[Ours], theirs: &[V
     }
 }
 
+/// Whether seeds would train faster side by side: as many trainings as
+/// threads, of the tuned MLP and of the chosen CNN, on a third of the
+/// images, one after another at the run's threads and side by side, each
+/// on a thread of its own computing with one.
+fn seeds_side_by_side(data: &Mnist, o: &Options) -> anyhow::Result<()> {
+    let threads = tch::get_num_threads();
+    if threads < 2 {
+        println!("seeds side by side: skipped at 1 thread (with more, as many trainings as threads are timed in turn and together)");
+        return Ok(());
+    }
+    let third = data.subset(data.train.len() / 3, data.test.len() / 3, 0);
+    let precision = o.precision.precision;
+    println!(
+        "{:<62} {:>10} {:>12} {:>12} {:>8}",
+        format!("seeds side by side ({threads} trainings, 1 epoch, {} images)", third.train.len()),
+        "precision",
+        "in turn s",
+        "together s",
+        "gain"
+    );
+    for (name, recipe) in
+        [("tuned 784-500-300-10", networks::tuned_wide_mlp(precision, 1)), ("chosen CNN, batch 32", networks::chosen_cnn(precision, 1))]
+    {
+        let (in_turn, together) = side_by_side(&recipe, &third, o.device, threads)?;
+        println!("{name:<62} {:>10} {in_turn:>12.2} {together:>12.2} {:>7.2}x", precision.name(), in_turn / together);
+    }
+    println!(
+        "(in turn: one after another at {threads} threads; together: side by side, each on a thread of its own computing with one; \
+         gain: in turn over together, above 1 where seeds would train faster together)"
+    );
+    Ok(())
+}
+
+/// Seconds that `copies` trainings of `recipe` on `data` take one after
+/// another at the run's threads, and side by side, each on a thread of its
+/// own computing with one. Their generators are not kept apart: the
+/// times, not the weights, are what this measures.
+fn side_by_side(recipe: &Recipe, data: &Mnist, device: Device, copies: i32) -> anyhow::Result<(f64, f64)> {
+    let threads = tch::get_num_threads();
+    let train = |seed: u64| -> anyhow::Result<()> {
+        let splits = Splits::validated_on_test(&data.train, &data.test, device);
+        recipe::train(recipe, seed, &splits, &ProgressBar::hidden()).map(|_| ())
+    };
+    let start = Instant::now();
+    for seed in 0..copies {
+        train(seed as u64)?;
+    }
+    let in_turn = start.elapsed().as_secs_f64();
+    tch::set_num_threads(1);
+    let start = Instant::now();
+    let trained: anyhow::Result<Vec<()>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..copies)
+            .map(|seed| {
+                scope.spawn(move || {
+                    tch::set_num_threads(1);
+                    train(seed as u64)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a training thread panicked")))).collect()
+    });
+    let together = start.elapsed().as_secs_f64();
+    tch::set_num_threads(threads);
+    trained?;
+    Ok((in_turn, together))
+}
+
 /// `build-report`'s closing lines: `ran`, each experiment's seconds when
 /// it ran, beside the projection from the rates that `bench` kept in
 /// `out`, where they were measured on a machine like this one.
@@ -343,7 +412,7 @@ pub fn beside_projection(plan: &Plan, ran: &BTreeMap<String, f64>, out: &Path, d
     let total: f64 = ran.values().sum();
     Ok(vec![format!(
         "the experiments took {:.1} min when they ran; no projection beside it: {why_not} (run `mnist-writeup bench --peers` \
-         with the same --threads, --device, --precision and --out to project the full profile)",
+         with the same --threads, --device, --precision and --out to see the projection beside these times)",
         total / 60.0
     )])
 }
