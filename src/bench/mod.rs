@@ -196,6 +196,9 @@ pub fn run(data: &Mnist, o: &Options) -> anyhow::Result<()> {
         progress: &progress,
         checkpoints: &crate::checkpoint::NoCheckpoints,
     };
+    // The projection's plan first: a plan it cannot project fails before the timing.
+    let plan = Plan::new(Profile::Full, 1, o.precision.clone(), &[])?;
+    projection::jobs(&plan)?;
     let precisions = timed_precisions(o);
     let peaks: Vec<(Precision, f64)> = precisions.iter().map(|&p| (p, matmul_gflops(o.device, p.kind()))).collect();
     let peaks_text: Vec<String> = peaks.iter().map(|(p, g)| format!("{} {g:.1} GFLOP/s", p.name())).collect();
@@ -246,7 +249,7 @@ pub fn run(data: &Mnist, o: &Options) -> anyhow::Result<()> {
                     theirs.push(run_peers(&python, &data, o)?);
                 }
                 print_comparison(&compare(&ours, &theirs, &at_floor(&data, o.precision.precision, &roofs))?);
-                with_peer_rounds(&mut paths, &ours, &theirs, &data, o.precision.precision);
+                with_peers(&mut paths, &theirs, &data, o.precision.precision);
             }
         }
     }
@@ -267,7 +270,6 @@ pub fn run(data: &Mnist, o: &Options) -> anyhow::Result<()> {
     };
     rates.write(o.out)?;
     println!();
-    let plan = Plan::new(Profile::Full, 1, o.precision.clone(), &[])?;
     for line in projection::lines(&plan, &rates, &BTreeMap::new())? {
         println!("{line}");
     }
@@ -291,11 +293,12 @@ fn steadiness(start: f64, end: f64, precision: Precision) -> String {
     }
 }
 
-/// Ours at each side's fastest round, and the PyTorch peer's seconds on
-/// the workload that stands for each way: its 500-300 network, trained
-/// alone, for the batched sweep too, and the reference CNN for the chosen one.
-fn with_peer_rounds(paths: &mut BTreeMap<Way, Timed>, ours: &[Ours], theirs: &[Vec<PeerLine>], data: &Mnist, precision: Precision) {
-    let our_fastest = |seconds: fn(&Ours) -> f64| fastest(&ours.iter().map(seconds).collect::<Vec<_>>());
+/// The PyTorch peer's seconds, its fastest round, on the workload that
+/// stands for each way: its 500-300 network, trained alone, for the
+/// batched sweep and the tuned MLP too, and its reference CNN for the
+/// chosen one. Ours stay each path's first measurement, with or without
+/// `--peers`, so that every path is projected by the same rule.
+fn with_peers(paths: &mut BTreeMap<Way, Timed>, theirs: &[Vec<PeerLine>], data: &Mnist, precision: Precision) {
     let peer_fastest = |workload: &str, validated: bool| {
         let rounds: Vec<f64> = theirs
             .iter()
@@ -312,19 +315,18 @@ fn with_peer_rounds(paths: &mut BTreeMap<Way, Timed>, ours: &[Ours], theirs: &[V
     };
     let wide_peer = peer_of("mlp_500_300", &wide, true);
     let reference_peer = peer_of("reference_cnn", &reference, false);
+    let narrow_peer = peer_of("mlp_64_64", &notebook, false);
     for (way, timed) in paths.iter_mut() {
-        let (ours, peer) = match way {
-            Way::NarrowMlpAlone => (Some(our_fastest(|o| o.notebook_epoch)), peer_of("mlp_64_64", &notebook, false)),
-            Way::WideMlpAlone => (Some(our_fastest(|o| o.wide_alone_epoch)), wide_peer),
-            Way::AugmentedMlpAlone => (None, wide_peer),
-            Way::BatchedMlps => (Some(our_fastest(|o| o.wide_model_epoch)), wide_peer),
-            Way::ReferenceCnn => (Some(our_fastest(|o| o.reference_cnn_epoch)), reference_peer),
-            Way::ChosenCnn => (None, reference_peer),
+        timed.peer = match way {
+            Way::NarrowMlpAlone => narrow_peer,
+            Way::WideMlpAlone | Way::AugmentedMlpAlone | Way::BatchedMlps => wide_peer,
+            Way::ReferenceCnn | Way::ChosenCnn => reference_peer,
         };
-        timed.seconds = ours.unwrap_or(timed.seconds);
-        timed.peer = peer;
     }
 }
+
+/// The most trainings that `seeds_side_by_side` runs at once.
+const MOST_SIDE_BY_SIDE: i32 = 8;
 
 /// Whether seeds would train faster side by side: as many trainings as
 /// threads, of the tuned MLP and of the chosen CNN, on a third of the
@@ -332,15 +334,18 @@ fn with_peer_rounds(paths: &mut BTreeMap<Way, Timed>, ours: &[Ours], theirs: &[V
 /// on a thread of its own computing with one.
 fn seeds_side_by_side(data: &Mnist, o: &Options) -> anyhow::Result<()> {
     let threads = tch::get_num_threads();
-    if threads < 2 {
-        println!("seeds side by side: skipped at 1 thread (with more, as many trainings as threads are timed in turn and together)");
+    if threads < 2 || o.device != Device::Cpu {
+        println!(
+            "seeds side by side: skipped: they are timed on the CPU with 2 threads or more (as many trainings as threads, up to {MOST_SIDE_BY_SIDE})"
+        );
         return Ok(());
     }
+    let copies = threads.min(MOST_SIDE_BY_SIDE);
     let third = data.subset(data.train.len() / 3, data.test.len() / 3, 0);
     let precision = o.precision.precision;
     println!(
         "{:<62} {:>10} {:>12} {:>12} {:>8}",
-        format!("seeds side by side ({threads} trainings, 1 epoch, {} images)", third.train.len()),
+        format!("seeds side by side ({copies} trainings, 1 epoch, {} images)", third.train.len()),
         "precision",
         "in turn s",
         "together s",
@@ -349,12 +354,13 @@ fn seeds_side_by_side(data: &Mnist, o: &Options) -> anyhow::Result<()> {
     for (name, recipe) in
         [("tuned 784-500-300-10", networks::tuned_wide_mlp(precision, 1)), ("chosen CNN, batch 32", networks::chosen_cnn(precision, 1))]
     {
-        let (in_turn, together) = side_by_side(&recipe, &third, o.device, threads)?;
+        let (in_turn, together) = side_by_side(&recipe, &third, o.device, copies)?;
         println!("{name:<62} {:>10} {in_turn:>12.2} {together:>12.2} {:>7.2}x", precision.name(), in_turn / together);
     }
     println!(
         "(in turn: one after another at {threads} threads; together: side by side, each on a thread of its own computing with one; \
-         gain: in turn over together, above 1 where seeds would train faster together)"
+         gain: in turn over together, above 1 where seeds would train faster together; one measurement each, after the paths above \
+         warmed their kernels)"
     );
     Ok(())
 }
@@ -374,9 +380,17 @@ fn side_by_side(recipe: &Recipe, data: &Mnist, device: Device, copies: i32) -> a
         train(seed as u64)?;
     }
     let in_turn = start.elapsed().as_secs_f64();
+    /// Gives libtorch its threads back however the trainings end.
+    struct Restore(i32);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            tch::set_num_threads(self.0);
+        }
+    }
+    let _restore = Restore(threads);
     tch::set_num_threads(1);
     let start = Instant::now();
-    let trained: anyhow::Result<Vec<()>> = std::thread::scope(|scope| {
+    let trained: Vec<anyhow::Result<()>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..copies)
             .map(|seed| {
                 scope.spawn(move || {
@@ -388,33 +402,35 @@ fn side_by_side(recipe: &Recipe, data: &Mnist, device: Device, copies: i32) -> a
         handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a training thread panicked")))).collect()
     });
     let together = start.elapsed().as_secs_f64();
-    tch::set_num_threads(threads);
-    trained?;
+    trained.into_iter().collect::<anyhow::Result<Vec<()>>>()?;
     Ok((in_turn, together))
 }
 
 /// `build-report`'s closing lines: `ran`, each experiment's seconds when
 /// it ran, beside the projection from the rates that `bench` kept in
 /// `out`, where they were measured on a machine like this one.
-pub fn beside_projection(plan: &Plan, ran: &BTreeMap<String, f64>, out: &Path, device: Device) -> anyhow::Result<Vec<String>> {
+pub fn beside_projection(plan: &Plan, ran: &BTreeMap<String, f64>, out: &Path, device: Device) -> Vec<String> {
     let here = crate::cache::Machine::here(device);
-    let why_not = match Rates::read(out)? {
-        None => "`mnist-writeup bench` has not run here".to_owned(),
-        Some(rates) => match rates.unlike(&here, plan.precision.precision) {
+    // The report is written by now: a bench.json that cannot serve is said, not an error.
+    let why_not = match Rates::read(out) {
+        Err(e) => format!("{e:#}"),
+        Ok(None) => "`mnist-writeup bench` has not run here".to_owned(),
+        Ok(Some(rates)) => match rates.unlike(&here, plan.precision.precision) {
             Some(difference) => format!("`bench` measured another machine or setting: {difference}"),
-            None => {
-                let mut lines = vec!["stage times beside the projection from `bench` (ran s: each experiment's, when it ran):".to_owned()];
-                lines.extend(projection::lines(plan, &rates, ran)?);
-                return Ok(lines);
-            }
+            None => match projection::lines(plan, &rates, ran) {
+                Ok(lines) => {
+                    let heading = "stage times beside the projection from `bench` (ran s: each experiment's, when it ran):";
+                    return std::iter::once(heading.to_owned()).chain(lines).collect();
+                }
+                Err(e) => format!("{e:#}; run `mnist-writeup bench` again"),
+            },
         },
     };
-    let total: f64 = ran.values().sum();
-    Ok(vec![format!(
-        "the experiments took {:.1} min when they ran; no projection beside it: {why_not} (run `mnist-writeup bench --peers` \
+    vec![format!(
+        "the experiments took {} when they ran; no projection beside it: {why_not} (run `mnist-writeup bench --peers` \
          with the same --threads, --device, --precision and --out to see the projection beside these times)",
-        total / 60.0
-    )])
+        projection::minutes(ran.values().sum())
+    )]
 }
 
 /// Rounds of the comparison with the peers: ours and theirs in turn, each
@@ -450,8 +466,8 @@ fn wide_alone_seconds(precision: Precision, epochs: usize, seed: u64, splits: &S
 /// FLOPs of one epoch of `network` over `data`'s training images, and its
 /// forward pass over the test images where `validation` is timed with it.
 fn epoch_flops(network: &Network, data: &Mnist, validation: bool) -> f64 {
-    let validated = if validation { validation_flops(network, data) } else { 0.0 };
-    network.training_flops_per_image() * data.train.len() as f64 + validated
+    let validated = if validation { data.test.len() } else { 0 };
+    projection::flops(1, 1, data.train.len(), validated, network.training_flops_per_image(), network.forward_macs())
 }
 
 /// FLOPs of `network`'s forward pass over `data`'s test images.
@@ -992,7 +1008,7 @@ mod tests {
         let plan = Plan::new(Profile::Smoke, 1, chosen, &[]).unwrap();
         let ran: BTreeMap<String, f64> = plan.experiments.iter().map(|e| (e.id().to_owned(), 30.0)).collect();
         let out = tempfile::tempdir().unwrap();
-        let without = beside_projection(&plan, &ran, out.path(), Device::Cpu).unwrap();
+        let without = beside_projection(&plan, &ran, out.path(), Device::Cpu);
         assert_eq!(without.len(), 1);
         assert!(without[0].contains("took 3.5 min") && without[0].contains("`mnist-writeup bench` has not run here"), "{without:?}");
         let here = crate::cache::Machine::here(Device::Cpu);
@@ -1008,15 +1024,22 @@ mod tests {
             paths: ways.iter().map(|&w| (w, timed)).collect(),
         };
         rates.write(out.path()).unwrap();
-        let beside = beside_projection(&plan, &ran, out.path(), Device::Cpu).unwrap();
+        let beside = beside_projection(&plan, &ran, out.path(), Device::Cpu);
         assert!(beside[1].ends_with("ran s"), "{beside:?}");
         let sweep = beside.iter().find(|l| l.starts_with("q2_weight_decay_sweep")).unwrap();
         assert!(sweep.trim_end().ends_with(" 30"), "{sweep}");
         let total = beside.iter().find(|l| l.starts_with("total:")).unwrap();
         assert!(total.contains("(50 % of ours)") && total.contains("(2.00x ours)") && total.contains("ran 3.5 min"), "{total}");
-        Rates { precision: Precision::BFloat16, ..rates }.write(out.path()).unwrap();
-        let other = beside_projection(&plan, &ran, out.path(), Device::Cpu).unwrap();
+        Rates { precision: Precision::BFloat16, ..rates.clone() }.write(out.path()).unwrap();
+        let other = beside_projection(&plan, &ran, out.path(), Device::Cpu);
         assert!(other[0].contains("another machine or setting: bfloat16 (here float32)"), "{other:?}");
+        // The report is written by then: rates without a path, or a broken file, are said, not an error.
+        Rates { paths: BTreeMap::from([(Way::ChosenCnn, timed)]), ..rates }.write(out.path()).unwrap();
+        let partial = beside_projection(&plan, &ran, out.path(), Device::Cpu);
+        assert!(partial[0].contains("bench did not time the") && partial[0].contains("run `mnist-writeup bench` again"), "{partial:?}");
+        std::fs::write(out.path().join("bench.json"), "not json").unwrap();
+        let broken = beside_projection(&plan, &ran, out.path(), Device::Cpu);
+        assert!(broken[0].contains("not what `bench` writes"), "{broken:?}");
     }
 
     #[test]

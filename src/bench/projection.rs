@@ -17,15 +17,17 @@ use crate::checkpoint::MadeBy;
 use crate::experiments::{earlier_edition, q2_mlp, q4_autoencoder};
 use crate::networks;
 use crate::precision::Precision;
+use crate::profile::Profile;
 use crate::recipe::{Holdout, Network, Recipe};
 use crate::runner::Plan;
 
 /// How a training is done, and so which of `bench`'s timed paths stands for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Way {
-    /// An MLP no wider than `NARROW_WIDTH`, alone with autograd: timed as the notebook's 784-64-64-10.
+    /// An MLP (or the autoencoder) no wider than `NARROW_WIDTH`, alone with
+    /// autograd: timed as the notebook's 784-64-64-10.
     NarrowMlpAlone,
-    /// A wider MLP, or the autoencoder, alone with autograd: timed as one 784-500-300-10.
+    /// A wider MLP alone with autograd: timed as one 784-500-300-10.
     WideMlpAlone,
     /// A wider MLP alone on shifted, rotated, scaled or bent images: timed
     /// as question 2 D's tuned 784-500-300-10 (Nesterov momentum, one-cycle rate).
@@ -46,11 +48,18 @@ impl Way {
     fn of(recipe: &Recipe) -> Way {
         let reference = networks::reference_cnn(recipe.network.precision(), 1).network;
         match (&recipe.network, reference) {
-            (Network::Mlp { hidden, .. }, _) if hidden.iter().all(|&w| w <= NARROW_WIDTH) => Way::NarrowMlpAlone,
-            (Network::Mlp { .. }, _) if augmented(recipe) => Way::AugmentedMlpAlone,
-            (Network::Mlp { .. }, _) => Way::WideMlpAlone,
+            (Network::Mlp { hidden, .. }, _) => Way::of_dense(hidden, augmented(recipe)),
             (Network::Cnn(cnn), Network::Cnn(reference)) if *cnn == reference => Way::ReferenceCnn,
             (Network::Cnn(_), _) => Way::ChosenCnn,
+        }
+    }
+
+    /// The way dense layers of `hidden` widths train alone, on distorted images where `augmented`.
+    fn of_dense(hidden: &[i64], augmented: bool) -> Way {
+        match (hidden.iter().all(|&w| w <= NARROW_WIDTH), augmented) {
+            (true, _) => Way::NarrowMlpAlone,
+            (false, true) => Way::AugmentedMlpAlone,
+            (false, false) => Way::WideMlpAlone,
         }
     }
 
@@ -84,7 +93,7 @@ pub struct Job {
 
 /// FLOPs of `epochs` epochs of `models` networks of `flops_per_image` in
 /// training and `forward_macs` in validation, on `images` and `validation` images.
-fn flops(models: usize, epochs: usize, images: usize, validation: usize, flops_per_image: f64, forward_macs: i64) -> f64 {
+pub fn flops(models: usize, epochs: usize, images: usize, validation: usize, flops_per_image: f64, forward_macs: i64) -> f64 {
     (models * epochs) as f64 * (flops_per_image * images as f64 + 2.0 * forward_macs as f64 * validation as f64)
 }
 
@@ -165,7 +174,8 @@ fn own_jobs(id: &'static str, config: Value) -> anyhow::Result<Vec<Job>> {
             let macs: i64 = c.widths.windows(2).map(|w| w[0] * w[1]).sum();
             let per_image = crate::models::training_flops_per_image(macs, c.widths[0] * c.widths[1]);
             let flops = flops(1, c.epochs, c.train_images, c.test_images, per_image, macs);
-            vec![Job { experiment: id, way: Way::WideMlpAlone, images: (c.epochs * c.train_images) as u64, flops }]
+            let way = Way::of_dense(&c.widths[1..c.widths.len() - 1], false);
+            vec![Job { experiment: id, way, images: (c.epochs * c.train_images) as u64, flops }]
         }
         "appendix_earlier_edition" => {
             let c: earlier_edition::Config = serde_json::from_value(config)?;
@@ -238,6 +248,11 @@ impl Rates {
     /// Why they do not stand for a run on `machine` in `precision`, where they do not.
     pub fn unlike(&self, machine: &Machine, precision: Precision) -> Option<String> {
         let mut differences = Vec::new();
+        let full = Profile::Full.train_images();
+        if self.train_images < full {
+            // A small data set's epochs are mostly overhead: they do not scale up.
+            differences.push(format!("timed on {} training images, not all {full} (`bench` without --profile)", self.train_images));
+        }
         if self.cpu_class != machine.cpu_class {
             differences.push(format!("CPU class {} (here {})", self.cpu_class, machine.cpu_class));
         }
@@ -256,7 +271,7 @@ impl Rates {
 
 /// One experiment's projected seconds of training: at the rates this
 /// program's paths reached, at their floors, and at the peer's, where the
-/// peer ran every way that the experiment trains.
+/// peer timed, itself or through a stand-in, every way the experiment trains.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Projected {
     pub experiment: &'static str,
@@ -305,7 +320,7 @@ pub fn total(projected: &[Projected]) -> (f64, f64, Option<f64>) {
     (projected.iter().map(|p| p.ours).sum(), projected.iter().map(|p| p.floor).sum(), peer)
 }
 
-fn minutes(seconds: f64) -> String {
+pub fn minutes(seconds: f64) -> String {
     format!("{:.1} min", seconds / 60.0)
 }
 
@@ -349,9 +364,12 @@ pub fn lines(plan: &Plan, rates: &Rates, ran: &BTreeMap<String, f64>) -> anyhow:
         if ran.is_empty() { String::new() } else { format!("; ran {} ({:.2}x the projection)", minutes(ran_total), ran_total / ours) };
     lines.push(format!("total: ours {}, floor {} ({:.0} % of ours), {peer}{ran}", minutes(ours), minutes(floor), 100.0 * floor / ours));
     lines.push(format!(
-        "(training and each epoch's validation only: each training's FLOPs at the seconds per FLOP of the path it is timed as, \
-         measured by `bench` on {} with {} threads in {}, {}; a path stands for networks of other sizes at its own rate, \
-         and the peer's plain 500-300 network, trained alone, for the batched and the tuned ones; evaluation and figures are not in it)",
+        "(training and each epoch's validation only, not evaluation or figures: each training's FLOPs at the seconds per FLOP \
+         of the path it is timed as, measured by `bench` on {} with {} threads in {}, {}; ours: each path's first measurement; \
+         a path stands for networks of other sizes at its own rate, and the 64-64 and CNN paths, timed without validation, \
+         for their trainings' validation too; PyTorch: its fastest round on its plain 500-300 network, trained alone, \
+         for the batched, the tuned and the lone 500-300 trainings, on its reference CNN for both CNNs, on its 64-64 for \
+         the narrow ones)",
         rates.cpu_class,
         rates.threads,
         rates.precision.name(),
@@ -394,7 +412,11 @@ mod tests {
         let tuned = [[Way::AugmentedMlpAlone; 9].as_slice(), &[Way::WideMlpAlone]].concat();
         assert_eq!(ways_of("q2_tuned_mlp"), tuned, "3 seeds and 7 ablation runs, the last the notebook's recipe, undistorted");
         assert_eq!(ways_of("q3_cnn"), [[Way::ChosenCnn; 7].as_slice(), &[Way::ReferenceCnn]].concat(), "3 seeds, 4 ablation runs");
-        assert_eq!(ways_of("q4_denoising_autoencoder"), [Way::WideMlpAlone], "the seeds it reuses count in their own experiments");
+        assert_eq!(
+            ways_of("q4_denoising_autoencoder"),
+            [Way::NarrowMlpAlone],
+            "no layer wider than 128; the seeds it reuses count in their own experiments"
+        );
         assert_eq!(ways_of("appendix_earlier_edition"), [Way::BatchedMlps; 12]);
         // The sweep: 18 models, 40 epochs of 60000 images, each validated on 10000.
         let sweep = jobs.iter().find(|j| j.experiment == "q2_weight_decay_sweep").unwrap();
@@ -449,6 +471,11 @@ mod tests {
         assert_eq!(Rates::read(dir.path()).unwrap(), Some(measured.clone()));
         let here = Machine { device: "cpu".into(), threads: 2, cpu_class: "AMD AVX2".into() };
         assert_eq!(measured.unlike(&here, Precision::Float32), None);
+        let smoke = Rates { train_images: 2000, ..measured.clone() };
+        assert_eq!(
+            smoke.unlike(&here, Precision::Float32).unwrap(),
+            "timed on 2000 training images, not all 60000 (`bench` without --profile)"
+        );
         let other = Machine { threads: 16, cpu_class: "Intel AMX-BF16".into(), ..here };
         assert_eq!(
             measured.unlike(&other, Precision::BFloat16).unwrap(),
