@@ -196,9 +196,8 @@ pub fn run(data: &Mnist, o: &Options) -> anyhow::Result<()> {
         progress: &progress,
         checkpoints: &crate::checkpoint::NoCheckpoints,
     };
-    // The projection's plan first: a plan it cannot project fails before the timing.
-    let plan = Plan::new(Profile::Full, 1, o.precision.clone(), &[])?;
-    projection::jobs(&plan)?;
+    // The projection's trainings first: a plan it cannot project fails before the timing.
+    let jobs = projection::jobs(&Plan::new(Profile::Full, 1, o.precision.clone(), &[])?)?;
     let precisions = timed_precisions(o);
     let peaks: Vec<(Precision, f64)> = precisions.iter().map(|&p| (p, matmul_gflops(o.device, p.kind()))).collect();
     let peaks_text: Vec<String> = peaks.iter().map(|(p, g)| format!("{} {g:.1} GFLOP/s", p.name())).collect();
@@ -248,8 +247,9 @@ pub fn run(data: &Mnist, o: &Options) -> anyhow::Result<()> {
                     ours.push(peer_workloads(&data, &ctx, o)?);
                     theirs.push(run_peers(&python, &data, o)?);
                 }
-                print_comparison(&compare(&ours, &theirs, &at_floor(&data, o.precision.precision, &roofs))?);
-                with_peers(&mut paths, &theirs, &data, o.precision.precision);
+                let compared = compare(&ours, &theirs, &at_floor(&data, o.precision.precision, &roofs))?;
+                print_comparison(&compared);
+                with_peers(&mut paths, &compared.1, &data, o.precision.precision);
             }
         }
     }
@@ -270,7 +270,7 @@ pub fn run(data: &Mnist, o: &Options) -> anyhow::Result<()> {
     };
     rates.write(o.out)?;
     println!();
-    for line in projection::lines(&plan, &rates, &BTreeMap::new())? {
+    for line in projection::lines(Profile::Full, &jobs, &rates, &BTreeMap::new())? {
         println!("{line}");
     }
     println!("kept for build-report in {}", o.out.join(projection::RATES_FILE).display());
@@ -293,29 +293,22 @@ fn steadiness(start: f64, end: f64, precision: Precision) -> String {
     }
 }
 
-/// The PyTorch peer's seconds, its fastest round, on the workload that
-/// stands for each way: its 500-300 network, trained alone, for the
-/// batched sweep and the tuned MLP too, and its reference CNN for the
-/// chosen one. Ours stay each path's first measurement, with or without
-/// `--peers`, so that every path is projected by the same rule.
-fn with_peers(paths: &mut BTreeMap<Way, Timed>, theirs: &[Vec<PeerLine>], data: &Mnist, precision: Precision) {
-    let peer_fastest = |workload: &str, validated: bool| {
-        let rounds: Vec<f64> = theirs
-            .iter()
-            .flatten()
-            .filter(|l| l.engine == "pytorch" && l.workload == workload && l.skipped.is_none())
-            .map(|l| l.train_seconds_per_epoch + if validated { l.validation_seconds } else { 0.0 })
-            .collect();
-        (!rounds.is_empty()).then(|| fastest(&rounds))
-    };
-    let (notebook, wide, reference) =
-        (networks::notebook_mlp(1).network, networks::wide_mlp(precision, 1).network, networks::reference_cnn(precision, 1).network);
+/// The PyTorch peer's seconds, its fastest round (as `compared`), on the
+/// workload that stands for each way: its 500-300 network, trained alone,
+/// for the batched sweep and the tuned MLP too, and its reference CNN for
+/// the chosen one. Ours stay each path's first measurement, with or
+/// without `--peers`, so that every path is projected by the same rule.
+fn with_peers(paths: &mut BTreeMap<Way, Timed>, compared: &[Comparison], data: &Mnist, precision: Precision) {
+    // `validated`: whether the peer's seconds include its validation, as `compare` counts them.
     let peer_of = |workload: &str, network: &Network, validated: bool| {
-        peer_fastest(workload, validated).map(|seconds| PeerTimed { flops: epoch_flops(network, data, validated), seconds })
+        compared
+            .iter()
+            .find(|c| c.engine == "pytorch" && c.workload == workload)
+            .map(|c| PeerTimed { flops: epoch_flops(network, data, validated), seconds: c.peer() })
     };
-    let wide_peer = peer_of("mlp_500_300", &wide, true);
-    let reference_peer = peer_of("reference_cnn", &reference, false);
-    let narrow_peer = peer_of("mlp_64_64", &notebook, false);
+    let narrow_peer = peer_of("mlp_64_64", &networks::notebook_mlp(1).network, false);
+    let wide_peer = peer_of("mlp_500_300", &networks::wide_mlp(precision, 1).network, true);
+    let reference_peer = peer_of("reference_cnn", &networks::reference_cnn(precision, 1).network, false);
     for (way, timed) in paths.iter_mut() {
         timed.peer = match way {
             Way::NarrowMlpAlone => narrow_peer,
@@ -417,7 +410,7 @@ pub fn beside_projection(plan: &Plan, ran: &BTreeMap<String, f64>, out: &Path, d
         Ok(None) => "`mnist-writeup bench` has not run here".to_owned(),
         Ok(Some(rates)) => match rates.unlike(&here, plan.precision.precision) {
             Some(difference) => format!("`bench` measured another machine or setting: {difference}"),
-            None => match projection::lines(plan, &rates, ran) {
+            None => match projection::jobs(plan).and_then(|jobs| projection::lines(plan.profile, &jobs, &rates, ran)) {
                 Ok(lines) => {
                     let heading = "stage times beside the projection from `bench` (ran s: each experiment's, when it ran):";
                     return std::iter::once(heading.to_owned()).chain(lines).collect();
@@ -845,6 +838,9 @@ fn run_peers(python: &Path, data: &Mnist, o: &Options) -> anyhow::Result<Vec<Pee
 #[derive(Debug, PartialEq)]
 struct Comparison {
     label: String,
+    /// The peer's engine and workload, as its lines name them.
+    engine: String,
+    workload: String,
     target: Option<f64>,
     /// Seconds, one per round.
     peer_rounds: Vec<f64>,
@@ -945,7 +941,15 @@ fn compare(ours: &[Ours], theirs: &[Vec<PeerLine>], at_floor: &Ours) -> anyhow::
                 let index = match comparisons.iter().position(|c| c.label == label) {
                     Some(index) => index,
                     None => {
-                        comparisons.push(Comparison { label, target, peer_rounds: Vec::new(), our_rounds: Vec::new(), at_floor });
+                        comparisons.push(Comparison {
+                            label,
+                            engine: line.engine.clone(),
+                            workload: line.workload.clone(),
+                            target,
+                            peer_rounds: Vec::new(),
+                            our_rounds: Vec::new(),
+                            at_floor,
+                        });
                         comparisons.len() - 1
                     }
                 };
@@ -1040,6 +1044,35 @@ mod tests {
         std::fs::write(out.path().join("bench.json"), "not json").unwrap();
         let broken = beside_projection(&plan, &ran, out.path(), Device::Cpu);
         assert!(broken[0].contains("not what `bench` writes"), "{broken:?}");
+    }
+
+    #[test]
+    fn the_projection_takes_the_peers_fastest_round_on_the_workload_that_stands_for_each_way() {
+        let line = |workload: &str, training: f64, validation: f64| PeerLine {
+            engine: "pytorch".into(),
+            workload: workload.into(),
+            skipped: None,
+            train_seconds_per_epoch: training,
+            validation_seconds: validation,
+        };
+        let ours = || Ours { notebook_epoch: 0.2, wide_model_epoch: 1.0, wide_alone_epoch: 1.5, reference_cnn_epoch: 10.0 };
+        let theirs = vec![
+            vec![line("mlp_64_64", 0.5, 0.1), line("mlp_500_300", 2.0, 0.5), line("reference_cnn", 20.0, 1.0)],
+            vec![line("mlp_64_64", 0.4, 0.1), line("mlp_500_300", 3.0, 0.5), line("reference_cnn", 15.0, 1.0)],
+        ];
+        let (_, compared) = compare(&[ours(), ours()], &theirs, &ours()).unwrap();
+        let data = Mnist::load_embedded().unwrap().subset(512, 256, 3);
+        let timed = Timed { flops: 1.0, seconds: 1.0, floor_seconds: 0.5, peer: None };
+        let mut paths: BTreeMap<Way, Timed> =
+            [Way::NarrowMlpAlone, Way::AugmentedMlpAlone, Way::BatchedMlps, Way::ChosenCnn].iter().map(|&w| (w, timed)).collect();
+        with_peers(&mut paths, &compared, &data, Precision::Float32);
+        let peer = |way: Way| paths[&way].peer.unwrap();
+        assert_eq!(peer(Way::NarrowMlpAlone).seconds, 0.4, "training only, the faster round");
+        assert_eq!(peer(Way::BatchedMlps).seconds, 2.5, "the 500-300 network with its validation, the faster round");
+        assert_eq!(peer(Way::AugmentedMlpAlone), peer(Way::BatchedMlps), "the plain 500-300 stands for the tuned one");
+        assert_eq!(peer(Way::ChosenCnn).seconds, 15.0, "the reference CNN stands for the chosen one");
+        let wide = networks::wide_mlp(Precision::Float32, 1).network;
+        assert_eq!(peer(Way::BatchedMlps).flops, epoch_flops(&wide, &data, true), "its FLOPs count the validation it is timed with");
     }
 
     #[test]

@@ -97,14 +97,20 @@ pub fn flops(models: usize, epochs: usize, images: usize, validation: usize, flo
     (models * epochs) as f64 * (flops_per_image * images as f64 + 2.0 * forward_macs as f64 * validation as f64)
 }
 
-fn mlp_job(experiment: &'static str, way: Way, hidden: &[i64], models: usize, epochs: usize, images: usize, validation: usize) -> Job {
-    let network = Network::Mlp { hidden: hidden.to_vec(), dropout: 0.0, precision: Precision::Float32 };
+/// `models` networks of `network` trained for `epochs` on `images`, each
+/// epoch validated on `validation` images.
+fn job(experiment: &'static str, way: Way, network: &Network, models: usize, epochs: usize, images: usize, validation: usize) -> Job {
     Job {
         experiment,
         way,
         images: (models * epochs * images) as u64,
         flops: flops(models, epochs, images, validation, network.training_flops_per_image(), network.forward_macs()),
     }
+}
+
+fn mlp_job(experiment: &'static str, way: Way, hidden: &[i64], models: usize, epochs: usize, images: usize, validation: usize) -> Job {
+    let network = Network::Mlp { hidden: hidden.to_vec(), dropout: 0.0, precision: Precision::Float32 };
+    job(experiment, way, &network, models, epochs, images, validation)
 }
 
 /// A training that an experiment declares by what it is (`MadeBy::Itself`).
@@ -136,13 +142,7 @@ pub fn jobs(plan: &Plan) -> anyhow::Result<Vec<Job>> {
                 };
                 let images = d.images.map_or(images, |n| n.min(images));
                 let validation = d.holdout.map_or(test, |h| h.images);
-                let network = &d.recipe.network;
-                jobs.push(Job {
-                    experiment: id,
-                    way: Way::of(&d.recipe),
-                    images: (d.recipe.epochs * images) as u64,
-                    flops: flops(1, d.recipe.epochs, images, validation, network.training_flops_per_image(), network.forward_macs()),
-                });
+                jobs.push(job(id, Way::of(&d.recipe), &d.recipe.network, 1, d.recipe.epochs, images, validation));
             }
         }
         jobs.extend(own_jobs(id, e.config())?);
@@ -289,25 +289,21 @@ pub fn project(jobs: &[Job], rates: &Rates) -> anyhow::Result<Vec<Projected>> {
     for job in jobs {
         let timed = rates.paths.get(&job.way).with_context(|| format!("bench did not time the {} path", job.way.path()))?;
         let at = |seconds: f64| job.flops * seconds / timed.flops;
-        let peer = timed.peer.map(|p| job.flops * p.seconds / p.flops);
-        match projected.iter_mut().find(|p| p.experiment == job.experiment) {
-            Some(p) => {
-                p.flops += job.flops;
-                p.ours += at(timed.seconds);
-                p.floor += at(timed.floor_seconds);
-                p.peer = p.peer.zip(peer).map(|(a, b)| a + b);
-                if !p.ways.contains(&job.way) {
-                    p.ways.push(job.way);
-                }
+        let index = match projected.iter().position(|p| p.experiment == job.experiment) {
+            Some(index) => index,
+            None => {
+                let experiment = job.experiment;
+                projected.push(Projected { experiment, flops: 0.0, ways: Vec::new(), ours: 0.0, floor: 0.0, peer: Some(0.0) });
+                projected.len() - 1
             }
-            None => projected.push(Projected {
-                experiment: job.experiment,
-                flops: job.flops,
-                ways: vec![job.way],
-                ours: at(timed.seconds),
-                floor: at(timed.floor_seconds),
-                peer,
-            }),
+        };
+        let p = &mut projected[index];
+        p.flops += job.flops;
+        p.ours += at(timed.seconds);
+        p.floor += at(timed.floor_seconds);
+        p.peer = p.peer.zip(timed.peer).map(|(sum, peer)| sum + job.flops * peer.seconds / peer.flops);
+        if !p.ways.contains(&job.way) {
+            p.ways.push(job.way);
         }
     }
     Ok(projected)
@@ -324,10 +320,10 @@ pub fn minutes(seconds: f64) -> String {
     format!("{:.1} min", seconds / 60.0)
 }
 
-/// The projection of `plan` at `rates`, as lines of a table, with `ran`:
-/// each experiment's seconds in a run, where known.
-pub fn lines(plan: &Plan, rates: &Rates, ran: &BTreeMap<String, f64>) -> anyhow::Result<Vec<String>> {
-    let projected = project(&jobs(plan)?, rates)?;
+/// The projection of `profile`'s `jobs` at `rates`, as lines of a table,
+/// with `ran`: each experiment's seconds in a run, where known.
+pub fn lines(profile: Profile, jobs: &[Job], rates: &Rates, ran: &BTreeMap<String, f64>) -> anyhow::Result<Vec<String>> {
+    let projected = project(jobs, rates)?;
     let ran_column = |seconds: Option<&f64>| match (ran.is_empty(), seconds) {
         (true, _) => String::new(),
         (false, Some(s)) => format!(" {s:>9.0}"),
@@ -335,7 +331,7 @@ pub fn lines(plan: &Plan, rates: &Rates, ran: &BTreeMap<String, f64>) -> anyhow:
     };
     let mut lines = vec![format!(
         "{:<26} {:>7}  {:<36} {:>7} {:>7} {:>9}{}",
-        format!("{} profile, projected", plan.profile.name()),
+        format!("{} profile, projected", profile.name()),
         "TFLOP",
         "timed as",
         "ours s",
