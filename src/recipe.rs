@@ -2,7 +2,13 @@
 //! (with or without momentum), an optional one-cycle learning rate, random
 //! shifts, rotations, scalings and elastic bends of the training images and
 //! L2 decay. The notebook's network is a recipe like any other, and one
-//! function trains any recipe on a set of splits.
+//! function trains any recipe on a set of splits. A CNN on the CPU trains
+//! on one thread of its own, so that its numbers are the same whether it
+//! trains alone or beside others: `train_all` trains such networks as many
+//! at a time as the run has threads.
+
+use std::sync::{Mutex, PoisonError, mpsc};
+use std::time::Instant;
 
 use anyhow::Context as _;
 use indicatif::ProgressBar;
@@ -17,7 +23,7 @@ use crate::models::LayerSummary;
 use crate::models::cnn::{Cnn, CnnConfig};
 use crate::models::mlp::Mlp;
 use crate::precision::Precision;
-use crate::train::{self, Batches, FitOptions, History};
+use crate::train::{self, Batches, FitOptions, History, Threads};
 use crate::{seed, shift};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -163,6 +169,19 @@ impl Holdout {
     }
 }
 
+/// libtorch's generator is the process's: a network is initialised from it
+/// under this lock, so that networks built side by side draw as each would alone.
+static GLOBAL_GENERATOR: Mutex<()> = Mutex::new(());
+
+/// The most trainings side by side, as many as the run's threads up to this.
+pub const MOST_SIDE_BY_SIDE: usize = 8;
+
+/// Whether `recipe` trains on one thread of its own on `device`: a CNN on
+/// the CPU. Its weights are then the same bits however many train at once.
+pub fn one_thread_each(recipe: &Recipe, device: tch::Device) -> bool {
+    matches!(recipe.network, Network::Cnn(_)) && device == tch::Device::Cpu
+}
+
 /// Images and labels of the training, validation and test splits, on the device.
 pub struct Splits {
     pub train: (Tensor, Tensor),
@@ -191,6 +210,12 @@ impl Splits {
 
     /// The same splits but for `n` of the training images, drawn at random
     /// with `seed` and kept in their order (all where there are no more).
+    /// The same splits, sharing their tensors: one for each thread that trains beside others.
+    pub fn shallow_clone(&self) -> Splits {
+        let pair = |p: &(Tensor, Tensor)| (p.0.shallow_clone(), p.1.shallow_clone());
+        Splits { train: pair(&self.train), validation: pair(&self.validation), test: pair(&self.test), holdout: self.holdout }
+    }
+
     pub fn with_train_subset(&self, n: usize, seed: u64) -> Splits {
         let indices: Vec<i64> = data::drawn(self.train.1.size()[0] as usize, n, seed).into_iter().map(|i| i as i64).collect();
         let index = Tensor::from_slice(&indices).to_device(self.train.0.device());
@@ -212,7 +237,15 @@ pub fn batches(pair: &(Tensor, Tensor)) -> Batches<'_> {
 /// order and augmentation) on `data.train`, validating on
 /// `data.validation` after every epoch.
 pub fn train(recipe: &Recipe, seed: u64, data: &Splits, progress: &ProgressBar) -> anyhow::Result<(Trained, History)> {
-    let (_, model, history) = fit_recipe(recipe, seed, data, progress)?;
+    let one_thread = one_thread_each(recipe, data.train.0.device());
+    let (_, model, history) = fit_recipe(recipe, seed, data, progress, one_thread)?;
+    Ok((model, history))
+}
+
+/// `train`, on all the run's threads even where the experiments train the
+/// network on one (`one_thread_each`): a network timed as a peer trains it.
+pub fn train_on_run_threads(recipe: &Recipe, seed: u64, data: &Splits, progress: &ProgressBar) -> anyhow::Result<(Trained, History)> {
+    let (_, model, history) = fit_recipe(recipe, seed, data, progress, false)?;
     Ok((model, history))
 }
 
@@ -229,9 +262,18 @@ fn build(recipe: &Recipe, device: tch::Device) -> (nn::VarStore, Trained) {
     (vs, model)
 }
 
-fn fit_recipe(recipe: &Recipe, seed: u64, data: &Splits, progress: &ProgressBar) -> anyhow::Result<(nn::VarStore, Trained, History)> {
-    tch::manual_seed(seed as i64);
-    let (vs, model) = build(recipe, data.train.0.device());
+fn fit_recipe(recipe: &Recipe, seed: u64, data: &Splits, progress: &ProgressBar, one_thread: bool) -> anyhow::Result<Fitted> {
+    let device = data.train.0.device();
+    let _threads = one_thread.then(|| Threads::set(1));
+    let (vs, model) = {
+        let _drawing = GLOBAL_GENERATOR.lock().unwrap_or_else(PoisonError::into_inner);
+        tch::manual_seed(seed as i64);
+        build(recipe, device)
+    };
+    let model = match model {
+        Trained::Cnn(cnn) => Trained::Cnn(cnn.with_dropout_seed(seed::derive(seed, "dropout"))),
+        mlp => mlp,
+    };
     let mut opt = match recipe.optimiser {
         Optimiser::Adam => nn::Adam::default().build(&vs, recipe.learning_rate)?,
         Optimiser::Sgd { momentum } => {
@@ -315,8 +357,10 @@ pub struct Done {
 }
 
 /// Every training of `trainings`, in order: each from its checkpoint where
-/// one was kept, else trained on `data` and kept at once. Fails with
-/// `Incomplete`, after training all it may, where some are left to other jobs.
+/// one was kept, else trained on `data` and kept at once; those that train
+/// on one thread each (`one_thread_each`) as many side by side as the run
+/// has threads, before the others. Fails with `Incomplete`, after training
+/// all it may, where some are left to other jobs.
 pub fn train_all(
     trainings: &[Training],
     data: &Splits,
@@ -324,17 +368,104 @@ pub fn train_all(
     checkpoints: &dyn Checkpoints,
 ) -> anyhow::Result<Vec<Done>> {
     let parts = Parts::new(checkpoints);
-    let mut done = Vec::new();
-    for training in trainings {
-        done.extend(train_kept(training, data, progress, &parts)?);
+    let device = data.train.0.device();
+    let mut done: Vec<Option<Done>> = trainings.iter().map(|_| None).collect();
+    let (mut together, mut alone) = (Vec::new(), Vec::new());
+    for (i, training) in trainings.iter().enumerate() {
+        check_split(training, data)?;
+        match parts.lookup(&training.name) {
+            Lookup::Kept(kept) => done[i] = Some(from_kept(training, kept, device)?),
+            Lookup::Compute(_) if one_thread_each(&training.recipe, device) => together.push(i),
+            Lookup::Compute(_) => alone.push(i),
+            Lookup::OtherJob => {}
+        }
+    }
+    let copies = side_by_side_copies(tch::get_num_threads(), together.len());
+    if copies >= 2 {
+        let chosen: Vec<&Training> = together.iter().map(|&i| &trainings[i]).collect();
+        side_by_side(&chosen, data, progress, copies, |k, (vs, model, history), started| {
+            let kept = parts.store(&chosen[k].name, &history, save_weights(&vs)?, started)?;
+            done[together[k]] = Some(Done { model, history, wall_seconds: kept.wall_seconds });
+            Ok(())
+        })?;
+    } else {
+        alone.extend(together);
+        alone.sort_unstable();
+    }
+    for i in alone {
+        let training = &trainings[i];
+        let started = Instant::now();
+        progress.set_prefix(training.name.clone());
+        let (vs, model, history) = fit_training(training, data, progress)?;
+        progress.set_prefix("");
+        let kept = parts.store(&training.name, &history, save_weights(&vs)?, started)?;
+        done[i] = Some(Done { model, history, wall_seconds: kept.wall_seconds });
     }
     parts.finish()?;
-    Ok(done)
+    Ok(done.into_iter().flatten().collect())
 }
 
-/// `training` as one of `parts`, with its weights: from its checkpoint, or
-/// trained on `data`; `None` where it is another job's.
-pub fn train_kept(training: &Training, data: &Splits, progress: &ProgressBar, parts: &Parts) -> anyhow::Result<Option<Done>> {
+/// How many of `trainings` that train on one thread each go side by side
+/// with libtorch's `threads`: one per thread, at most `MOST_SIDE_BY_SIDE`.
+fn side_by_side_copies(threads: i32, trainings: usize) -> usize {
+    (threads.max(1) as usize).min(MOST_SIDE_BY_SIDE).min(trainings)
+}
+
+/// A training's store, model and history, as `fit_recipe` returns them.
+type Fitted = (nn::VarStore, Trained, History);
+
+/// Trains `trainings`, `copies` at a time, each on a thread of its own
+/// computing with one, the costliest first; hands each to `keep` (its
+/// index, what it trained, when it started) as it finishes. After a
+/// failure, those under way finish and no more start.
+fn side_by_side(
+    trainings: &[&Training],
+    data: &Splits,
+    progress: &ProgressBar,
+    copies: usize,
+    mut keep: impl FnMut(usize, Fitted, Instant) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let cost = |t: &Training| {
+        let images = t.images.unwrap_or(data.train.1.size()[0] as usize).min(data.train.1.size()[0] as usize);
+        t.recipe.epochs as f64 * images as f64 * t.recipe.network.training_flops_per_image()
+    };
+    let mut queue: Vec<usize> = (0..trainings.len()).collect();
+    queue.sort_by(|&a, &b| cost(trainings[a]).total_cmp(&cost(trainings[b])));
+    let queue = Mutex::new(queue);
+    let take = || queue.lock().unwrap_or_else(PoisonError::into_inner).pop();
+    let (sender, finished) = mpsc::channel();
+    progress.set_prefix(format!("{copies} side by side"));
+    let result = std::thread::scope(|scope| {
+        for splits in (0..copies).map(|_| data.shallow_clone()) {
+            let (sender, take) = (sender.clone(), &take);
+            scope.spawn(move || {
+                let _threads = Threads::set(1);
+                while let Some(k) = take() {
+                    let started = Instant::now();
+                    let fitted = fit_training(trainings[k], &splits, progress);
+                    let failed = fitted.is_err();
+                    if sender.send((k, fitted, started)).is_err() || failed {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(sender);
+        let mut first_error = None;
+        for (k, fitted, started) in finished {
+            if let Err(e) = fitted.and_then(|fitted| keep(k, fitted, started)) {
+                queue.lock().unwrap_or_else(PoisonError::into_inner).clear();
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    });
+    progress.set_prefix("");
+    result
+}
+
+/// Fails unless `data` is the split `training` declared to validate on.
+fn check_split(training: &Training, data: &Splits) -> anyhow::Result<()> {
     anyhow::ensure!(
         training.holdout == data.holdout,
         "{}: declared to validate on {:?} but given the split {:?}",
@@ -342,18 +473,34 @@ pub fn train_kept(training: &Training, data: &Splits, progress: &ProgressBar, pa
         training.holdout,
         data.holdout
     );
+    Ok(())
+}
+
+/// `training` trained on `data` (on its subset of the training images, where it has one).
+fn fit_training(training: &Training, data: &Splits, progress: &ProgressBar) -> anyhow::Result<Fitted> {
+    let subset = training.images.map(|n| data.with_train_subset(n, seed::derive(training.seed, "training images")));
+    let data = subset.as_ref().unwrap_or(data);
+    fit_recipe(&training.recipe, training.seed, data, progress, one_thread_each(&training.recipe, data.train.0.device()))
+}
+
+/// `training`'s network with the weights and history of its checkpoint.
+fn from_kept(training: &Training, kept: checkpoint::Checkpoint, device: tch::Device) -> anyhow::Result<Done> {
+    let (mut vs, model) = build(&training.recipe, device);
+    load_weights(&mut vs, &kept.weights).with_context(|| format!("{}: its checkpoint does not fit its network", training.name))?;
+    let history =
+        serde_json::from_value(kept.history).with_context(|| format!("{}: its checkpoint's history cannot be read", training.name))?;
+    Ok(Done { model, history, wall_seconds: kept.wall_seconds })
+}
+
+/// `training` as one of `parts`, with its weights: from its checkpoint, or
+/// trained on `data`; `None` where it is another job's.
+pub fn train_kept(training: &Training, data: &Splits, progress: &ProgressBar, parts: &Parts) -> anyhow::Result<Option<Done>> {
+    check_split(training, data)?;
     match parts.lookup(&training.name) {
-        Lookup::Kept(kept) => {
-            let (mut vs, model) = build(&training.recipe, data.train.0.device());
-            load_weights(&mut vs, &kept.weights).with_context(|| format!("{}: its checkpoint does not fit its network", training.name))?;
-            let history = serde_json::from_value(kept.history)
-                .with_context(|| format!("{}: its checkpoint's history cannot be read", training.name))?;
-            Ok(Some(Done { model, history, wall_seconds: kept.wall_seconds }))
-        }
+        Lookup::Kept(kept) => from_kept(training, kept, data.train.0.device()).map(Some),
         Lookup::Compute(started) => {
             progress.set_prefix(training.name.clone());
-            let subset = training.images.map(|n| data.with_train_subset(n, seed::derive(training.seed, "training images")));
-            let (vs, model, history) = fit_recipe(&training.recipe, training.seed, subset.as_ref().unwrap_or(data), progress)?;
+            let (vs, model, history) = fit_training(training, data, progress)?;
             progress.set_prefix("");
             let kept = parts.store(&training.name, &history, save_weights(&vs)?, started)?;
             Ok(Some(Done { model, history, wall_seconds: kept.wall_seconds }))
@@ -401,6 +548,62 @@ mod tests {
         assert!((0..20).any(|seed| !splits.with_train_subset(4, seed).train.1.equal(&subset.train.1)), "another seed, other images");
         assert!(subset.validation.1.equal(&splits.validation.1) && subset.test.1.equal(&splits.test.1));
         assert_eq!(splits.with_train_subset(99, 1).train.1.size(), [10], "all of them where there are no more");
+    }
+
+    #[test]
+    fn cnns_side_by_side_train_to_the_bits_they_reach_one_after_another() {
+        use crate::checkpoint::NoCheckpoints;
+        use crate::models::cnn::ConvBlock;
+        tch::manual_seed(21);
+        let pair = |n: i64| (Tensor::rand([n, 784], tch::kind::FLOAT_CPU), Tensor::randint(10, [n], tch::kind::INT64_CPU));
+        let splits = Splits { train: pair(96), validation: pair(16), test: pair(16), holdout: None };
+        let cnn = |filters, dropout| {
+            Network::Cnn(CnnConfig {
+                blocks: vec![ConvBlock { filters, kernel: 3, padding: 1 }],
+                batch_norm: true,
+                hidden: None,
+                dropout,
+                precision: Precision::Float32,
+                channels_last: true,
+            })
+        };
+        let recipe = |network| Recipe {
+            network,
+            optimiser: Optimiser::Adam,
+            epochs: 2,
+            batch_size: 16,
+            learning_rate: 1e-3,
+            one_cycle: true,
+            max_shift: 1,
+            max_rotation: 0.0,
+            max_scale: 0.0,
+            max_elastic: 0.0,
+            l2: 0.0,
+        };
+        let trainings = [
+            Training::new("a", &recipe(cnn(4, 0.5)), 1, None),
+            Training::new("b", &recipe(cnn(6, 0.3)), 2, None).on_images(Some(48)),
+            Training::new("c", &recipe(cnn(4, 0.5)), 3, None),
+        ];
+        let weights = |threads: i32| {
+            let _threads = Threads::set(threads);
+            let done = train_all(&trainings, &splits, &ProgressBar::hidden(), &NoCheckpoints).unwrap();
+            done.iter()
+                .map(|d| {
+                    let Trained::Cnn(cnn) = &d.model else { panic!("a CNN") };
+                    (cnn.first_kernels().copy(), d.history.epochs.last().map(|e| e.train_loss))
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!([1, 2, 16, 16].map(|threads| side_by_side_copies(threads, 3)), [1, 2, 3, 3]);
+        assert_eq!(side_by_side_copies(16, 20), MOST_SIDE_BY_SIDE);
+        let alone = weights(1);
+        let together = weights(2);
+        assert_eq!(alone.len(), 3);
+        for ((a, a_loss), (t, t_loss)) in alone.iter().zip(&together) {
+            assert!(a.equal(t) && a_loss == t_loss, "side by side, the same kernels and losses as alone");
+        }
+        assert!(!alone[0].0.equal(&alone[2].0), "another seed, other weights");
     }
 
     #[test]

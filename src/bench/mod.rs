@@ -26,6 +26,7 @@ use crate::precision::{Chosen, CpuFeatures, Precision};
 use crate::profile::Profile;
 use crate::recipe::{self, Network, Recipe, Splits};
 use crate::runner::Plan;
+use crate::train::Threads;
 pub use projection::Rates;
 use projection::{PeerTimed, Timed, Way};
 use traffic::Traffic;
@@ -229,7 +230,7 @@ pub fn run(data: &Mnist, o: &Options) -> anyhow::Result<()> {
     println!();
     paths.extend(cnn_paths(&data, &ctx, o, &peaks, bandwidth.best())?);
     println!();
-    seeds_side_by_side(&data, o)?;
+    let cnn_side_by_side = seeds_side_by_side(&data, o)?;
     if o.peers {
         println!();
         match venv_python() {
@@ -267,6 +268,7 @@ pub fn run(data: &Mnist, o: &Options) -> anyhow::Result<()> {
             format!("{} {:02}:{:02} UTC", now.date(), now.hour(), now.minute())
         },
         paths,
+        cnn_side_by_side,
     };
     rates.write(o.out)?;
     println!();
@@ -318,22 +320,20 @@ fn with_peers(paths: &mut BTreeMap<Way, Timed>, compared: &[Comparison], data: &
     }
 }
 
-/// The most trainings that `seeds_side_by_side` runs at once.
-const MOST_SIDE_BY_SIDE: i32 = 8;
-
-/// Whether seeds would train faster side by side: as many trainings as
-/// threads, of the tuned MLP and of the chosen CNN, on a third of the
-/// images, one after another at the run's threads and side by side, each
-/// on a thread of its own computing with one.
-fn seeds_side_by_side(data: &Mnist, o: &Options) -> anyhow::Result<()> {
+/// Whether seeds train faster side by side: as many trainings as threads,
+/// of the tuned MLP and of the chosen CNN, on a third of the images, one
+/// after another at the run's threads and side by side, each on a thread
+/// of its own computing with one; the chosen CNN's gain, where measured.
+fn seeds_side_by_side(data: &Mnist, o: &Options) -> anyhow::Result<Option<f64>> {
     let threads = tch::get_num_threads();
     if threads < 2 || o.device != Device::Cpu {
         println!(
-            "seeds side by side: skipped: they are timed on the CPU with 2 threads or more (as many trainings as threads, up to {MOST_SIDE_BY_SIDE})"
+            "seeds side by side: skipped: they are timed on the CPU with 2 threads or more (as many trainings as threads, up to {})",
+            recipe::MOST_SIDE_BY_SIDE
         );
-        return Ok(());
+        return Ok(None);
     }
-    let copies = threads.min(MOST_SIDE_BY_SIDE);
+    let copies = threads.min(recipe::MOST_SIDE_BY_SIDE as i32);
     let third = data.subset(data.train.len() / 3, data.test.len() / 3, 0);
     let precision = o.precision.precision;
     println!(
@@ -344,51 +344,42 @@ fn seeds_side_by_side(data: &Mnist, o: &Options) -> anyhow::Result<()> {
         "together s",
         "gain"
     );
+    let mut cnn_gain = None;
     for (name, recipe) in
         [("tuned 784-500-300-10", networks::tuned_wide_mlp(precision, 1)), ("chosen CNN, batch 32", networks::chosen_cnn(precision, 1))]
     {
         let (in_turn, together) = side_by_side(&recipe, &third, o.device, copies)?;
         println!("{name:<62} {:>10} {in_turn:>12.2} {together:>12.2} {:>7.2}x", precision.name(), in_turn / together);
+        if recipe::one_thread_each(&recipe, o.device) {
+            cnn_gain = Some(in_turn / together);
+        }
     }
     println!(
         "(in turn: one after another at {threads} threads; together: side by side, each on a thread of its own computing with one; \
          gain: in turn over together, above 1 where seeds would train faster together; one measurement each, after the paths above \
-         warmed their kernels)"
+         warmed their kernels; the experiments train CNNs side by side, the MLPs in turn)"
     );
-    Ok(())
+    Ok(cnn_gain)
 }
 
 /// Seconds that `copies` trainings of `recipe` on `data` take one after
 /// another at the run's threads, and side by side, each on a thread of its
-/// own computing with one. Their generators are not kept apart: the
-/// times, not the weights, are what this measures.
+/// own computing with one, as the experiments train CNNs (`recipe::train_all`).
 fn side_by_side(recipe: &Recipe, data: &Mnist, device: Device, copies: i32) -> anyhow::Result<(f64, f64)> {
-    let threads = tch::get_num_threads();
-    let train = |seed: u64| -> anyhow::Result<()> {
-        let splits = Splits::validated_on_test(&data.train, &data.test, device);
-        recipe::train(recipe, seed, &splits, &ProgressBar::hidden()).map(|_| ())
-    };
+    let splits = || Splits::validated_on_test(&data.train, &data.test, device);
     let start = Instant::now();
     for seed in 0..copies {
-        train(seed as u64)?;
+        recipe::train_on_run_threads(recipe, seed as u64, &splits(), &ProgressBar::hidden())?;
     }
     let in_turn = start.elapsed().as_secs_f64();
-    /// Gives libtorch its threads back however the trainings end.
-    struct Restore(i32);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            tch::set_num_threads(self.0);
-        }
-    }
-    let _restore = Restore(threads);
-    tch::set_num_threads(1);
+    let _threads = Threads::set(1);
     let start = Instant::now();
     let trained: Vec<anyhow::Result<()>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..copies)
             .map(|seed| {
                 scope.spawn(move || {
-                    tch::set_num_threads(1);
-                    train(seed as u64)
+                    let _threads = Threads::set(1);
+                    recipe::train(recipe, seed as u64, &splits(), &ProgressBar::hidden()).map(|_| ())
                 })
             })
             .collect();
@@ -439,7 +430,7 @@ fn peer_workloads(data: &Mnist, ctx: &Context, o: &Options) -> anyhow::Result<Ou
     let (_, notebook) = recipe::train(&networks::notebook_mlp(o.epochs), ctx.seed, &splits, ctx.progress)?;
     let wide_alone = wide_alone_seconds(precision, o.epochs, ctx.seed, &splits, ctx)?;
     let sweep = q2_mlp::train_sweep(&sweep_config(data, o.epochs, precision), ctx, SweepPath::Batched)?;
-    let (_, reference) = recipe::train(&networks::reference_cnn(precision, o.epochs), ctx.seed, &splits, ctx.progress)?;
+    let (_, reference) = recipe::train_on_run_threads(&networks::reference_cnn(precision, o.epochs), ctx.seed, &splits, ctx.progress)?;
     Ok(Ours {
         notebook_epoch: per_epoch(notebook.train_seconds),
         wide_model_epoch: per_epoch(sweep.train_seconds) / sweep.models as f64,
@@ -696,8 +687,8 @@ fn cnn_paths(data: &Mnist, ctx: &Context, o: &Options, peaks: &[(Precision, f64)
                 let Network::Cnn(cnn) = &recipe.network else { unreachable!("the named CNNs are CNNs") };
                 let cnn = cnn.clone().with_precision(precision, channels_last);
                 let recipe = Recipe { network: Network::Cnn(cnn), epochs: o.epochs, ..recipe.clone() };
-                recipe::train(&Recipe { epochs: 1, ..recipe.clone() }, 1, &warm_up, ctx.progress)?;
-                let (_, history) = recipe::train(&recipe, 1, &splits, ctx.progress)?;
+                recipe::train_on_run_threads(&Recipe { epochs: 1, ..recipe.clone() }, 1, &warm_up, ctx.progress)?;
+                let (_, history) = recipe::train_on_run_threads(&recipe, 1, &splits, ctx.progress)?;
                 let seconds = history.train_seconds / o.epochs as f64;
                 let work = autograd_work(&recipe, data, false, false, precision);
                 let batch = if recipe.batch_size == 128 { String::new() } else { format!(", batch {}", recipe.batch_size) };
@@ -1026,6 +1017,7 @@ mod tests {
             train_images: 60000,
             measured: "now".into(),
             paths: ways.iter().map(|&w| (w, timed)).collect(),
+            cnn_side_by_side: None,
         };
         rates.write(out.path()).unwrap();
         let beside = beside_projection(&plan, &ran, out.path(), Device::Cpu);

@@ -221,6 +221,12 @@ pub struct Rates {
     /// When `bench` measured them, as `date -u` would print it.
     pub measured: String,
     pub paths: BTreeMap<Way, Timed>,
+    /// The chosen CNN's gain side by side (in turn over together), where
+    /// `bench` measured it: the CNN paths, timed as one training on all the
+    /// threads, are projected divided by it, as `recipe::train_all` trains
+    /// CNNs side by side.
+    #[serde(default)]
+    pub cnn_side_by_side: Option<f64>,
 }
 
 /// The file in a run's output directory where `bench` keeps its `Rates`.
@@ -299,7 +305,11 @@ pub fn project(jobs: &[Job], rates: &Rates) -> anyhow::Result<Vec<Projected>> {
         };
         let p = &mut projected[index];
         p.flops += job.flops;
-        p.ours += at(timed.seconds);
+        let side_by_side = match job.way {
+            Way::ChosenCnn | Way::ReferenceCnn => rates.cnn_side_by_side.unwrap_or(1.0),
+            _ => 1.0,
+        };
+        p.ours += at(timed.seconds) / side_by_side;
         p.floor += at(timed.floor_seconds);
         p.peer = p.peer.zip(timed.peer).map(|(sum, peer)| sum + job.flops * peer.seconds / peer.flops);
         if !p.ways.contains(&job.way) {
@@ -361,7 +371,7 @@ pub fn lines(profile: Profile, jobs: &[Job], rates: &Rates, ran: &BTreeMap<Strin
     lines.push(format!("total: ours {}, floor {} ({:.0} % of ours), {peer}{ran}", minutes(ours), minutes(floor), 100.0 * floor / ours));
     lines.push(format!(
         "(training and each epoch's validation only, not evaluation or figures: each training's FLOPs at the seconds per FLOP \
-         of the path it is timed as, measured by `bench` on {} with {} threads in {}, {}; ours: each path's first measurement; \
+         of the path it is timed as, measured by `bench` on {} with {} threads in {}, {}; ours: each path's first measurement{}; \
          a path stands for networks of other sizes at its own rate, and the 64-64 and CNN paths, timed without validation, \
          for their trainings' validation too; PyTorch: its fastest round on its plain 500-300 network, trained alone, \
          for the batched, the tuned and the lone 500-300 trainings, on its reference CNN for both CNNs, on its 64-64 for \
@@ -369,7 +379,11 @@ pub fn lines(profile: Profile, jobs: &[Job], rates: &Rates, ran: &BTreeMap<Strin
         rates.cpu_class,
         rates.threads,
         rates.precision.name(),
-        rates.measured
+        rates.measured,
+        rates.cnn_side_by_side.map_or(String::new(), |gain| format!(
+            ", the CNN paths' divided by the chosen CNN's gain side by side ({gain:.2}x), as the experiments train CNNs \
+             side by side"
+        ))
     ));
     Ok(lines)
 }
@@ -435,6 +449,7 @@ mod tests {
             train_images: 60000,
             measured: "today".into(),
             paths: paths.iter().copied().collect(),
+            cnn_side_by_side: None,
         }
     }
 
@@ -456,6 +471,13 @@ mod tests {
         assert_eq!(total(&projected), (12.0, 2.0, None), "the peer did not run the CNN");
         assert_eq!(total(&projected[..1]), (2.0, 1.0, Some(3.0)));
         assert!(project(&[job("c", Way::ReferenceCnn, 1.0)], &measured).is_err(), "an untimed path is an error");
+        // CNNs train side by side: their seconds divided by the gain measured, the others' and the floor as they were.
+        let side_by_side = Rates { cnn_side_by_side: Some(1.25), ..measured };
+        let projected = project(&jobs, &side_by_side).unwrap();
+        assert_eq!((projected[0].ours, projected[1].ours, projected[1].floor), (2.0, 8.0, 1.0));
+        let said = lines(Profile::Full, &jobs, &side_by_side, &BTreeMap::new()).unwrap().join("\n");
+        assert!(said.contains("the CNN paths' divided by the chosen CNN's gain side by side (1.25x)"), "{said}");
+        assert!(!lines(Profile::Full, &jobs, &rates(&[]), &BTreeMap::new()).is_ok_and(|l| l.join("\n").contains("side by side")));
     }
 
     #[test]

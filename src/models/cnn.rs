@@ -3,8 +3,14 @@
 //! layer, dropout and a dense output. Computes in the configured precision
 //! (bfloat16 with float32 master weights, as `torch.autocast` does, or
 //! float32) and lays activations out channels-last when asked, the layout
-//! oneDNN's fast kernels want.
+//! oneDNN's fast kernels want. Its dropout draws from a generator of its
+//! own, not libtorch's global one, so that networks training side by side
+//! on threads of their own draw what each would draw alone.
 
+use std::cell::RefCell;
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, ModuleT};
 use tch::{Kind, Tensor};
@@ -132,6 +138,8 @@ pub struct Cnn {
     hidden: Option<Dense>,
     output: Dense,
     pub config: CnnConfig,
+    /// Draws the dropout masks (`with_dropout_seed`).
+    dropout_draws: RefCell<Box<ChaCha8Rng>>,
 }
 
 /// The same values with channels-last strides (NHWC in memory, NCHW in
@@ -173,7 +181,26 @@ impl Cnn {
             dense
         });
         let output = Dense::new(&(vs / "dense_output"), features, CLASSES as i64);
-        Cnn { convs, hidden, output, config: config.clone() }
+        Cnn { convs, hidden, output, config: config.clone(), dropout_draws: RefCell::new(Box::new(ChaCha8Rng::seed_from_u64(0))) }
+    }
+
+    /// The same network, its dropout masks drawn from `seed`.
+    pub fn with_dropout_seed(self, seed: u64) -> Cnn {
+        Cnn { dropout_draws: RefCell::new(Box::new(ChaCha8Rng::seed_from_u64(seed))), ..self }
+    }
+
+    /// Inverted dropout, as libtorch's: each value zeroed with the configured
+    /// rate, the others scaled by 1 / (1 - rate), in training only.
+    fn dropout(&self, x: Tensor, train: bool) -> Tensor {
+        let rate = self.config.dropout;
+        if !train || rate == 0.0 {
+            return x;
+        }
+        let scale = 1.0 / (1.0 - rate);
+        let mut draws = self.dropout_draws.borrow_mut();
+        let mask: Vec<f32> = (0..x.numel()).map(|_| if draws.random::<f64>() < rate { 0.0 } else { scale as f32 }).collect();
+        let mask = Tensor::from_slice(&mask).view(x.size().as_slice()).to_device(x.device()).to_kind(x.kind());
+        x * mask
     }
 
     /// The first layer's kernels, (filters, 1, k, k).
@@ -283,7 +310,7 @@ impl ModuleT for Cnn {
         if let Some(d) = &self.hidden {
             x = self.dense(d, &x).relu();
         }
-        let x = x.dropout(self.config.dropout, train);
+        let x = self.dropout(x, train);
         self.dense(&self.output, &x).to_kind(Kind::Float)
         // endregion: cnn-forward
     }
@@ -365,6 +392,23 @@ mod tests {
         assert!(ours.allclose(&theirs, 1e-6, 1e-6, false), "logits differ");
         assert!(ours_grad.abs().sum(Kind::Float).double_value(&[]) > 0.0, "the first layer learns");
         assert!(ours_grad.allclose(&theirs_grad, 1e-5, 1e-6, false), "gradients differ");
+    }
+
+    #[test]
+    fn dropout_draws_from_its_own_seed_at_the_configured_rate() {
+        let cnn = |seed| Cnn::new(&nn::VarStore::new(tch::Device::Cpu).root(), &reference()).with_dropout_seed(seed);
+        let ones = Tensor::ones([64, 128], tch::kind::FLOAT_CPU);
+        let (a, b, c) = (cnn(1), cnn(1), cnn(2));
+        tch::manual_seed(11);
+        let first = a.dropout(ones.shallow_clone(), true);
+        tch::manual_seed(12);
+        assert!(first.equal(&b.dropout(ones.shallow_clone(), true)), "the same seed draws the same mask, whatever libtorch's seed");
+        assert!(!first.equal(&c.dropout(ones.shallow_clone(), true)), "another seed, another mask");
+        assert!(!first.equal(&a.dropout(ones.shallow_clone(), true)), "each call draws anew");
+        let zeroed = first.eq(0.0).to_kind(Kind::Float).mean(Kind::Float).double_value(&[]);
+        assert!((zeroed - 0.5).abs() < 0.03, "rate 0.5, zeroed {zeroed}");
+        assert!(first.max().double_value(&[]) == 2.0, "the kept values scaled by 1 / (1 - 0.5)");
+        assert!(a.dropout(ones.shallow_clone(), false).equal(&ones), "no dropout in evaluation");
     }
 
     #[test]

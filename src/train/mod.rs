@@ -16,6 +16,25 @@ use serde::{Deserialize, Serialize};
 use tch::nn::{ModuleT, Optimizer};
 use tch::{Kind, Tensor};
 
+/// libtorch's threads set to a number for as long as this lives, then
+/// given back, however the work between ends. The number is the calling
+/// thread's: each thread of trainings side by side sets its own.
+pub struct Threads(i32);
+
+impl Threads {
+    pub fn set(threads: i32) -> Threads {
+        let before = tch::get_num_threads();
+        tch::set_num_threads(threads);
+        Threads(before)
+    }
+}
+
+impl Drop for Threads {
+    fn drop(&mut self) {
+        tch::set_num_threads(self.0);
+    }
+}
+
 /// Images and labels of one split, already on the training device.
 pub struct Batches<'a> {
     pub images: &'a Tensor,
