@@ -7,7 +7,7 @@
 //! its own. Nothing here knows networks or files.
 
 use std::cell::RefCell;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -126,13 +126,13 @@ impl<'a> Parts<'a> {
         Lookup::OtherJob
     }
 
-    /// Keeps part `name`, computed since `started`: its value (a history)
-    /// and its weights (empty where nothing later needs the model).
-    pub fn store(&self, name: &str, value: &impl Serialize, weights: Vec<u8>, started: Instant) -> anyhow::Result<Checkpoint> {
+    /// Keeps part `name`, computed in `took`: its value (a history) and its
+    /// weights (empty where nothing later needs the model).
+    pub fn store(&self, name: &str, value: &impl Serialize, weights: Vec<u8>, took: Duration) -> anyhow::Result<Checkpoint> {
         let kept = Checkpoint {
             history: serde_json::to_value(value)?,
             weights,
-            wall_seconds: started.elapsed().as_secs_f64(),
+            wall_seconds: took.as_secs_f64(),
             cpu_class: crate::precision::CpuFeatures::detect().class(),
         };
         self.checkpoints.store(name, &kept)?;
@@ -154,7 +154,7 @@ impl<'a> Parts<'a> {
             }
             Lookup::Compute(started) => {
                 let value = compute()?;
-                self.store(name, &value, Vec::new(), started)?;
+                self.store(name, &value, Vec::new(), started.elapsed())?;
                 Ok(Some(value))
             }
             Lookup::OtherJob => Ok(None),

@@ -134,6 +134,11 @@ pub struct Output {
     pub reference_summary: Vec<LayerSummary>,
     pub reference_test_accuracy: f64,
     pub reference_seconds_per_epoch: f64,
+    /// The most CNN trainings that train at a time, each on one CPU thread
+    /// (`recipe::train_all`), in a run of these threads and device; 1 where
+    /// they train one after another (on one thread, or on a GPU).
+    #[serde(default = "one")]
+    pub side_by_side: usize,
     /// Test accuracy of each of question 2 D's tuned MLPs, by replicate;
     /// `costs.wide_mlp.test_accuracy` is their mean.
     pub wide_mlp_test_accuracies: Vec<f64>,
@@ -143,6 +148,10 @@ pub struct Output {
     pub errors: Errors,
     #[serde(flatten)]
     pub first_layer: FirstLayer,
+}
+
+fn one() -> usize {
+    1
 }
 
 pub struct ConvolutionalNetwork(pub Config);
@@ -303,7 +312,10 @@ fn first_layer(cnn: &Cnn, data: &Splits, test: &Split) -> anyhow::Result<FirstLa
 pub fn run(c: &Config, ctx: &Context) -> anyhow::Result<Output> {
     let data = Splits::held_out(ctx.data, c.holdout(ctx.shared_seed), ctx.device);
     let train_images = data.train.1.size()[0] as usize;
-    let mut done = recipe::train_all(&c.trainings(ctx.shared_seed), &data, ctx.progress, ctx.checkpoints)?;
+    let trainings = c.trainings(ctx.shared_seed);
+    let one_thread_each = trainings.iter().filter(|t| recipe::one_thread_each(&t.recipe, ctx.device)).count();
+    let side_by_side = recipe::side_by_side_copies(tch::get_num_threads(), one_thread_each).max(1);
+    let mut done = recipe::train_all(&trainings, &data, ctx.progress, ctx.checkpoints)?;
     let wide_mlps = done.split_off(done.len() - c.wide_mlp_replicates);
     let Some(reference) = done.pop() else { unreachable!("the reference CNN precedes the MLPs") };
     let wide_mlp = &wide_mlps[0];
@@ -334,6 +346,7 @@ pub fn run(c: &Config, ctx: &Context) -> anyhow::Result<Output> {
         reference_summary: reference.model.summary(),
         reference_test_accuracy,
         reference_seconds_per_epoch: reference.history.seconds_per_epoch(),
+        side_by_side,
         wide_mlp_test_accuracies,
         costs,
         translation,

@@ -374,7 +374,7 @@ pub fn run(c: &Config, ctx: &Context) -> anyhow::Result<Output> {
         Lookup::Compute(started) => {
             let pairs = Pairs { noisy: &noisy_train, clean: train_x, val_noisy: &noisy_test, val_clean: test_x };
             let history = train_autoencoder(&ae, &vs, c, &pairs, ctx.seed, ctx.progress)?;
-            let kept = parts.store(AUTOENCODER, &history, recipe::save_weights(&vs)?, started)?;
+            let kept = parts.store(AUTOENCODER, &history, recipe::save_weights(&vs)?, started.elapsed())?;
             Some((history, kept.wall_seconds))
         }
         Lookup::OtherJob => None,
