@@ -18,7 +18,7 @@ use crate::experiments::{earlier_edition, q2_mlp, q4_autoencoder};
 use crate::networks;
 use crate::precision::Precision;
 use crate::profile::Profile;
-use crate::recipe::{Holdout, Network, Recipe};
+use crate::recipe::{self, Holdout, Network, Recipe};
 use crate::runner::Plan;
 
 /// How a training is done, and so which of `bench`'s timed paths stands for it.
@@ -292,6 +292,8 @@ pub struct Projected {
 /// where a way was not timed.
 pub fn project(jobs: &[Job], rates: &Rates) -> anyhow::Result<Vec<Projected>> {
     let mut projected: Vec<Projected> = Vec::new();
+    // Per experiment, the seconds of each CNN training on one thread, where they train side by side.
+    let mut one_thread: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     for job in jobs {
         let timed = rates.paths.get(&job.way).with_context(|| format!("bench did not time the {} path", job.way.path()))?;
         let at = |seconds: f64| job.flops * seconds / timed.flops;
@@ -305,18 +307,38 @@ pub fn project(jobs: &[Job], rates: &Rates) -> anyhow::Result<Vec<Projected>> {
         };
         let p = &mut projected[index];
         p.flops += job.flops;
-        let side_by_side = match job.way {
-            Way::ChosenCnn | Way::ReferenceCnn => rates.cnn_side_by_side.unwrap_or(1.0),
-            _ => 1.0,
-        };
-        p.ours += at(timed.seconds) / side_by_side;
+        match (job.way, rates.cnn_side_by_side) {
+            (Way::ChosenCnn | Way::ReferenceCnn, Some(gain)) => {
+                let measured_copies = recipe::side_by_side_copies(rates.threads, usize::MAX) as f64;
+                one_thread.entry(job.experiment).or_default().push(at(timed.seconds) * measured_copies / gain);
+            }
+            _ => p.ours += at(timed.seconds),
+        }
         p.floor += at(timed.floor_seconds);
         p.peer = p.peer.zip(timed.peer).map(|(sum, peer)| sum + job.flops * peer.seconds / peer.flops);
         if !p.ways.contains(&job.way) {
             p.ways.push(job.way);
         }
     }
+    for (experiment, mut seconds) in one_thread {
+        let copies = recipe::side_by_side_copies(rates.threads, seconds.len());
+        let p = projected.iter_mut().find(|p| p.experiment == experiment).expect("projected above");
+        p.ours += makespan(&mut seconds, copies);
+    }
     Ok(projected)
+}
+
+/// How long `seconds` of work take on `workers`, the longest first, each
+/// to the worker that is free first: as `recipe::train_all` hands out its
+/// trainings side by side.
+fn makespan(seconds: &mut [f64], workers: usize) -> f64 {
+    seconds.sort_by(|a, b| b.total_cmp(a));
+    let mut busy: Vec<f64> = vec![0.0; workers.max(1)];
+    for s in seconds.iter() {
+        let free = busy.iter_mut().min_by(|a, b| a.total_cmp(b)).expect("one worker at least");
+        *free += s;
+    }
+    busy.into_iter().fold(0.0, f64::max)
 }
 
 /// The sum over experiments: this program, the floor, and the peer where
@@ -380,10 +402,13 @@ pub fn lines(profile: Profile, jobs: &[Job], rates: &Rates, ran: &BTreeMap<Strin
         rates.threads,
         rates.precision.name(),
         rates.measured,
-        rates.cnn_side_by_side.map_or(String::new(), |gain| format!(
-            ", the CNN paths' divided by the chosen CNN's gain side by side ({gain:.2}x), as the experiments train CNNs \
-             side by side"
-        ))
+        rates.cnn_side_by_side.map_or(String::new(), |gain| {
+            let copies = recipe::side_by_side_copies(rates.threads, usize::MAX);
+            format!(
+                ", the CNN trainings on one thread each, up to {copies} side by side and the costliest first, as the experiments \
+                 train them: each at its path's time x {copies} / the chosen CNN's gain side by side ({gain:.2}x)"
+            )
+        })
     ));
     Ok(lines)
 }
@@ -471,12 +496,18 @@ mod tests {
         assert_eq!(total(&projected), (12.0, 2.0, None), "the peer did not run the CNN");
         assert_eq!(total(&projected[..1]), (2.0, 1.0, Some(3.0)));
         assert!(project(&[job("c", Way::ReferenceCnn, 1.0)], &measured).is_err(), "an untimed path is an error");
-        // CNNs train side by side: their seconds divided by the gain measured, the others' and the floor as they were.
+        // CNNs train on one thread each, 2 side by side: a training takes its
+        // path's time x 2 / the gain, and the longest go first.
         let side_by_side = Rates { cnn_side_by_side: Some(1.25), ..measured };
         let projected = project(&jobs, &side_by_side).unwrap();
-        assert_eq!((projected[0].ours, projected[1].ours, projected[1].floor), (2.0, 8.0, 1.0));
+        assert_eq!((projected[0].ours, projected[1].ours, projected[1].floor), (2.0, 16.0, 1.0), "one CNN: alone, on one thread");
+        let cnns = |flops: &[f64]| flops.iter().map(|&f| job("b", Way::ChosenCnn, f)).collect::<Vec<_>>();
+        let ours = |jobs: &[Job]| project(jobs, &side_by_side).unwrap()[0].ours;
+        assert_eq!(ours(&cnns(&[30.0, 30.0])), 16.0, "two side by side");
+        assert_eq!(ours(&cnns(&[30.0, 30.0, 30.0])), 32.0, "the third after them");
+        assert_eq!(ours(&cnns(&[30.0, 15.0, 15.0])), 16.0, "the two shorter ones beside the longest");
         let said = lines(Profile::Full, &jobs, &side_by_side, &BTreeMap::new()).unwrap().join("\n");
-        assert!(said.contains("the CNN paths' divided by the chosen CNN's gain side by side (1.25x)"), "{said}");
+        assert!(said.contains("up to 2 side by side and the costliest first") && said.contains("gain side by side (1.25x)"), "{said}");
         assert!(!lines(Profile::Full, &jobs, &rates(&[]), &BTreeMap::new()).is_ok_and(|l| l.join("\n").contains("side by side")));
     }
 
