@@ -378,7 +378,7 @@ fn side_by_side(recipe: &Recipe, data: &Mnist, device: Device, copies: i32) -> a
         let handles: Vec<_> = (0..copies)
             .map(|seed| {
                 scope.spawn(move || {
-                    let _threads = Threads::set(1);
+                    tch::set_num_threads(1);
                     recipe::train(recipe, seed as u64, &splits(), &ProgressBar::hidden()).map(|_| ())
                 })
             })

@@ -44,6 +44,9 @@ pub struct Findings {
     /// The most frequent confusion of the first seed, if it made any error.
     pub top_confusion: Option<Confusion>,
     pub versus_mlp: VersusMlp,
+    /// The CNNs trained on one CPU thread each, more than one at a time
+    /// (`Output::side_by_side`): their seconds are one thread's.
+    pub trained_side_by_side: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -130,6 +133,7 @@ impl Findings {
             first_seed_val,
             top_confusion: top_confusion(&a.errors.confusion),
             versus_mlp: versus_mlp(a, c, noise),
+            trained_side_by_side: a.side_by_side > 1,
             recipe,
         }
     }
