@@ -384,9 +384,8 @@ pub fn train_all(
     let copies = side_by_side_copies(tch::get_num_threads(), together.len());
     if copies >= 2 {
         let chosen: Vec<&Training> = together.iter().map(|&i| &trainings[i]).collect();
-        side_by_side(&chosen, data, progress, copies, |k, (vs, model, history), took| {
-            let kept = parts.store(&chosen[k].name, &history, save_weights(&vs)?, took)?;
-            done[together[k]] = Some(Done { model, history, wall_seconds: kept.wall_seconds });
+        side_by_side(&chosen, data, progress, copies, |k, fitted, took| {
+            done[together[k]] = Some(keep_fitted(&parts, &chosen[k].name, fitted, took)?);
             Ok(())
         })?;
     } else {
@@ -394,13 +393,7 @@ pub fn train_all(
         alone.sort_unstable();
     }
     for i in alone {
-        let training = &trainings[i];
-        let started = Instant::now();
-        progress.set_prefix(training.name.clone());
-        let (vs, model, history) = fit_training(training, data, progress)?;
-        progress.set_prefix("");
-        let kept = parts.store(&training.name, &history, save_weights(&vs)?, started.elapsed())?;
-        done[i] = Some(Done { model, history, wall_seconds: kept.wall_seconds });
+        done[i] = Some(fit_and_keep(&trainings[i], data, progress, &parts, Instant::now())?);
     }
     parts.finish()?;
     Ok(done.into_iter().flatten().collect())
@@ -498,6 +491,21 @@ fn fit_training(training: &Training, data: &Splits, progress: &ProgressBar) -> a
     fit_recipe(&training.recipe, training.seed, data, progress, one_thread_each(&training.recipe, data.train.0.device()))
 }
 
+/// `training` trained alone on `data` and kept as one of `parts`, its
+/// time counted from `started`.
+fn fit_and_keep(training: &Training, data: &Splits, progress: &ProgressBar, parts: &Parts, started: Instant) -> anyhow::Result<Done> {
+    progress.set_prefix(training.name.clone());
+    let fitted = fit_training(training, data, progress)?;
+    progress.set_prefix("");
+    keep_fitted(parts, &training.name, fitted, started.elapsed())
+}
+
+/// A training just fitted, kept as part `name` of `parts`, that `took` so long.
+fn keep_fitted(parts: &Parts, name: &str, (vs, model, history): Fitted, took: Duration) -> anyhow::Result<Done> {
+    let kept = parts.store(name, &history, save_weights(&vs)?, took)?;
+    Ok(Done { model, history, wall_seconds: kept.wall_seconds })
+}
+
 /// `training`'s network with the weights and history of its checkpoint.
 fn from_kept(training: &Training, kept: checkpoint::Checkpoint, device: tch::Device) -> anyhow::Result<Done> {
     let (mut vs, model) = build(&training.recipe, device);
@@ -513,13 +521,7 @@ pub fn train_kept(training: &Training, data: &Splits, progress: &ProgressBar, pa
     check_split(training, data)?;
     match parts.lookup(&training.name) {
         Lookup::Kept(kept) => from_kept(training, kept, data.train.0.device()).map(Some),
-        Lookup::Compute(started) => {
-            progress.set_prefix(training.name.clone());
-            let (vs, model, history) = fit_training(training, data, progress)?;
-            progress.set_prefix("");
-            let kept = parts.store(&training.name, &history, save_weights(&vs)?, started.elapsed())?;
-            Ok(Some(Done { model, history, wall_seconds: kept.wall_seconds }))
-        }
+        Lookup::Compute(started) => fit_and_keep(training, data, progress, parts, started).map(Some),
         Lookup::OtherJob => Ok(None),
     }
 }

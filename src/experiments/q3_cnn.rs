@@ -137,7 +137,6 @@ pub struct Output {
     /// The most CNN trainings that train at a time, each on one CPU thread
     /// (`recipe::train_all`), in a run of these threads and device; 1 where
     /// they train one after another (on one thread, or on a GPU).
-    #[serde(default = "one")]
     pub side_by_side: usize,
     /// Test accuracy of each of question 2 D's tuned MLPs, by replicate;
     /// `costs.wide_mlp.test_accuracy` is their mean.
@@ -148,10 +147,6 @@ pub struct Output {
     pub errors: Errors,
     #[serde(flatten)]
     pub first_layer: FirstLayer,
-}
-
-fn one() -> usize {
-    1
 }
 
 pub struct ConvolutionalNetwork(pub Config);
